@@ -1,0 +1,3 @@
+"""simpool: Monte Carlo simulator for credit-guarantee and risk-compensation pools."""
+
+__version__ = "0.1.0"
