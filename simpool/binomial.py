@@ -1,0 +1,227 @@
+"""Exact binomial distribution for numba kernels: pmf, CDF and inversion of one uniform.
+
+``binom_inv(u, n, p)`` returns min{k : F(k) >= u} for K ~ Binomial(n, p), by inversion of a
+single uniform. The map is monotone in ``u`` and in ``p``, so common random numbers stay
+monotone when a parameter moves (comparisons and goal-seeking rely on it). Its cost does not
+grow with ``n``: for small means it sums the pmf from 0; otherwise it starts from a
+Cornish-Fisher guess, evaluates the exact CDF there (regularised incomplete beta by continued
+fraction) and walks a few steps with pmf ratios. A 10-million-loan cohort costs a few
+microseconds a draw.
+
+The pmf uses Loader's saddle-point expansion (``stirlerr``/``bd0``, as in R's ``dbinom``),
+accurate to ~1e-15 relative even for n ~ 1e9, where ``lgamma`` differences lose 8 digits.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .rng import norm_ppf
+
+_LN_2PI = 1.8378770664093454836
+# stirlerr(n) = log(n!) - log(sqrt(2 pi n) (n/e)^n) for n = 0..15 (exact values, Loader 2000).
+_SFERR = np.array([
+    0.0,
+    0.0810614667953272582196702,
+    0.0413406959554092940938221,
+    0.02767792568499833914878929,
+    0.02079067210376509311152277,
+    0.01664469118982119216319487,
+    0.01387612882307074799874573,
+    0.01189670994589177009505572,
+    0.010411265261972096497478567,
+    0.009255462182712732917728637,
+    0.008330563433362871256469318,
+    0.007573675487951840794972024,
+    0.006942840107209529865664152,
+    0.006408994188004207068439631,
+    0.005951370112758847735624416,
+    0.005554733551962801371038690,
+])
+_S0 = 1.0 / 12.0
+_S1 = 1.0 / 360.0
+_S2 = 1.0 / 1260.0
+_S3 = 1.0 / 1680.0
+_S4 = 1.0 / 1188.0
+
+
+@njit(cache=True)
+def stirlerr(n):
+    """Error of Stirling's formula for log(n!), n a non-negative integer (as float)."""
+    if n <= 15.0:
+        return _SFERR[int(n)]
+    nn = n * n
+    if n > 500.0:
+        return (_S0 - _S1 / nn) / n
+    if n > 80.0:
+        return (_S0 - (_S1 - _S2 / nn) / nn) / n
+    if n > 35.0:
+        return (_S0 - (_S1 - (_S2 - _S3 / nn) / nn) / nn) / n
+    return (_S0 - (_S1 - (_S2 - (_S3 - _S4 / nn) / nn) / nn) / nn) / n
+
+
+@njit(cache=True)
+def bd0(x, np_):
+    """Deviance term x log(x/np) + np - x, computed without cancellation."""
+    if abs(x - np_) < 0.1 * (x + np_):
+        v = (x - np_) / (x + np_)
+        s = (x - np_) * v
+        ej = 2.0 * x * v
+        v = v * v
+        j = 1
+        while j < 1000:
+            ej *= v
+            s1 = s + ej / (2 * j + 1)
+            if s1 == s:
+                return s1
+            s = s1
+            j += 1
+        return s
+    return x * math.log(x / np_) + np_ - x
+
+
+@njit(cache=True)
+def binom_pmf(k, n, p):
+    """P(K = k) for K ~ Binomial(n, p); k, n integers (as int64), 0 <= p <= 1."""
+    q = 1.0 - p
+    if k < 0 or k > n:
+        return 0.0
+    if p == 0.0:
+        return 1.0 if k == 0 else 0.0
+    if q == 0.0:
+        return 1.0 if k == n else 0.0
+    nf = float(n)
+    if k == 0:
+        if n == 0:
+            return 1.0
+        lc = -bd0(nf, nf * q) - nf * p if p < 0.1 else nf * math.log(q)
+        return math.exp(lc)
+    if k == n:
+        lc = -bd0(nf, nf * p) - nf * q if q < 0.1 else nf * math.log(p)
+        return math.exp(lc)
+    x = float(k)
+    lc = stirlerr(nf) - stirlerr(x) - stirlerr(nf - x) - bd0(x, nf * p) - bd0(nf - x, nf * q)
+    lf = _LN_2PI + math.log(x) + math.log1p(-x / nf)
+    return math.exp(lc - 0.5 * lf)
+
+
+@njit(cache=True)
+def _betacf(a, b, x):
+    """Continued fraction of the incomplete beta function (modified Lentz)."""
+    fpmin = 1e-300
+    qab = a + b
+    qap = a + 1.0
+    qam = a - 1.0
+    c = 1.0
+    d = 1.0 - qab * x / qap
+    if abs(d) < fpmin:
+        d = fpmin
+    d = 1.0 / d
+    h = d
+    for m in range(1, 1_000_000):
+        m2 = 2.0 * m
+        aa = m * (b - m) * x / ((qam + m2) * (a + m2))
+        d = 1.0 + aa * d
+        if abs(d) < fpmin:
+            d = fpmin
+        c = 1.0 + aa / c
+        if abs(c) < fpmin:
+            c = fpmin
+        d = 1.0 / d
+        h *= d * c
+        aa = -(a + m) * (qab + m) * x / ((a + m2) * (qap + m2))
+        d = 1.0 + aa * d
+        if abs(d) < fpmin:
+            d = fpmin
+        c = 1.0 + aa / c
+        if abs(c) < fpmin:
+            c = fpmin
+        d = 1.0 / d
+        delta = d * c
+        h *= delta
+        if abs(delta - 1.0) < 1e-16:
+            break
+    return h
+
+
+@njit(cache=True)
+def binom_cdf(k, n, p):
+    """P(K <= k) for K ~ Binomial(n, p), via I_{1-p}(n - k, k + 1) with an exact prefactor."""
+    if k < 0:
+        return 0.0
+    if k >= n:
+        return 1.0
+    if p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    a = float(n - k)
+    b = float(k + 1)
+    x = 1.0 - p
+    # x^a (1-x)^b / (a B(a, b)) == pmf(k) * p exactly (see module docstring of the tests).
+    front_a = binom_pmf(k, n, p) * p
+    if x < (a + 1.0) / (a + b + 2.0):
+        return min(1.0, front_a * _betacf(a, b, x))
+    return max(0.0, 1.0 - front_a * (a / b) * _betacf(b, a, 1.0 - x))
+
+
+@njit(cache=True)
+def _binom_inv_low(u, n, p):
+    """Inversion for p <= 0.5."""
+    q = 1.0 - p
+    mu = n * p
+    r = p / q
+    if mu < 12.0:
+        # sum the pmf from 0; the tail guard stops float rounding from running to n
+        f = binom_pmf(0, n, p)
+        cdf = f
+        k = 0
+        while cdf < u and k < n:
+            f *= (n - k) / (k + 1.0) * r
+            k += 1
+            cdf += f
+            if f < 1e-17 * cdf:
+                break
+        return k
+    sd = math.sqrt(mu * q)
+    z = norm_ppf(u)
+    guess = math.floor(mu + sd * z + (z * z - 1.0) * (q - p) / 6.0)
+    k = int(min(max(guess, 0.0), float(n)))
+    cdf = binom_cdf(k, n, p)
+    f = binom_pmf(k, n, p)
+    if cdf >= u:
+        while k > 0:
+            below = cdf - f
+            if below < u:
+                break
+            f *= k / (n - k + 1.0) / r
+            k -= 1
+            cdf = below
+        return k
+    while cdf < u and k < n:
+        f *= (n - k) / (k + 1.0) * r
+        k += 1
+        cdf += f
+        if f < 1e-17 * cdf:
+            break
+    return k
+
+
+@njit(cache=True)
+def binom_inv(u, n, p):
+    """Smallest k with P(K <= k) >= u, K ~ Binomial(n, p), for u in (0, 1).
+
+    Monotone non-decreasing in u and in p. p <= 0 gives 0, p >= 1 gives n.
+    """
+    if n <= 0 or p <= 0.0:
+        return 0
+    if p >= 1.0:
+        return n
+    if p > 0.5:
+        # K = n - Binomial(n, 1 - p) evaluated at 1 - u: equal to the inversion except on
+        # the null set u == F(k); keeps every evaluation on the p <= 1/2 side.
+        return n - _binom_inv_low(1.0 - u, n, 1.0 - p)
+    return _binom_inv_low(u, n, p)

@@ -1,0 +1,214 @@
+"""numba kernels of the correlated-default model (plain arrays in, plain arrays out).
+
+The kernels know nothing of scenarios, files or pandas. ``simulate_chunk`` fills the rows of
+one chunk of paths ``[path0, path0 + n_paths)``; every random number is keyed by the seed
+and the *global* path index (see :mod:`simpool.rng`), so a chunk's output does not depend
+on how the paths were split.
+
+Model, per path and year y (annual steps, a loan defaults at most once):
+
+* sector factors ``Z_y = phi * Z_{y-1} + sqrt(1 - phi^2) * L (eta_y + shift_y)`` with
+  ``L L' = sector correlation``, ``eta_y`` i.i.d. N(0, 1); ``shift_y`` is the importance-
+  sampling mean shift (zero for plain Monte Carlo) and the path's log likelihood ratio
+  accumulates ``-shift.eta' - |shift|^2 / 2`` where ``eta' = eta + shift``;
+* Student-t copula: one ``W = chi2_nu / nu`` per path-year shared by all loans, and loan i
+  defaults iff ``sqrt(rho) Z + sqrt(1 - rho) eps <= sqrt(W) c_i``, ``c_i = t_nu^-1(pd_i)``
+  (Gaussian: ``W = 1``, ``c_i = Phi^-1(pd_i)``);
+* conditional default probability ``p_i = Phi((sqrt(W) c_i - sqrt(rho_i) Z_s) / sqrt(1 - rho_i))``;
+* loans: default iff ``U_i < p_i`` (U_i the loan's uniform for that path-year), screened
+  first against a per-bucket upper bound of ``p`` so most loans cost one uniform and one
+  comparison;
+* cohorts of n identical loans: ``K ~ Binomial(n_alive, p)`` by inversion of one uniform.
+
+Loss given default is deterministic (``lgd``) or Beta with the given mean and standard
+deviation, drawn per defaulted loan.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from numba import njit
+
+from .binomial import binom_inv
+from .rng import (
+    STREAM_CHI2,
+    STREAM_COHORT,
+    STREAM_FACTOR,
+    STREAM_LGD,
+    STREAM_LOAN,
+    draw,
+    gamma_variate,
+    norm_cdf,
+    norm_ppf,
+    path_year_key,
+    uniform,
+)
+
+# Stochastic LGD of a cohort with more defaults than this in one path-year: the sum of the
+# Beta LGDs is drawn from its normal approximation (exact mean and variance), clipped to
+# [0, k]. Below it, each defaulted loan's LGD is drawn.
+BETA_SUM_EXACT_MAX = 256
+
+
+@njit(cache=True, inline="always")
+def beta_variate(key, a, b):
+    """Beta(a, b) variate from sub-key ``key`` (two gammas on streams 0 and 1)."""
+    g1 = gamma_variate(key, 0, a)
+    g2 = gamma_variate(key, 1, b)
+    return g1 / (g1 + g2)
+
+
+@njit(cache=True)
+def _draw_factors(key, y, chol, phi, shift, z_prev, eta, z):
+    """Fill ``z`` with the sector factors of year ``y``; return the log likelihood ratio."""
+    n_sec = chol.shape[0]
+    logw = 0.0
+    for s in range(n_sec):
+        m = shift[y, s]
+        e = norm_ppf(uniform(key, STREAM_FACTOR, s)) + m
+        eta[s] = e
+        if m != 0.0:
+            logw += -m * e + 0.5 * m * m
+    innov = math.sqrt(1.0 - phi * phi)
+    for s in range(n_sec):
+        acc = 0.0
+        for r in range(n_sec):
+            acc += chol[s, r] * eta[r]
+        if y == 0:
+            z[s] = acc
+        else:
+            z[s] = phi * z_prev[s] + innov * acc
+    for s in range(n_sec):
+        z_prev[s] = z[s]
+    return logw
+
+
+@njit(cache=True, nogil=True)
+def simulate_chunk(
+    skey, path0, n_paths, n_years,
+    chol, phi, is_t, dof, shift,
+    c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b,
+    l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, l_bucket,
+    b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact,
+    out_loss, out_defaults, out_logw,
+):
+    """Simulate paths ``path0 .. path0 + n_paths - 1`` and write their rows of the outputs.
+
+    Parameters (all plain arrays; C cohorts, N loans, B screening buckets, S sectors)
+    ----------
+    skey : uint64
+        Seed key (:func:`simpool.rng.seed_key`).
+    path0, n_paths, n_years : int
+        First global path index, number of paths in this chunk, years simulated.
+    chol : (S, S) float64
+        A square root of the sector correlation matrix (``chol @ chol.T == corr``),
+        lower-triangular Cholesky when the matrix is positive definite.
+    phi : float
+        AR(1) persistence of the sector factors from year to year (0 = independent years).
+    is_t, dof : bool, float
+        Student-t copula switch and its degrees of freedom.
+    shift : (n_years, S) float64
+        Importance-sampling mean shift of the independent factor normals (zeros = plain MC).
+    c_* : (C,) arrays
+        Cohorts: loan count, default threshold c, sqrt(rho), 1/sqrt(1 - rho), sector index,
+        exposure per loan (yuan), mean LGD, LGD standard deviation, Beta parameters (a, b;
+        a <= 0 means deterministic LGD).
+    l_* : (N,) arrays, sorted by bucket
+        Loans: original index (keys the random numbers), threshold c, sqrt(rho),
+        1/sqrt(1 - rho), exposure (yuan), LGD, Beta parameters, bucket index.
+    b_* : (B,) arrays
+        Screening buckets: sector, largest c, smallest and largest sqrt(rho), smallest and
+        largest sqrt(1 - rho), and whether all loans of the bucket share (c, rho) (then the
+        bound is the exact probability).
+    out_loss : (n_paths, n_years) float64
+        Gross loss (sum of exposure x LGD over loans defaulting that year), yuan.
+    out_defaults : (n_paths, n_years) int64
+        Number of defaults in the year.
+    out_logw : (n_paths,) float64
+        Log likelihood ratio of each path (0 for plain Monte Carlo).
+    """
+    n_sec = chol.shape[0]
+    n_coh = c_n.shape[0]
+    n_loans = l_id.shape[0]
+    n_buckets = b_sector.shape[0]
+    z = np.zeros(n_sec)
+    z_prev = np.zeros(n_sec)
+    eta = np.zeros(n_sec)
+    bound = np.zeros(n_buckets)
+    alive_c = np.zeros(n_coh, dtype=np.int64)
+    dead = np.zeros(n_loans, dtype=np.bool_)
+    track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
+    for ip in range(n_paths):
+        path = path0 + ip
+        logw = 0.0
+        for c in range(n_coh):
+            alive_c[c] = c_n[c]
+        if track:
+            dead[:] = False
+        for y in range(n_years):
+            key = path_year_key(skey, path, y)
+            logw += _draw_factors(key, y, chol, phi, shift, z_prev, eta, z)
+            sw = 1.0
+            if is_t:
+                sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * dof) / dof)
+            loss = 0.0
+            ndef = 0
+            # --- cohorts: one conditional binomial each ---------------------------------
+            for c in range(n_coh):
+                n_alive = alive_c[c]
+                if n_alive == 0:
+                    continue
+                p = norm_cdf((c_thresh[c] * sw - c_sqrt_rho[c] * z[c_sector[c]]) * c_inv_sd[c])
+                k = binom_inv(uniform(key, STREAM_COHORT, c), n_alive, p)
+                if k == 0:
+                    continue
+                alive_c[c] = n_alive - k
+                ndef += k
+                if c_lgd_a[c] <= 0.0:
+                    loss += k * c_exposure[c] * c_lgd[c]
+                else:
+                    ckey = draw(key, STREAM_LGD, n_loans + c)
+                    if k <= BETA_SUM_EXACT_MAX:
+                        acc = 0.0
+                        for j in range(k):
+                            acc += beta_variate(draw(ckey, 2, j), c_lgd_a[c], c_lgd_b[c])
+                    else:
+                        acc = k * c_lgd[c] + math.sqrt(k) * c_lgd_sd[c] * norm_ppf(uniform(ckey, 3, 0))
+                        acc = min(max(acc, 0.0), float(k))
+                    loss += c_exposure[c] * acc
+            # --- single loans: screen with the bucket bound, then the exact test ---------
+            if n_loans > 0:
+                for b in range(n_buckets):
+                    zs = z[b_sector[b]]
+                    if zs > 0.0:
+                        num = b_thresh_hi[b] * sw - b_sqrt_rho_lo[b] * zs
+                    else:
+                        num = b_thresh_hi[b] * sw - b_sqrt_rho_hi[b] * zs
+                    if num >= 0.0:
+                        bound[b] = norm_cdf(num / b_sd_lo[b])
+                    else:
+                        bound[b] = norm_cdf(num / b_sd_hi[b])
+                for i in range(n_loans):
+                    if track and dead[i]:
+                        continue
+                    u = uniform(key, STREAM_LOAN, l_id[i])
+                    b = l_bucket[i]
+                    if u >= bound[b]:
+                        continue
+                    if not b_exact[b]:
+                        p = norm_cdf((l_thresh[i] * sw - l_sqrt_rho[i] * z[b_sector[b]]) * l_inv_sd[i])
+                        if u >= p:
+                            continue
+                    if track:
+                        dead[i] = True
+                    ndef += 1
+                    if l_lgd_a[i] <= 0.0:
+                        loss += l_exposure[i] * l_lgd[i]
+                    else:
+                        loss += l_exposure[i] * beta_variate(
+                            draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
+            out_loss[ip, y] = loss
+            out_defaults[ip, y] = ndef
+        out_logw[ip] = logw

@@ -1,0 +1,223 @@
+"""Plan: turn a validated :class:`~simpool.scenario.Scenario` into kernel inputs.
+
+``plan(scenario)`` returns a :class:`KernelInputs`, a frozen bundle of plain numpy arrays
+(picklable, sent as-is to thread, process or Dask workers). This is the only place where
+policy objects meet arrays: default thresholds (``Phi^-1(pd)`` or ``t_nu^-1(pd)``), the
+square root of the sector correlation matrix, Beta parameters of stochastic LGDs, and the
+screening buckets of single loans.
+
+Single loans (loan tapes, and cohorts with ``mode = "loans"``) are sorted into screening
+buckets: loans of one sector whose (threshold, rho) lie in a small box. Per path-year the
+kernel computes one upper bound of the conditional PD per bucket; a loan whose uniform is
+above it cannot default and costs one comparison. When a bucket holds a single (pd, rho)
+grade the bound is exact and no second test is needed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+#: Exact buckets are used when a portfolio has at most this many distinct (sector, pd, rho).
+MAX_EXACT_BUCKETS = 4096
+#: Otherwise: per sector, this many quantile bins of the threshold times rho bins.
+THRESHOLD_BINS = 64
+RHO_BINS = 8
+
+
+@dataclass(frozen=True)
+class KernelInputs:
+    """Everything :func:`simpool.kernels.simulate_chunk` needs, as plain arrays/scalars."""
+
+    n_years: int
+    chol: np.ndarray
+    phi: float
+    is_t: bool
+    dof: float
+    shift: np.ndarray
+    # cohorts
+    c_n: np.ndarray
+    c_thresh: np.ndarray
+    c_sqrt_rho: np.ndarray
+    c_inv_sd: np.ndarray
+    c_sector: np.ndarray
+    c_exposure: np.ndarray
+    c_lgd: np.ndarray
+    c_lgd_sd: np.ndarray
+    c_lgd_a: np.ndarray
+    c_lgd_b: np.ndarray
+    # single loans, sorted by bucket
+    l_id: np.ndarray
+    l_thresh: np.ndarray
+    l_sqrt_rho: np.ndarray
+    l_inv_sd: np.ndarray
+    l_exposure: np.ndarray
+    l_lgd: np.ndarray
+    l_lgd_a: np.ndarray
+    l_lgd_b: np.ndarray
+    l_bucket: np.ndarray
+    # screening buckets
+    b_sector: np.ndarray
+    b_thresh_hi: np.ndarray
+    b_sqrt_rho_lo: np.ndarray
+    b_sqrt_rho_hi: np.ndarray
+    b_sd_lo: np.ndarray
+    b_sd_hi: np.ndarray
+    b_exact: np.ndarray
+    # bookkeeping (not passed to the kernel)
+    n_loans_total: int = 0
+    max_loss: float = 0.0
+
+    def kernel_args(self) -> tuple:
+        """Positional arguments of the kernel after (skey, path0, n_paths)."""
+        skip = {"n_loans_total", "max_loss"}
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name not in skip)
+
+
+def default_threshold(pd: np.ndarray, copula: str, dof: float) -> np.ndarray:
+    """Latent-variable default threshold: Phi^-1(pd) (Gaussian) or t_nu^-1(pd) (t)."""
+    from scipy import special, stats
+
+    pd = np.asarray(pd, dtype=float)
+    if copula == "t":
+        return stats.t.ppf(pd, dof)
+    return special.ndtri(pd)
+
+
+def beta_params(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Beta (a, b) with the given mean and standard deviation; a = b = 0 where sd == 0."""
+    mean = np.asarray(mean, dtype=float)
+    sd = np.asarray(sd, dtype=float)
+    a = np.zeros_like(mean)
+    b = np.zeros_like(mean)
+    m = sd > 0
+    nu = mean[m] * (1 - mean[m]) / sd[m] ** 2 - 1.0
+    a[m] = mean[m] * nu
+    b[m] = (1 - mean[m]) * nu
+    return a, b
+
+
+def matrix_sqrt(corr: np.ndarray) -> np.ndarray:
+    """A square root ``L`` with ``L @ L.T == corr``: Cholesky, or eigen for singular PSD."""
+    try:
+        return np.linalg.cholesky(corr)
+    except np.linalg.LinAlgError:
+        w, v = np.linalg.eigh(corr)
+        return v * np.sqrt(np.clip(w, 0.0, None))
+
+
+def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
+    """Assign single loans to screening buckets. Returns (bucket index per loan, bucket arrays)."""
+    n = len(sector)
+    if n == 0:
+        z = np.zeros(0)
+        return np.zeros(0, np.int64), (np.zeros(0, np.int64), z, z, z, z, z, np.zeros(0, np.bool_))
+    key = np.stack([sector.astype(float), thresh, rho], axis=1)
+    uniq, inv = np.unique(key, axis=0, return_inverse=True)
+    inv = inv.reshape(-1)
+    if len(uniq) <= MAX_EXACT_BUCKETS:
+        bucket = inv.astype(np.int64)
+    else:
+        bucket = np.empty(n, np.int64)
+        next_id = 0
+        for s in np.unique(sector):
+            m = sector == s
+            t = thresh[m]
+            finite = np.isfinite(t)
+            edges = np.unique(np.quantile(t[finite], np.linspace(0, 1, THRESHOLD_BINS + 1))) \
+                if finite.any() else np.zeros(1)
+            tb = np.searchsorted(edges[1:-1], t, side="right")
+            r = rho[m]
+            redges = np.unique(np.quantile(r, np.linspace(0, 1, RHO_BINS + 1)))
+            rb = np.searchsorted(redges[1:-1], r, side="right")
+            local = tb * (RHO_BINS + 1) + rb
+            lu, linv = np.unique(local, return_inverse=True)
+            bucket[m] = next_id + linv.reshape(-1)
+            next_id += len(lu)
+    nb = int(bucket.max()) + 1
+    b_sector = np.zeros(nb, np.int64)
+    b_sector[bucket] = sector
+    b_thresh_hi = np.full(nb, -np.inf)
+    np.maximum.at(b_thresh_hi, bucket, thresh)
+    b_rho_lo = np.full(nb, np.inf)
+    np.minimum.at(b_rho_lo, bucket, rho)
+    b_rho_hi = np.full(nb, -np.inf)
+    np.maximum.at(b_rho_hi, bucket, rho)
+    b_thresh_lo = np.full(nb, np.inf)
+    np.minimum.at(b_thresh_lo, bucket, thresh)
+    b_exact = (b_thresh_lo == b_thresh_hi) & (b_rho_lo == b_rho_hi)
+    return bucket, (b_sector, b_thresh_hi, np.sqrt(b_rho_lo), np.sqrt(b_rho_hi),
+                    np.sqrt(1.0 - b_rho_hi), np.sqrt(1.0 - b_rho_lo), b_exact)
+
+
+def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
+    """Kernel inputs for scenario ``sc`` (a validated :class:`~simpool.scenario.Scenario`).
+
+    Parameters
+    ----------
+    shift : (horizon_years, n_sectors) array, optional
+        Importance-sampling mean shift of the factor normals (default: none).
+    """
+    m = sc.model
+    sectors = {s: i for i, s in enumerate(m.sectors)}
+    n_sec = len(sectors)
+    n_years = sc.simulation.horizon_years
+    corr = np.eye(n_sec) if m.sector_correlation is None else np.asarray(m.sector_correlation, float)
+    chol = np.ascontiguousarray(matrix_sqrt(corr))
+    if shift is None:
+        shift = np.zeros((n_years, n_sec))
+    shift = np.ascontiguousarray(np.broadcast_to(np.asarray(shift, float), (n_years, n_sec)))
+
+    binom = [c for c in sc.cohorts if c.mode == "binomial"]
+    c_pd = np.array([c.pd for c in binom], float)
+    c_rho = np.array([c.rho for c in binom], float)
+    c_lgd = np.array([c.lgd for c in binom], float)
+    c_lgd_sd = np.array([c.lgd_std for c in binom], float)
+    c_a, c_b = beta_params(c_lgd, c_lgd_sd)
+    c_exposure = np.array([c.exposure for c in binom], float)
+    c_n = np.array([c.loans for c in binom], np.int64)
+
+    # single loans: the tape's rows, then cohorts in "loans" mode expanded row by row
+    parts = []
+    tape = sc.tape
+    if tape is not None and len(tape):
+        parts.append((np.asarray(tape.exposure, float), np.asarray(tape.pd, float),
+                      np.asarray(tape.lgd, float), np.asarray(tape.lgd_std, float),
+                      np.asarray(tape.rho, float),
+                      np.array([sectors[s] for s in tape.sector], np.int64)))
+    for c in sc.cohorts:
+        if c.mode == "loans" and c.loans > 0:
+            k = c.loans
+            parts.append((np.full(k, c.exposure), np.full(k, c.pd), np.full(k, c.lgd),
+                          np.full(k, c.lgd_std), np.full(k, c.rho),
+                          np.full(k, sectors[c.sector], np.int64)))
+    if parts:
+        l_exp, l_pd, l_lgd, l_lgd_sd, l_rho, l_sec = (np.concatenate(x) for x in zip(*parts))
+    else:
+        l_exp = l_pd = l_lgd = l_lgd_sd = l_rho = np.zeros(0)
+        l_sec = np.zeros(0, np.int64)
+    l_thresh = default_threshold(l_pd, m.copula, m.dof)
+    bucket, b = _buckets(l_sec, l_thresh, l_rho)
+    order = np.argsort(bucket, kind="stable")
+    l_a, l_b = beta_params(l_lgd, l_lgd_sd)
+
+    def c_(x, dtype=float):
+        return np.ascontiguousarray(x, dtype=dtype)
+
+    max_loss = float(np.sum(c_n * c_exposure * c_lgd) + np.sum(l_exp * l_lgd))
+    return KernelInputs(
+        n_years=n_years, chol=chol, phi=float(m.factor_persistence), is_t=m.copula == "t",
+        dof=float(m.dof), shift=shift,
+        c_n=c_n, c_thresh=c_(default_threshold(c_pd, m.copula, m.dof)), c_sqrt_rho=c_(np.sqrt(c_rho)),
+        c_inv_sd=c_(1.0 / np.sqrt(1.0 - c_rho)),
+        c_sector=np.array([sectors[c.sector] for c in binom], np.int64),
+        c_exposure=c_(c_exposure), c_lgd=c_(c_lgd), c_lgd_sd=c_(c_lgd_sd), c_lgd_a=c_(c_a), c_lgd_b=c_(c_b),
+        l_id=c_(order, np.int64), l_thresh=c_(l_thresh[order]), l_sqrt_rho=c_(np.sqrt(l_rho[order])),
+        l_inv_sd=c_(1.0 / np.sqrt(1.0 - l_rho[order])), l_exposure=c_(l_exp[order]),
+        l_lgd=c_(l_lgd[order]), l_lgd_a=c_(l_a[order]), l_lgd_b=c_(l_b[order]),
+        l_bucket=c_(bucket[order], np.int64),
+        b_sector=c_(b[0], np.int64), b_thresh_hi=c_(b[1]), b_sqrt_rho_lo=c_(b[2]),
+        b_sqrt_rho_hi=c_(b[3]), b_sd_lo=c_(b[4]), b_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
+        n_loans_total=int(c_n.sum() + len(l_exp)), max_loss=max_loss,
+    )

@@ -1,0 +1,544 @@
+"""Scenario files: load TOML (or a dict), apply ``--set`` overrides, validate once.
+
+The typed models below are the public contract of a scenario file. Validation collects
+every problem at once and reports each as ``file:line: dotted.path: message``; unknown keys
+are errors (with "did you mean"), values outside typical or policy ranges are warnings.
+
+Money accepts yuan as a number or a string with Chinese units (``"10亿"``, ``"500万"``), always
+echoed back as plain yuan in the resolved scenario. Shares and rates are fractions, rates are
+per year, ``rho`` is the asset correlation (Basel convention), never the factor loading.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tomllib
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+from .errors import Problem, ProblemList, ScenarioError, did_you_mean
+from .tomlpos import format_path, line_of, locate_keys
+from .units import parse_money
+
+__all__ = [
+    "Scenario",
+    "Simulation",
+    "Model",
+    "Cohort",
+    "Portfolio",
+    "Report",
+    "load_scenario",
+    "apply_overrides",
+    "resolved_dict",
+]
+
+
+def _money(v: Any) -> float:
+    if isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
+        return parse_money(v)
+    raise ValueError('expected yuan as a number or a string like "10亿", "500万", "1.5e8"')
+
+
+Money = Annotated[float, BeforeValidator(_money)]
+Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+
+
+class Simulation(_Strict):
+    """How many paths, which seed, which years."""
+
+    paths: int = Field(100_000, ge=1, le=10**10, description="Monte Carlo paths")
+    seed: int = Field(20240808, ge=0, lt=2**63, description="seed: fixes every result bit for bit")
+    start_year: int = Field(2025, ge=1900, le=2200, description="first simulated calendar year")
+    horizon_years: int = Field(1, ge=1, le=100, description="years simulated, annual steps")
+
+
+class Model(_Strict):
+    """The default model: copula and systematic (sector) factors."""
+
+    copula: Literal["gaussian", "t"] = "gaussian"
+    dof: float = Field(4.0, gt=2.0, le=1e6, description="degrees of freedom of the t copula")
+    sectors: list[str] = Field(default_factory=lambda: ["tech"], min_length=1)
+    sector_correlation: list[list[float]] | None = Field(
+        None, description="correlation matrix of the sector factors (default: identity)")
+    factor_persistence: float = Field(
+        0.0, ge=0.0, lt=1.0,
+        description="AR(1) coefficient of the sector factors from one year to the next")
+
+    @field_validator("sectors")
+    @classmethod
+    def _unique_sectors(cls, v: list[str]) -> list[str]:
+        dup = sorted({s for s in v if v.count(s) > 1})
+        if dup:
+            raise ValueError(f"sector names must be unique; repeated: {', '.join(dup)}")
+        if any(not s.strip() for s in v):
+            raise ValueError("sector names must be non-empty")
+        return v
+
+    @model_validator(mode="after")
+    def _check_correlation(self) -> "Model":
+        m = self.sector_correlation
+        if m is None:
+            return self
+        n = len(self.sectors)
+        if len(m) != n or any(len(row) != n for row in m):
+            raise ValueError(
+                f"sector_correlation must be a {n}x{n} matrix (one row and column per sector)")
+        for i in range(n):
+            if abs(m[i][i] - 1.0) > 1e-12:
+                raise ValueError(f"sector_correlation diagonal must be 1, got {m[i][i]} at [{i}][{i}]")
+            for j in range(n):
+                if not -1.0 <= m[i][j] <= 1.0:
+                    raise ValueError(f"sector_correlation entries must be in [-1, 1], got {m[i][j]}")
+                if abs(m[i][j] - m[j][i]) > 1e-12:
+                    raise ValueError(f"sector_correlation must be symmetric: [{i}][{j}] != [{j}][{i}]")
+        if n > 1 and _min_eigenvalue(m) < -1e-10:
+            raise ValueError("sector_correlation must be positive semi-definite")
+        return self
+
+
+def _min_eigenvalue(m: list[list[float]]) -> float:
+    import numpy as np  # noqa: PLC0415  (scenario stays numpy-free except this check)
+
+    return float(np.linalg.eigvalsh(np.asarray(m, dtype=float)).min())
+
+
+class Cohort(_Strict):
+    """A group of identical loans."""
+
+    name: str = Field(min_length=1)
+    loans: int = Field(ge=0, le=10**12, description="number of loans")
+    exposure: Money = Field(description="yuan at default, per loan")
+    pd: Fraction = Field(description="annual probability of default")
+    lgd: Fraction = Field(description="ultimate loss given default, fraction of exposure")
+    lgd_std: float = Field(0.0, ge=0.0, allow_inf_nan=False,
+                           description="standard deviation of a Beta-distributed LGD (0 = fixed)")
+    rho: float = Field(ge=0.0, lt=1.0, allow_inf_nan=False, description="asset correlation")
+    sector: str | None = Field(None, description="sector factor (default: the only sector)")
+    mode: Literal["binomial", "loans"] = Field(
+        "binomial", description="binomial: one conditional binomial draw per path-year; "
+                                "loans: one draw per loan (slow twin, for checks)")
+
+    @field_validator("exposure")
+    @classmethod
+    def _exposure_ok(cls, v: float) -> float:
+        if not math.isfinite(v) or v < 0:
+            raise ValueError(f"must be a finite amount >= 0 yuan, got {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _lgd_std_ok(self) -> "Cohort":
+        if self.lgd_std > 0 and self.lgd_std ** 2 >= self.lgd * (1 - self.lgd):
+            raise ValueError(
+                f"lgd_std must be below sqrt(lgd*(1-lgd)) = {math.sqrt(self.lgd * (1 - self.lgd)):.4g} "
+                f"for a Beta LGD with mean {self.lgd}, got {self.lgd_std}")
+        return self
+
+
+class Portfolio(_Strict):
+    """Optional loan tape: one row per loan (see :mod:`simpool.loantape`)."""
+
+    loans_file: str | None = Field(None, description="CSV or Parquet file, relative to the scenario")
+    encoding: str | None = Field(None, description="text encoding of a CSV tape (default: detect)")
+    default_sector: str | None = Field(None, description="sector of tape rows without a sector column")
+
+
+class Report(_Strict):
+    """Which statistics the summary reports."""
+
+    levels: list[float] = Field(default_factory=lambda: [0.95, 0.99, 0.999], min_length=1)
+    exceedance: list[Money] = Field(default_factory=list, description="thresholds x of P(L > x), yuan")
+
+    @field_validator("levels")
+    @classmethod
+    def _levels_ok(cls, v: list[float]) -> list[float]:
+        for a in v:
+            if not 0.0 < a < 1.0:
+                raise ValueError(f"confidence levels must be in (0, 1), got {a}")
+        return sorted(set(v))
+
+
+class Scenario(_Strict):
+    """A validated scenario. Build it with :func:`load_scenario`."""
+
+    title: str = ""
+    description: str = ""
+    simulation: Simulation = Field(default_factory=Simulation)
+    model: Model = Field(default_factory=Model)
+    cohorts: list[Cohort] = Field(default_factory=list)
+    portfolio: Portfolio = Field(default_factory=Portfolio)
+    report: Report = Field(default_factory=Report)
+
+    _source: str = PrivateAttr("<dict>")
+    _base_dir: str = PrivateAttr(".")
+    _tape: Any = PrivateAttr(None)
+    _warnings: list = PrivateAttr(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        """File the scenario came from (``<dict>`` for a dict)."""
+        return self._source
+
+    @property
+    def tape(self):
+        """The validated loan tape (:class:`simpool.loantape.LoanTape`) or None."""
+        return self._tape
+
+    @property
+    def years(self) -> list[int]:
+        """Calendar years simulated."""
+        s = self.simulation
+        return list(range(s.start_year, s.start_year + s.horizon_years))
+
+    @property
+    def name(self) -> str:
+        """Short name: the file stem, or the title for a dict."""
+        if self._source.startswith("<"):
+            return self.title or "scenario"
+        return Path(self._source).stem
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> "Scenario":
+        names = [c.name for c in self.cohorts]
+        dup = sorted({n for n in names if names.count(n) > 1})
+        if dup:
+            raise ValueError(f"cohort names must be unique; repeated: {', '.join(dup)}")
+        return self
+
+
+# ---------------------------------------------------------------------------
+# Loading
+# ---------------------------------------------------------------------------
+
+_MODEL_AT = {
+    "simulation": Simulation,
+    "model": Model,
+    "cohorts": Cohort,
+    "portfolio": Portfolio,
+    "report": Report,
+}
+
+
+def _model_for(loc: tuple) -> type[BaseModel] | None:
+    """The pydantic model class that owns the key at ``loc`` (for did-you-mean)."""
+    if len(loc) <= 1:
+        return Scenario
+    head = loc[0]
+    cls = _MODEL_AT.get(head)
+    if head == "cohorts":
+        return cls if len(loc) == 3 else None
+    return cls if len(loc) == 2 else None
+
+
+def _cohort_names(raw: dict) -> dict[str, list[str | None]]:
+    cohorts = raw.get("cohorts")
+    if not isinstance(cohorts, list):
+        return {}
+    return {"cohorts": [c.get("name") if isinstance(c, dict) and isinstance(c.get("name"), str)
+                        else None for c in cohorts]}
+
+
+def _parse_toml_value(text: str) -> Any:
+    """Parse a ``--set`` value as TOML, falling back to the raw string."""
+    try:
+        return tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        return text
+
+
+def apply_overrides(raw: dict, overrides: list[str] | dict[str, Any] | None,
+                    problems: ProblemList | None = None) -> tuple[dict, set[tuple]]:
+    """Apply ``dotted.key=value`` overrides to a raw scenario dict (in place).
+
+    Cohorts are addressed by name (``cohorts.ip_pledge.pd=0.03``) or index
+    (``cohorts.0.pd=0.03``). Values are parsed as TOML, falling back to a string
+    (``model.copula=t``). Returns the dict and the set of overridden key paths.
+    """
+    problems = problems if problems is not None else ProblemList()
+    touched: set[tuple] = set()
+    if not overrides:
+        return raw, touched
+    items = overrides.items() if isinstance(overrides, dict) else []
+    if not isinstance(overrides, dict):
+        parsed = []
+        for text in overrides:
+            if "=" not in text:
+                problems.error("--set", None, text,
+                               "expected dotted.key=value, e.g. cohorts.ip_pledge.pd=0.03")
+                continue
+            key, value = text.split("=", 1)
+            parsed.append((key.strip(), _parse_toml_value(value.strip())))
+        items = parsed
+    for key, value in items:
+        parts = [p for p in key.split(".")]
+        if not key or any(not p for p in parts):
+            problems.error("--set", None, key, "empty key; expected dotted.key=value")
+            continue
+        node: Any = raw
+        loc: list[str | int] = []
+        ok = True
+        for i, part in enumerate(parts[:-1]):
+            if isinstance(node, list):
+                idx = _find_element(node, part)
+                if idx is None:
+                    names = [e.get("name") for e in node if isinstance(e, dict)]
+                    problems.error("--set", None, key,
+                                   f"no element named '{part}' in {'.'.join(map(str, loc))}"
+                                   f"{did_you_mean(part, [n for n in names if n])}"
+                                   f"; known: {', '.join(str(n) for n in names) or 'none'}")
+                    ok = False
+                    break
+                node = node[idx]
+                loc.append(idx)
+            elif isinstance(node, dict):
+                if part not in node:
+                    node[part] = {} if not parts[i + 1].isdigit() else []
+                node = node[part]
+                loc.append(part)
+            else:
+                problems.error("--set", None, key,
+                               f"'{'.'.join(map(str, loc))}' is a value, not a table")
+                ok = False
+                break
+        if not ok:
+            continue
+        last = parts[-1]
+        if isinstance(node, dict):
+            node[last] = value
+            loc.append(last)
+        elif isinstance(node, list) and last.isdigit() and int(last) < len(node):
+            node[int(last)] = value
+            loc.append(int(last))
+        else:
+            problems.error("--set", None, key, "cannot set this key")
+            continue
+        touched.add(tuple(loc))
+    return raw, touched
+
+
+def _find_element(node: list, part: str) -> int | None:
+    for i, e in enumerate(node):
+        if isinstance(e, dict) and e.get("name") == part:
+            return i
+    if part.isdigit() and int(part) < len(node):
+        return int(part)
+    return None
+
+
+def _pydantic_message(err: dict) -> str:
+    typ = err.get("type", "")
+    msg = err.get("msg", "invalid value")
+    if msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    if typ not in ("missing", "extra_forbidden") and "input" in err:
+        value = err["input"]
+        if not isinstance(value, (dict, list)):
+            msg = f"{msg}, got {value!r}"
+    if typ == "missing":
+        msg = "required key is missing"
+    return msg
+
+
+def _problems_from_validation(exc: ValidationError, file: str, index: dict, names: dict,
+                              touched: set[tuple]) -> list[Problem]:
+    out = []
+    for err in exc.errors():
+        loc = tuple(x for x in err["loc"] if not (isinstance(x, str) and x.startswith("function-")))
+        # pydantic puts union/literal branch tags in loc; keep only real keys and indices
+        loc = tuple(x for x in loc if isinstance(x, int) or not x.startswith("["))
+        if err["type"] == "extra_forbidden":
+            cls = _model_for(loc[:-1] if len(loc) > 1 else ())
+            allowed = list(cls.model_fields) if cls is not None else []
+            message = f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), allowed)}"
+            if allowed:
+                message += f"; allowed: {', '.join(allowed)}"
+        else:
+            message = _pydantic_message(err)
+        src = "--set" if any(loc[: len(t)] == t for t in touched) else file
+        line = None if src == "--set" else line_of(index, loc)
+        out.append(Problem(src, line, format_path(loc, names), message))
+    return out
+
+
+_TYPICAL = {
+    # (low, high, why): outside -> a warning, not an error
+    "pd": (0.0, 0.2, "typical annual PD of tech-SME loans is 0.02 (base) to 0.08 (stress)"),
+    "rho": (0.03, 0.3, "the Basel IRB range for SMEs is 0.10 to 0.24"),
+    "lgd": (0.1, 0.9, "typical ultimate LGD is 0.3 to 0.8"),
+}
+
+
+def _warnings(sc: Scenario, file: str, index: dict, names: dict) -> list[Problem]:
+    out = []
+    for i, c in enumerate(sc.cohorts):
+        for key, (lo, hi, why) in _TYPICAL.items():
+            v = getattr(c, key)
+            if not lo <= v <= hi:
+                loc = ("cohorts", i, key)
+                out.append(Problem(file, line_of(index, loc), format_path(loc, names),
+                                   f"{v} is outside the typical range [{lo}, {hi}]: {why}",
+                                   "warning"))
+    if sc.model.copula == "t" and not 3.0 <= sc.model.dof <= 100.0:
+        loc = ("model", "dof")
+        out.append(Problem(file, line_of(index, loc), "model.dof",
+                           f"{sc.model.dof} degrees of freedom is unusual for a t copula "
+                           "(typical 3 to 30; large values are nearly Gaussian)", "warning"))
+    if sc.simulation.paths < 1000:
+        loc = ("simulation", "paths")
+        out.append(Problem(file, line_of(index, loc), "simulation.paths",
+                           f"{sc.simulation.paths} paths give very wide standard errors", "warning"))
+    return out
+
+
+def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems: ProblemList) -> None:
+    sectors = sc.model.sectors
+    for i, c in enumerate(sc.cohorts):
+        if c.sector is None:
+            if len(sectors) == 1:
+                c.sector = sectors[0]
+            else:
+                loc = ("cohorts", i)
+                problems.error(file, line_of(index, loc), format_path(loc, names) + ".sector",
+                               f"required when there are several sectors; one of: {', '.join(sectors)}")
+        elif c.sector not in sectors:
+            loc = ("cohorts", i, "sector")
+            problems.error(file, line_of(index, loc), format_path(loc, names),
+                           f"unknown sector '{c.sector}'{did_you_mean(c.sector, sectors)}; "
+                           f"model.sectors are: {', '.join(sectors)}")
+    ds = sc.portfolio.default_sector
+    if ds is not None and ds not in sectors:
+        loc = ("portfolio", "default_sector")
+        problems.error(file, line_of(index, loc), "portfolio.default_sector",
+                       f"unknown sector '{ds}'{did_you_mean(ds, sectors)}; "
+                       f"model.sectors are: {', '.join(sectors)}")
+    if not sc.cohorts and sc.portfolio.loans_file is None:
+        problems.error(file, line_of(index, ("cohorts",)), "cohorts",
+                       "the portfolio is empty: add [[cohorts]] or portfolio.loans_file")
+
+
+def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict | None = None,
+                  *, load_tape: bool = True) -> Scenario:
+    """Load and validate a scenario from a TOML file or a dict of the same shape.
+
+    Parameters
+    ----------
+    source : path or dict
+        A TOML scenario file, or a dict with the same keys.
+    overrides : list of "dotted.key=value" strings, or dict {dotted.key: value}
+        Applied before validation (``--set`` on the command line).
+    load_tape : bool
+        Read and validate ``portfolio.loans_file`` (default True).
+
+    Raises
+    ------
+    ScenarioError
+        With every problem found, each as ``file:line: dotted.path: message``.
+    """
+    problems = ProblemList()
+    if isinstance(source, dict):
+        import copy
+
+        raw = copy.deepcopy(source)
+        file, index, base_dir = "<dict>", {}, os.getcwd()
+    else:
+        path = Path(source)
+        file = str(source)
+        base_dir = str(path.resolve().parent)
+        try:
+            data = path.read_bytes()
+        except FileNotFoundError:
+            raise ScenarioError([Problem(file, None, "", "file not found")]) from None
+        except IsADirectoryError:
+            raise ScenarioError([Problem(file, None, "", "is a directory, not a scenario file")]) from None
+        except OSError as e:
+            raise ScenarioError([Problem(file, None, "", f"cannot read: {e.strerror or e}")]) from None
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError as e:
+            raise ScenarioError([Problem(file, None, "",
+                                         f"not UTF-8 text (byte {e.start}): save the scenario as UTF-8")]) from None
+        index = locate_keys(text)
+        try:
+            raw = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as e:
+            line = getattr(e, "lineno", None)
+            msg = str(e).split(" (at line")[0]
+            raise ScenarioError([Problem(file, line, "", f"invalid TOML: {msg}")]) from None
+    raw, touched = apply_overrides(raw, overrides, problems)
+    problems.raise_if_errors()
+    names = _cohort_names(raw)
+    try:
+        sc = Scenario.model_validate(raw)
+    except ValidationError as exc:
+        problems.extend(_problems_from_validation(exc, file, index, names, touched))
+        raise ScenarioError(problems.problems) from None
+    sc._source = file
+    sc._base_dir = base_dir
+    _cross_reference(sc, file, index, names, problems)
+    problems.extend(_warnings(sc, file, index, names))
+    if load_tape and sc.portfolio.loans_file is not None and not problems.errors:
+        _load_tape(sc, file, index, problems)
+    problems.raise_if_errors()
+    sc._warnings = problems.warnings
+    return sc
+
+
+def scenario_warnings(sc: Scenario) -> list[Problem]:
+    """Warnings found when the scenario was loaded."""
+    return list(sc._warnings)
+
+
+def _load_tape(sc: Scenario, file: str, index: dict, problems: ProblemList) -> None:
+    from .loantape import read_loan_tape
+
+    p = Path(sc.portfolio.loans_file)
+    full = p if p.is_absolute() else Path(sc._base_dir) / p
+    try:
+        tape = read_loan_tape(full, shown_as=str(Path(file).parent / p) if not file.startswith("<") else str(p),
+                              encoding=sc.portfolio.encoding,
+                              default_sector=sc.portfolio.default_sector or
+                              (sc.model.sectors[0] if len(sc.model.sectors) == 1 else None),
+                              sectors=sc.model.sectors)
+    except ScenarioError as e:
+        problems.extend(e.problems)
+        problems.extend(e.warnings)
+        return
+    problems.extend(getattr(tape, "warnings", ()))
+    sc._tape = tape
+
+
+def resolved_dict(sc: Scenario) -> dict:
+    """The fully resolved scenario as plain data (money in yuan, defaults filled in)."""
+
+    def drop_none(x):
+        if isinstance(x, dict):
+            return {k: drop_none(v) for k, v in x.items() if v is not None}
+        if isinstance(x, list):
+            return [drop_none(v) for v in x]
+        return x
+
+    return drop_none(sc.model_dump(mode="python"))
+
+
+def resolved_toml(sc: Scenario) -> str:
+    """The fully resolved scenario as TOML text."""
+    import tomli_w
+
+    header = (f"# Resolved scenario (every default filled in, money in yuan)\n"
+              f"# source: {sc.source}\n")
+    return header + tomli_w.dumps(resolved_dict(sc))
