@@ -234,15 +234,14 @@ _MODEL_AT = {
 }
 
 
-def _model_for(loc: tuple) -> type[BaseModel] | None:
-    """The pydantic model class that owns the key at ``loc`` (for did-you-mean)."""
-    if len(loc) <= 1:
+def _model_for(parent: tuple) -> type[BaseModel] | None:
+    """The pydantic model class of the table at ``parent`` (for did-you-mean)."""
+    if not parent:
         return Scenario
-    head = loc[0]
-    cls = _MODEL_AT.get(head)
-    if head == "cohorts":
-        return cls if len(loc) == 3 else None
-    return cls if len(loc) == 2 else None
+    cls = _MODEL_AT.get(parent[0])
+    if parent[0] == "cohorts":
+        return cls if len(parent) == 2 else None
+    return cls if len(parent) == 1 else None
 
 
 def _cohort_names(raw: dict) -> dict[str, list[str | None]]:
@@ -340,17 +339,43 @@ def _find_element(node: list, part: str) -> int | None:
     return None
 
 
+_PLAIN = {
+    "greater_than_equal": "must be >= {ge}",
+    "greater_than": "must be > {gt}",
+    "less_than_equal": "must be <= {le}",
+    "less_than": "must be < {lt}",
+    "literal_error": "must be one of {expected}",
+    "int_parsing": "must be an integer",
+    "int_type": "must be an integer",
+    "int_from_float": "must be a whole number",
+    "float_parsing": "must be a number",
+    "float_type": "must be a number",
+    "finite_number": "must be a finite number",
+    "string_type": "must be a string",
+    "list_type": "must be a list",
+    "dict_type": "must be a table",
+    "model_type": "must be a table",
+    "model_attributes_type": "must be a table",
+    "bool_type": "must be true or false",
+    "too_short": "must have at least {min_length} item(s)",
+    "missing": "required key is missing",
+}
+
+
 def _pydantic_message(err: dict) -> str:
     typ = err.get("type", "")
     msg = err.get("msg", "invalid value")
-    if msg.startswith("Value error, "):
+    if typ in _PLAIN:
+        try:
+            msg = _PLAIN[typ].format(**err.get("ctx", {}))
+        except (KeyError, IndexError):
+            pass
+    elif msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
-    if typ not in ("missing", "extra_forbidden") and "input" in err:
+    if typ != "missing" and "input" in err and "got " not in msg:
         value = err["input"]
         if not isinstance(value, (dict, list)):
             msg = f"{msg}, got {value!r}"
-    if typ == "missing":
-        msg = "required key is missing"
     return msg
 
 
@@ -362,7 +387,7 @@ def _problems_from_validation(exc: ValidationError, file: str, index: dict, name
         # pydantic puts union/literal branch tags in loc; keep only real keys and indices
         loc = tuple(x for x in loc if isinstance(x, int) or not x.startswith("["))
         if err["type"] == "extra_forbidden":
-            cls = _model_for(loc[:-1] if len(loc) > 1 else ())
+            cls = _model_for(loc[:-1])
             allowed = list(cls.model_fields) if cls is not None else []
             message = f"unknown key '{loc[-1]}'{did_you_mean(str(loc[-1]), allowed)}"
             if allowed:
@@ -480,7 +505,6 @@ def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict 
             msg = str(e).split(" (at line")[0]
             raise ScenarioError([Problem(file, line, "", f"invalid TOML: {msg}")]) from None
     raw, touched = apply_overrides(raw, overrides, problems)
-    problems.raise_if_errors()
     names = _cohort_names(raw)
     try:
         sc = Scenario.model_validate(raw)

@@ -1,0 +1,7 @@
+"""``python -m simpool``: the same as the ``simpool`` command."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())

@@ -1,0 +1,198 @@
+"""Command line: ``simpool run | validate | show``.
+
+Exit codes: 0 success, 1 runtime or I/O error (with a clear message), 2 bad input (every
+problem printed as ``file:line: dotted.path: message``), 130 interrupted.
+
+Heavy modules (numpy, numba, pandas, scipy) are imported only by the commands that need
+them, so ``simpool --help`` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+EXIT_OK, EXIT_ERROR, EXIT_BAD_INPUT, EXIT_INTERRUPTED = 0, 1, 2, 130
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="simpool",
+        description="Monte Carlo simulator for credit-guarantee and risk-compensation pools.",
+        epilog="Exit codes: 0 ok, 1 runtime/I-O error, 2 bad input, 130 interrupted.",
+    )
+    p.add_argument("--version", action="store_true", help="print the version and exit")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+
+    def add_set(sp):
+        sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a scenario key, e.g. cohorts.ip_pledge.pd=0.03 or model.copula=t "
+                             "(value parsed as TOML, else a string); repeatable")
+
+    run = sub.add_parser("run", help="simulate a scenario and write its summary",
+                         description="Simulate a scenario file; write summary.csv, the resolved "
+                                     "scenario and a provenance file to --out, and print the summary.")
+    run.add_argument("file", help="scenario file (TOML)")
+    run.add_argument("--paths", type=int, help="Monte Carlo paths (default: simulation.paths)")
+    run.add_argument("--seed", type=int, help="seed (default: simulation.seed)")
+    run.add_argument("--out", help="output folder (default: simpool-out/<scenario name>)")
+    run.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    run.add_argument("--chunk-size", type=int, help="paths per chunk (never changes results)")
+    run.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
+    add_set(run)
+
+    val = sub.add_parser("validate", help="check scenario files and report every problem",
+                         description="Validate scenario files (and their loan tapes) without simulating.")
+    val.add_argument("files", nargs="+", help="scenario files (TOML)")
+    add_set(val)
+
+    show = sub.add_parser("show", help="print the fully resolved scenario (TOML)",
+                          description="Print the scenario with every default filled in and money in yuan.")
+    show.add_argument("file", help="scenario file (TOML)")
+    add_set(show)
+    return p
+
+
+def _print_problems(problems, stream=None) -> None:
+    stream = stream or sys.stderr
+    for prob in problems:
+        print(str(prob), file=stream)
+
+
+def _load(file: str, overrides: list[str]):
+    from .scenario import load_scenario, scenario_warnings
+
+    sc = load_scenario(file, overrides)
+    _print_problems(scenario_warnings(sc))
+    return sc
+
+
+def _cmd_validate(args) -> int:
+    from .errors import ScenarioError
+
+    bad = 0
+    for f in args.files:
+        try:
+            sc = _load(f, args.overrides)
+        except ScenarioError as e:
+            _print_problems(e.problems + e.warnings)
+            bad += 1
+            continue
+        n_tape = len(sc.tape) if sc.tape is not None else 0
+        n = sum(c.loans for c in sc.cohorts) + n_tape
+        print(f"{f}: ok ({len(sc.cohorts)} cohorts, {n_tape:,} tape loans, {n:,} loans in all, "
+              f"years {sc.years[0]}-{sc.years[-1]})")
+    return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def _cmd_show(args) -> int:
+    from .scenario import resolved_toml
+
+    sc = _load(args.file, args.overrides)
+    sys.stdout.write(resolved_toml(sc))
+    return EXIT_OK
+
+
+def _progress_bar(total: int, quiet: bool):
+    """A tqdm bar on a terminal, nothing otherwise. Returns (callback, close)."""
+    if quiet or not sys.stderr.isatty():
+        return None, lambda: None
+    from tqdm import tqdm
+
+    bar = tqdm(total=total, unit="path", unit_scale=True, desc="simulating", file=sys.stderr,
+               leave=False)
+
+    def update(done: int, _total: int) -> None:
+        bar.update(done - bar.n)
+
+    return update, bar.close
+
+
+def _cmd_run(args) -> int:
+    import time
+
+    from .engine import simulate
+    from .output import format_summary, write_run
+
+    for name in ("paths", "threads", "chunk_size"):
+        v = getattr(args, name)
+        if v is not None and v < 1:
+            print(f"--{name.replace('_', '-')}: must be >= 1, got {v}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    if args.seed is not None and not 0 <= args.seed < 2**63:
+        print(f"--seed: must be in [0, 2**63), got {args.seed}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    sc = _load(args.file, args.overrides)
+    paths = args.paths or sc.simulation.paths
+    out = Path(args.out) if args.out else Path("simpool-out") / sc.name
+    executor = None
+    if args.threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=args.threads)
+    update, close = _progress_bar(paths, args.quiet)
+    t0 = time.time()
+    try:
+        res = simulate(sc, paths=paths, seed=args.seed, executor=executor,
+                       chunk_size=args.chunk_size, progress=update)
+    finally:
+        close()
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    summary = res.summary()
+    files = write_run(out, res, summary, argv=sys.argv, wall_s=time.time() - t0)
+    if not args.quiet:
+        print(format_summary(res, summary))
+        print(f"\nwrote {', '.join(str(f) for f in files)}")
+    return EXIT_OK
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``simpool`` command; returns the exit code."""
+    parser = _parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
+        return int(e.code or 0)
+    if args.version:
+        from . import __version__
+
+        print(f"simpool {__version__}")
+        return EXIT_OK
+    if args.command is None:
+        parser.print_help()
+        return EXIT_BAD_INPUT
+    from .errors import ScenarioError, SimpoolError
+
+    handler = {"run": _cmd_run, "validate": _cmd_validate, "show": _cmd_show}[args.command]
+    try:
+        return handler(args)
+    except ScenarioError as e:
+        _print_problems(e.problems + e.warnings)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("simpool: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    except SimpoolError as e:
+        print(f"simpool: {e}", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as e:
+        where = f" {e.filename}" if getattr(e, "filename", None) else ""
+        print(f"simpool: I/O error{where}: {e.strerror or e}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as e:  # noqa: BLE001 - last line of defence: a message, not a traceback
+        if args.debug:
+            raise
+        print(f"simpool: internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
+              file=sys.stderr)
+        return EXIT_ERROR
+
+
+def entry() -> None:  # pragma: no cover - console script wrapper
+    sys.exit(main())
+
+
+if __name__ == "__main__":  # pragma: no cover
+    entry()

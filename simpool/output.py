@@ -1,0 +1,127 @@
+"""Writing a run's files (atomically) and formatting its summary for people.
+
+A run folder holds ``summary.csv`` (UTF-8 with BOM, so Excel on Chinese Windows opens it
+right), ``scenario.resolved.toml`` (every default filled in, money in yuan) and
+``provenance.json`` (versions, seed, paths, timing, command line, input fingerprints).
+Each file is written to a temporary name and renamed into place: a file is either complete
+or absent, never half-written.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import sys
+import tempfile
+from datetime import datetime, timezone
+from pathlib import Path
+
+from .units import format_yuan
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise
+
+
+def _file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str) -> dict:
+    """Everything needed to reproduce and audit a run."""
+    import numba
+    import numpy
+    import pandas
+    import scipy
+
+    from . import __version__
+
+    sc = res.scenario
+    prov = {
+        "simpool": __version__,
+        "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command_line": list(argv) if argv is not None else None,
+        "scenario_file": sc.source,
+        "scenario_sha256": hashlib.sha256(resolved.encode()).hexdigest(),
+        "seed": res.seed,
+        "paths": res.paths,
+        "years": res.years,
+        "loans": res.n_loans,
+        "timing_s": {**{k: round(v, 4) for k, v in res.timing.items()},
+                     **({"wall": round(wall_s, 4)} if wall_s is not None else {})},
+        "versions": {"python": sys.version.split()[0], "numpy": numpy.__version__,
+                     "numba": numba.__version__, "scipy": scipy.__version__,
+                     "pandas": pandas.__version__},
+        "platform": platform.platform(),
+        "cpus": os.cpu_count(),
+    }
+    if sc.tape is not None and sc.portfolio.loans_file:
+        p = Path(sc.portfolio.loans_file)
+        full = p if p.is_absolute() else Path(sc._base_dir) / p
+        prov["loans_file"] = {"path": str(p), "sha256": _file_sha256(full), "rows": len(sc.tape)}
+    return prov
+
+
+def write_run(out: Path, res, summary, argv: list[str] | None = None,
+              wall_s: float | None = None) -> list[Path]:
+    """Write summary.csv, scenario.resolved.toml and provenance.json into ``out``."""
+    from .scenario import resolved_toml
+
+    out = Path(out)
+    resolved = resolved_toml(res.scenario)
+    files = [out / "summary.csv", out / "scenario.resolved.toml", out / "provenance.json"]
+    atomic_write_bytes(files[0], summary.to_csv(index=False).encode("utf-8-sig"))
+    atomic_write_bytes(files[1], resolved.encode("utf-8"))
+    prov = provenance(res, argv, wall_s, resolved)
+    atomic_write_bytes(files[2], (json.dumps(prov, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    return files
+
+
+def _label(row) -> str:
+    st, param = row["statistic"], row["param"]
+    if st in ("VaR", "ES"):
+        return f"{st} {param:.4g}"
+    if st == "P(L>x)":
+        return f"P(L > {format_yuan(param)})"
+    return st
+
+
+def format_summary(res, summary) -> str:
+    """A readable text table of the summary: money as 万/亿, SE beside each figure."""
+    lines = [f"{res.scenario.name}: {res.paths:,} paths, seed {res.seed}, "
+             f"{res.n_loans:,} loans, years {res.years[0]}-{res.years[-1]}"
+             f" ({res.timing.get('simulate_s', float('nan')):.2f} s)"]
+    header = f"  {'period':<10} {'measure':<9} {'statistic':<22} {'value':>14} {'± se':>12}"
+    lines.append(header)
+    lines.append("  " + "-" * (len(header) - 2))
+    for _, row in summary.iterrows():
+        period = "all years" if row["year"] is None or str(row["year"]) == "<NA>" else str(row["year"])
+        if row["statistic"] == "P(L>x)":
+            val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
+        elif row["measure"] == "defaults":
+            val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
+        else:
+            val, se = format_yuan(row["value"]), format_yuan(row["se"])
+        lines.append(f"  {period:<10} {row['measure']:<9} {_label(row):<22} {val:>14} {se:>12}")
+    return "\n".join(lines)
