@@ -34,7 +34,8 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int):
     loss = np.zeros((n_paths, n_years))
     defaults = np.zeros((n_paths, n_years), np.int64)
     logw = np.zeros(n_paths)
-    simulate_chunk(seed_key(np.uint64(seed)), path0, n_paths, *inputs.kernel_args(),
+    skey = np.uint64(seed_key(np.uint64(seed)))  # keep it uint64 across the Python boundary
+    simulate_chunk(skey, path0, n_paths, *inputs.kernel_args(),
                    loss, defaults, logw)
     return loss, defaults, logw
 

@@ -71,7 +71,9 @@ def seed_key(seed):
 @njit(cache=True, inline="always")
 def path_year_key(skey, path, year):
     """Key of one path-year: a hash of the seed key, the global path index and the year."""
-    k = mix64(skey + (np.uint64(path) + _ONE) * GOLDEN)
+    # np.uint64(...) everywhere: a key that fits in int64 would otherwise be typed int64 and
+    # numba promotes int64 (op) uint64 to float64.
+    k = mix64(np.uint64(skey) + (np.uint64(path) + _ONE) * GOLDEN)
     return mix64(k ^ ((np.uint64(year) + _ONE) * _YEAR_MULT))
 
 
@@ -79,7 +81,7 @@ def path_year_key(skey, path, year):
 def draw(key, stream, j):
     """The ``j``-th 64-bit output of stream ``stream`` under ``key``."""
     ctr = (np.uint64(stream) << _S40) + np.uint64(j) + _ONE
-    return mix64(key + ctr * GOLDEN)
+    return mix64(np.uint64(key) + ctr * GOLDEN)
 
 
 @njit(cache=True, inline="always")

@@ -24,6 +24,7 @@ from pydantic import (
     Field,
     PrivateAttr,
     ValidationError,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -90,26 +91,29 @@ class Model(_Strict):
             raise ValueError("sector names must be non-empty")
         return v
 
-    @model_validator(mode="after")
-    def _check_correlation(self) -> "Model":
-        m = self.sector_correlation
+    @field_validator("sector_correlation")
+    @classmethod
+    def _check_correlation(cls, m: list[list[float]] | None, info: ValidationInfo):
         if m is None:
-            return self
-        n = len(self.sectors)
+            return m
+        sectors = info.data.get("sectors")
+        if sectors is None:  # the sectors themselves are invalid: reported there
+            return m
+        n = len(sectors)
         if len(m) != n or any(len(row) != n for row in m):
             raise ValueError(
-                f"sector_correlation must be a {n}x{n} matrix (one row and column per sector)")
+                f"must be a {n}x{n} matrix (one row and column per sector)")
         for i in range(n):
             if abs(m[i][i] - 1.0) > 1e-12:
-                raise ValueError(f"sector_correlation diagonal must be 1, got {m[i][i]} at [{i}][{i}]")
+                raise ValueError(f"the diagonal must be 1, got {m[i][i]} at [{i}][{i}]")
             for j in range(n):
                 if not -1.0 <= m[i][j] <= 1.0:
-                    raise ValueError(f"sector_correlation entries must be in [-1, 1], got {m[i][j]}")
+                    raise ValueError(f"entries must be in [-1, 1], got {m[i][j]}")
                 if abs(m[i][j] - m[j][i]) > 1e-12:
-                    raise ValueError(f"sector_correlation must be symmetric: [{i}][{j}] != [{j}][{i}]")
+                    raise ValueError(f"must be symmetric: [{i}][{j}] != [{j}][{i}]")
         if n > 1 and _min_eigenvalue(m) < -1e-10:
-            raise ValueError("sector_correlation must be positive semi-definite")
-        return self
+            raise ValueError("must be positive semi-definite (a valid correlation matrix)")
+        return m
 
 
 def _min_eigenvalue(m: list[list[float]]) -> float:
@@ -501,8 +505,11 @@ def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict 
         try:
             raw = tomllib.loads(text)
         except tomllib.TOMLDecodeError as e:
-            line = getattr(e, "lineno", None)
-            msg = str(e).split(" (at line")[0]
+            import re
+
+            m = re.search(r"\(at line (\d+)", str(e))
+            line = int(m.group(1)) if m else None
+            msg = str(e).split(" (at line")[0].split(" (at end of document)")[0]
             raise ScenarioError([Problem(file, line, "", f"invalid TOML: {msg}")]) from None
     raw, touched = apply_overrides(raw, overrides, problems)
     names = _cohort_names(raw)
@@ -510,16 +517,22 @@ def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict 
         sc = Scenario.model_validate(raw)
     except ValidationError as exc:
         problems.extend(_problems_from_validation(exc, file, index, names, touched))
-        raise ScenarioError(problems.problems) from None
+        raise ScenarioError(_sorted(problems.problems)) from None
     sc._source = file
     sc._base_dir = base_dir
     _cross_reference(sc, file, index, names, problems)
     problems.extend(_warnings(sc, file, index, names))
     if load_tape and sc.portfolio.loans_file is not None and not problems.errors:
         _load_tape(sc, file, index, problems)
-    problems.raise_if_errors()
-    sc._warnings = problems.warnings
+    if problems.errors:
+        raise ScenarioError(_sorted(problems.problems))
+    sc._warnings = _sorted(problems.warnings)
     return sc
+
+
+def _sorted(problems: list[Problem]) -> list[Problem]:
+    """Problems in file order: by file, then line (unlocated last), stable otherwise."""
+    return sorted(problems, key=lambda p: (p.file, p.line is None, p.line or 0))
 
 
 def scenario_warnings(sc: Scenario) -> list[Problem]:

@@ -1,0 +1,136 @@
+"""The command line: exit codes, output files, messages (in-process through main(argv))."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from simpool.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+BASE = ROOT / "scenarios" / "hubei_base.toml"
+BAD = Path(__file__).parent / "data" / "bad"
+
+SMALL = """
+[simulation]
+paths = 2000
+seed = 5
+horizon_years = 2
+
+[[cohorts]]
+name = "ip_pledge"
+loans = 300
+exposure = "100万"
+pd = 0.03
+lgd = 0.5
+rho = 0.15
+
+[report]
+exceedance = ["500万"]
+"""
+
+
+@pytest.fixture
+def small(tmp_path):
+    f = tmp_path / "small.toml"
+    f.write_text(SMALL, encoding="utf-8")
+    return f
+
+
+def test_run_writes_summary_resolved_and_provenance(small, tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["run", str(small), "--out", str(out), "--set", "cohorts.ip_pledge.pd=0.04"]) == 0
+    printed = capsys.readouterr().out
+    assert "small: 2,000 paths, seed 5" in printed and "VaR 0.999" in printed
+    raw = (out / "summary.csv").read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
+    df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    assert list(df.columns) == ["scenario", "year", "measure", "statistic", "param", "value", "se"]
+    assert set(df["year"].dropna().astype(int)) == {2025, 2026}
+    el = df[(df.measure == "gross") & (df.statistic == "EL") & df.year.isna()]["value"].item()
+    # independent check: E[loss] = n * exposure * lgd * (1 - (1 - pd)^2) over two years
+    exact = 300 * 1e6 * 0.5 * (1 - 0.96 ** 2)
+    se = df[(df.measure == "gross") & (df.statistic == "EL") & df.year.isna()]["se"].item()
+    assert abs(el - exact) < 5 * se
+    resolved = (out / "scenario.resolved.toml").read_text(encoding="utf-8")
+    assert "pd = 0.04" in resolved and "exposure = 1000000.0" in resolved
+    prov = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
+    assert prov["seed"] == 5 and prov["paths"] == 2000 and prov["years"] == [2025, 2026]
+    assert "--set" in prov["command_line"] or prov["command_line"]
+    assert len(prov["scenario_sha256"]) == 64
+    assert {"numpy", "numba", "python"} <= set(prov["versions"])
+
+
+def test_run_is_reproducible_across_threads_and_chunks(small, tmp_path):
+    a, b = tmp_path / "a", tmp_path / "b"
+    assert main(["run", str(small), "--out", str(a), "--threads", "1", "--quiet"]) == 0
+    assert main(["run", str(small), "--out", str(b), "--threads", "2", "--chunk-size", "333",
+                 "--quiet"]) == 0
+    assert (a / "summary.csv").read_bytes() == (b / "summary.csv").read_bytes()
+
+
+def test_bad_input_exit_2_no_traceback(capsys):
+    assert main(["validate", str(BAD / "bad_values.toml")]) == 2
+    err = capsys.readouterr().err
+    assert "Traceback" not in err
+    assert "bad_values.toml:13: cohorts.credit.pd: must be <= 1.0, got 1.5" in err
+
+
+def test_validate_many_files(capsys):
+    assert main(["validate", str(BASE), str(BAD / "unknown_keys.toml")]) == 2
+    out, err = capsys.readouterr()
+    assert "hubei_base.toml: ok (7 cohorts" in out
+    assert "unknown key 'seeed'" in err
+    assert main(["validate", str(BASE)]) == 0
+
+
+def test_bad_flags(small, capsys):
+    assert main(["run", str(small), "--paths", "0"]) == 2
+    assert "--paths: must be >= 1" in capsys.readouterr().err
+    assert main(["run", str(small), "--seed", "-1"]) == 2
+    assert main(["run"]) == 2  # argparse usage error
+    assert main([]) == 2
+    assert main(["run", str(small), "--set", "nonsense"]) == 2
+
+
+def test_show_prints_resolved(capsys):
+    assert main(["show", str(BASE), "--set", "model.copula=t"]) == 0
+    out = capsys.readouterr().out
+    assert 'copula = "t"' in out and "exposure = 5000000.0" in out
+
+
+def test_interrupt_exit_130(small, monkeypatch, capsys):
+    import simpool.engine
+
+    def boom(*a, **k):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(simpool.engine, "run_paths", boom)
+    assert main(["run", str(small), "--quiet"]) == 130
+    assert "interrupted" in capsys.readouterr().err
+
+
+def test_io_error_exit_1(small, capsys):
+    assert main(["run", str(small), "--out", "/dev/full/out", "--quiet"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("simpool: I/O error") and "Traceback" not in err
+
+
+def test_version(capsys):
+    assert main(["--version"]) == 0
+    assert capsys.readouterr().out.startswith("simpool ")
+
+
+def test_console_script_and_module_entry_points(small, tmp_path):
+    r = subprocess.run([sys.executable, "-m", "simpool", "--help"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0 and "validate" in r.stdout
+    r = subprocess.run([sys.executable, "-m", "simpool", "validate", str(BAD / "cross_refs.toml")],
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 2 and "unknown sector 'optoelectronic'" in r.stderr
+    assert "Traceback" not in r.stderr

@@ -1,0 +1,173 @@
+"""Scenario loading and validation: exact messages for broken fixture files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from simpool.errors import ScenarioError
+from simpool.scenario import apply_overrides, load_scenario, resolved_dict, resolved_toml, scenario_warnings
+
+DATA = Path(__file__).parent / "data" / "bad"
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def messages(path: Path, overrides=None) -> list[str]:
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(path, overrides)
+    rel = str(path)
+    return [str(p).replace(rel, path.name) for p in exc.value.problems]
+
+
+def test_unknown_keys_are_errors_with_did_you_mean():
+    assert messages(DATA / "unknown_keys.toml") == [
+        "unknown_keys.toml:3: simulation.seeed: unknown key 'seeed' (did you mean 'seed'?); "
+        "allowed: paths, seed, start_year, horizon_years",
+        "unknown_keys.toml:5: modle: unknown key 'modle' (did you mean 'model'?); "
+        "allowed: title, description, simulation, model, cohorts, portfolio, report",
+        "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
+        "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode",
+    ]
+
+
+def test_bad_values_all_reported_at_once_with_lines():
+    assert messages(DATA / "bad_values.toml") == [
+        "bad_values.toml:2: simulation.paths: must be >= 1, got 0",
+        "bad_values.toml:3: simulation.horizon_years: must be an integer, got 'five'",
+        "bad_values.toml:6: model.copula: must be one of 'gaussian' or 't', got 'gauss'",
+        "bad_values.toml:7: model.dof: must be > 2.0, got 1.5",
+        "bad_values.toml:11: cohorts.credit.loans: must be >= 0, got -3",
+        'bad_values.toml:12: cohorts.credit.exposure: expected yuan as a number or a string like '
+        '"10亿", "500万", "1.5e8"; got \'abc万\'',
+        "bad_values.toml:13: cohorts.credit.pd: must be <= 1.0, got 1.5",
+        "bad_values.toml:15: cohorts.credit.rho: must be < 1.0, got 1.0",
+    ]
+
+
+def test_cross_references():
+    assert messages(DATA / "cross_refs.toml") == [
+        "cross_refs.toml:11: cohorts.a.sector: unknown sector 'optoelectronic' (did you mean "
+        "'optoelectronics'?); model.sectors are: optoelectronics, life_sciences",
+        "cross_refs.toml:13: cohorts.b.sector: required when there are several sectors; one of: "
+        "optoelectronics, life_sciences",
+    ]
+
+
+def test_correlation_matrix_checked():
+    assert messages(DATA / "bad_matrix.toml") == [
+        "bad_matrix.toml:3: model.sector_correlation: must be symmetric: [0][1] != [1][0]",
+    ]
+    base = {"model": {"sectors": ["a", "b"], "sector_correlation": [[1, 0.99], [0.99, 1]]},
+            "cohorts": [{"name": "c", "loans": 1, "exposure": 1, "pd": 0.1, "lgd": 1, "rho": 0.1,
+                         "sector": "a"}]}
+    load_scenario(base)  # valid
+    for matrix, msg in [([[1, 1.2], [1.2, 1]], "entries must be in [-1, 1]"),
+                        ([[1, 0.3]], "must be a 2x2 matrix"),
+                        ([[2, 0.3], [0.3, 1]], "the diagonal must be 1")]:
+        bad = {**base, "model": {"sectors": ["a", "b"], "sector_correlation": matrix}}
+        with pytest.raises(ScenarioError, match=msg.replace("[", r"\[").replace("]", r"\]")):
+            load_scenario(bad)
+    three = {**base, "model": {"sectors": ["a", "b", "c"],
+                               "sector_correlation": [[1, 0.9, -0.9], [0.9, 1, 0.9], [-0.9, 0.9, 1]]}}
+    with pytest.raises(ScenarioError, match="positive semi-definite"):
+        load_scenario(three)
+
+
+def test_invalid_toml_points_at_line():
+    assert messages(DATA / "invalid_toml.toml") == [
+        "invalid_toml.toml:3: invalid TOML: Cannot declare ('simulation',) twice"]
+
+
+def test_missing_file_and_directory(tmp_path):
+    assert messages(tmp_path / "nope.toml") == ["nope.toml: file not found"]
+    with pytest.raises(ScenarioError, match="is a directory"):
+        load_scenario(tmp_path)
+
+
+def test_non_utf8_scenario(tmp_path):
+    f = tmp_path / "gbk.toml"
+    f.write_bytes('title = "湖北"\n'.encode("gbk"))
+    assert messages(f)[0].startswith("gbk.toml: not UTF-8 text")
+
+
+def test_warnings_not_errors():
+    sc = load_scenario(DATA / "warnings.toml")
+    got = [str(p).replace(str(DATA / "warnings.toml"), "w.toml") for p in scenario_warnings(sc)]
+    assert got == [
+        "w.toml:2: simulation.paths: warning: 500 paths give very wide standard errors",
+        "w.toml:8: cohorts.risky.pd: warning: 0.5 is outside the typical range [0.0, 0.2]: "
+        "typical annual PD of tech-SME loans is 0.02 (base) to 0.08 (stress)",
+        "w.toml:10: cohorts.risky.rho: warning: 0.5 is outside the typical range [0.03, 0.3]: "
+        "the Basel IRB range for SMEs is 0.10 to 0.24",
+    ]
+
+
+def test_empty_portfolio_is_an_error():
+    with pytest.raises(ScenarioError, match="the portfolio is empty"):
+        load_scenario({})
+
+
+def test_money_strings_echoed_as_yuan():
+    sc = load_scenario(ROOT / "scenarios" / "hubei_base.toml")
+    d = resolved_dict(sc)
+    assert d["cohorts"][0]["exposure"] == 5_000_000.0
+    assert d["report"]["exceedance"] == [2e9, 5e9, 1e10]
+    text = resolved_toml(sc)
+    assert "万" not in text.split("\n", 2)[2] and "亿" not in text.split("\n", 2)[2]
+    # the resolved scenario loads again to the same thing
+    import tomllib
+
+    again = load_scenario(tomllib.loads(text))
+    assert resolved_dict(again) == d
+
+
+def test_overrides_by_name_index_and_string_fallback():
+    raw = {"cohorts": [{"name": "ip_pledge", "pd": 0.02}, {"name": "b", "pd": 0.01}]}
+    apply_overrides(raw, ["cohorts.ip_pledge.pd=0.03", "cohorts.1.lgd=0.4", "model.copula=t",
+                          "simulation.paths=1_000"])
+    assert raw["cohorts"][0]["pd"] == 0.03
+    assert raw["cohorts"][1]["lgd"] == 0.4
+    assert raw["model"]["copula"] == "t"
+    assert raw["simulation"]["paths"] == 1000
+
+
+def test_override_errors_name_the_flag():
+    msgs = messages(ROOT / "scenarios" / "hubei_base.toml",
+                    ["cohorts.nope.pd=0.1", "cohorts.opto_credit.pdd=0.1", "model.dof=abc", "junk"])
+    assert msgs == [
+        "--set: junk: expected dotted.key=value, e.g. cohorts.ip_pledge.pd=0.03",
+        "--set: cohorts.nope.pd: no element named 'nope' in cohorts; known: opto_credit, "
+        "opto_ip_pledge, life_sciences_credit, life_sciences_talent, equipment_innovation, "
+        "nev_guaranteed, software_credit",
+        "--set: model.dof: must be a number, got 'abc'",
+        "--set: cohorts.opto_credit.pdd: unknown key 'pdd' (did you mean 'pd'?); allowed: name, "
+        "loans, exposure, pd, lgd, lgd_std, rho, sector, mode",
+    ]
+
+
+def test_dict_and_file_give_the_same_scenario():
+    import tomllib
+
+    path = ROOT / "scenarios" / "hubei_base.toml"
+    a = load_scenario(path)
+    b = load_scenario(tomllib.loads(path.read_text(encoding="utf-8")))
+    assert resolved_dict(a) == resolved_dict(b)
+    assert a.years == list(range(2025, 2030))
+
+
+def test_loan_tape_relative_to_scenario(tmp_path):
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "loans.csv").write_text(
+        "name,exposure,pd,lgd,rho\nL1,100,0.02,0.5,0.1\nL2,200,0.03,0.4,0.1\n", encoding="utf-8")
+    scen = tmp_path / "sub" / "s.toml"
+    scen.write_text('[portfolio]\nloans_file = "loans.csv"\n', encoding="utf-8")
+    sc = load_scenario(scen)
+    assert len(sc.tape) == 2
+    bad = tmp_path / "sub" / "loans_bad.csv"
+    bad.write_text("name,exposure,pd,lgd,rho\nL1,100,1.5,0.5,0.1\n", encoding="utf-8")
+    scen.write_text('[portfolio]\nloans_file = "loans_bad.csv"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(scen)
+    (p,) = exc.value.problems
+    assert (p.line, p.path) == (2, "pd") and p.file.endswith("loans_bad.csv")
