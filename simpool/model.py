@@ -56,8 +56,8 @@ class KernelInputs:
     l_lgd: np.ndarray
     l_lgd_a: np.ndarray
     l_lgd_b: np.ndarray
-    l_bucket: np.ndarray
     # screening buckets
+    b_start: np.ndarray
     b_sector: np.ndarray
     b_thresh_hi: np.ndarray
     b_sqrt_rho_lo: np.ndarray
@@ -216,7 +216,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         l_id=c_(order, np.int64), l_thresh=c_(l_thresh[order]), l_sqrt_rho=c_(np.sqrt(l_rho[order])),
         l_inv_sd=c_(1.0 / np.sqrt(1.0 - l_rho[order])), l_exposure=c_(l_exp[order]),
         l_lgd=c_(l_lgd[order]), l_lgd_a=c_(l_a[order]), l_lgd_b=c_(l_b[order]),
-        l_bucket=c_(bucket[order], np.int64),
+        b_start=c_(np.searchsorted(bucket[order], np.arange(len(b[0]) + 1)), np.int64),
         b_sector=c_(b[0], np.int64), b_thresh_hi=c_(b[1]), b_sqrt_rho_lo=c_(b[2]),
         b_sqrt_rho_hi=c_(b[3]), b_sd_lo=c_(b[4]), b_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
         n_loans_total=int(c_n.sum() + len(l_exp)), max_loss=max_loss,
