@@ -10,7 +10,7 @@ Model, per path and year y (annual steps, a loan defaults at most once):
 * sector factors ``Z_y = phi * Z_{y-1} + sqrt(1 - phi^2) * L (eta_y + shift_y)`` with
   ``L L' = sector correlation``, ``eta_y`` i.i.d. N(0, 1); ``shift_y`` is the importance-
   sampling mean shift (zero for plain Monte Carlo) and the path's log likelihood ratio
-  accumulates ``-shift.eta' - |shift|^2 / 2`` where ``eta' = eta + shift``;
+  accumulates ``-shift.eta' + |shift|^2 / 2`` where ``eta' = eta + shift``;
 * Student-t copula: one ``W = chi2_nu / nu`` per path-year shared by all loans, and loan i
   defaults iff ``sqrt(rho) Z + sqrt(1 - rho) eps <= sqrt(W) c_i``, ``c_i = t_nu^-1(pd_i)``
   (Gaussian: ``W = 1``, ``c_i = Phi^-1(pd_i)``);
@@ -46,9 +46,11 @@ from .rng import (
     uniform,
 )
 
-# Stochastic LGD of a cohort with more defaults than this in one path-year: the sum of the
-# Beta LGDs is drawn from its normal approximation (exact mean and variance), clipped to
-# [0, k]. Below it, each defaulted loan's LGD is drawn.
+# Stochastic LGD of a cohort with K defaults in one path-year: the first min(K, 256) Beta
+# LGDs are drawn exactly; the sum over the remaining m = K - 256 is drawn from its normal
+# approximation m*mu + sqrt(m)*sd*N (exact mean and variance), with N floored at -2 mu/sd and
+# the result clipped to [0, m]: the floor makes the sum non-decreasing in m, so a cohort's
+# loss stays monotone in K (and hence in pd) under common random numbers.
 BETA_SUM_EXACT_MAX = 256
 
 
@@ -58,6 +60,19 @@ def beta_variate(key, a, b):
     g1 = gamma_variate(key, 0, a)
     g2 = gamma_variate(key, 1, b)
     return g1 / (g1 + g2)
+
+
+@njit(cache=True)
+def _beta_sum(ckey, k, mean, sd, a, b):
+    """Sum of k Beta(a, b) LGDs of one cohort-path-year (see BETA_SUM_EXACT_MAX)."""
+    acc = 0.0
+    for j in range(min(k, BETA_SUM_EXACT_MAX)):
+        acc += beta_variate(draw(ckey, 2, j), a, b)
+    m = k - BETA_SUM_EXACT_MAX
+    if m > 0:
+        z = max(norm_ppf(uniform(ckey, 3, 0)), -2.0 * mean / sd)
+        acc += min(max(m * mean + math.sqrt(m) * sd * z, 0.0), float(m))
+    return acc
 
 
 @njit(cache=True, nogil=True)
@@ -181,15 +196,9 @@ def simulate_chunk(
                 if c_lgd_a[c] <= 0.0:
                     loss += k * c_exposure[c] * c_lgd[c]
                 else:
-                    ckey = draw(key, STREAM_LGD, n_loans + c)
-                    if k <= BETA_SUM_EXACT_MAX:
-                        acc = 0.0
-                        for j in range(k):
-                            acc += beta_variate(draw(ckey, 2, j), c_lgd_a[c], c_lgd_b[c])
-                    else:
-                        acc = k * c_lgd[c] + math.sqrt(k) * c_lgd_sd[c] * norm_ppf(uniform(ckey, 3, 0))
-                        acc = min(max(acc, 0.0), float(k))
-                    loss += c_exposure[c] * acc
+                    loss += c_exposure[c] * _beta_sum(
+                        draw(key, STREAM_LGD, n_loans + c), k, c_lgd[c], c_lgd_sd[c],
+                        c_lgd_a[c], c_lgd_b[c])
             # --- single loans: screen with the bucket bound, then the exact test ---------
             # Pass 1 per bucket is branch-free so LLVM vectorises the hashing; pass 2 visits
             # the few candidates below the bound.

@@ -23,8 +23,8 @@ Streams used by the kernels (``j`` is given in brackets):
 for the rejection sampler of the t copula's chi-square), ``STREAM_COHORT`` (cohort index),
 ``STREAM_LGD`` (per-loan sub-keys for stochastic LGD).
 
-Uniforms are ``((x >> 11) + 0.5) / 2**53``: in the open interval (0, 1), never 0 or 1, so
-every inversion is finite.
+Uniforms are ``((x >> 11) + 0.5) / 2**53`` (the top one clamped below 1): in the open
+interval (0, 1), never 0 or 1, so every inversion is finite.
 """
 
 from __future__ import annotations
@@ -84,10 +84,17 @@ def draw(key, stream, j):
     return mix64(np.uint64(key) + ctr * GOLDEN)
 
 
+_U_MAX = 1.0 - _TWO_M53  # largest double below 1
+
+
 @njit(cache=True, inline="always")
 def to_unit(x):
-    """Map 64 random bits to a double uniform in the open interval (0, 1)."""
-    return (np.float64(x >> _S11) + 0.5) * _TWO_M53
+    """Map 64 random bits to a double uniform in the open interval (0, 1).
+
+    ``((x >> 11) + 0.5) / 2**53``; the top value would round up to 1.0, so it is clamped to
+    the largest double below 1.
+    """
+    return min((np.float64(x >> _S11) + 0.5) * _TWO_M53, _U_MAX)
 
 
 @njit(cache=True, inline="always")
