@@ -41,6 +41,11 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     run.add_argument("--chunk-size", type=int, help="paths per chunk (never changes results)")
     run.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
+    run.add_argument("--importance-sampling", choices=["none", "shift", "shift_twist"],
+                     help="importance sampling for tail figures (same as "
+                          "--set importance_sampling.method=...)")
+    run.add_argument("--is-target", metavar="YUAN",
+                     help='loss level the importance sampler aims at, e.g. 5e8 or "5亿"')
     add_set(run)
 
     val = sub.add_parser("validate", help="check scenario files and report every problem",
@@ -124,7 +129,12 @@ def _cmd_run(args) -> int:
     if args.seed is not None and not 0 <= args.seed < 2**63:
         print(f"--seed: must be in [0, 2**63), got {args.seed}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    sc = _load(args.file, args.overrides)
+    overrides = list(args.overrides)
+    if args.importance_sampling:
+        overrides.append(f"importance_sampling.method={args.importance_sampling}")
+    if args.is_target:
+        overrides.append(f"importance_sampling.target={args.is_target}")
+    sc = _load(args.file, overrides)
     paths = args.paths or sc.simulation.paths
     out = Path(args.out) if args.out else Path("simpool-out") / sc.name
     executor = None

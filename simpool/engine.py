@@ -136,4 +136,4 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     t2 = time.perf_counter()
     return Results(sc, seed=seed, paths=paths, raw=raw,
                    timing={"plan_s": t1 - t0, "simulate_s": t2 - t1},
-                   n_loans=inputs.n_loans_total)
+                   n_loans=inputs.n_loans_total, importance=inputs.is_info)

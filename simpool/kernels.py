@@ -38,6 +38,7 @@ from .rng import (
     STREAM_FACTOR,
     STREAM_LGD,
     STREAM_LOAN,
+    STREAM_MIX,
     draw,
     gamma_variate,
     norm_cdf,
@@ -48,9 +49,10 @@ from .rng import (
 
 # Stochastic LGD of a cohort with K defaults in one path-year: the first min(K, 256) Beta
 # LGDs are drawn exactly; the sum over the remaining m = K - 256 is drawn from its normal
-# approximation m*mu + sqrt(m)*sd*N (exact mean and variance), with N floored at -2 mu/sd and
-# the result clipped to [0, m]: the floor makes the sum non-decreasing in m, so a cohort's
-# loss stays monotone in K (and hence in pd) under common random numbers.
+# approximation g(m) = m*mu + sqrt(m)*sd*N (exact mean and variance), replaced by its running
+# maximum max(g(1), g(m)) (different only when N is far in the lower tail) and clipped to
+# [0, m]: the sum is then non-decreasing in m, so a cohort's loss stays monotone in K (and
+# hence in pd) under common random numbers.
 BETA_SUM_EXACT_MAX = 256
 
 
@@ -70,8 +72,11 @@ def _beta_sum(ckey, k, mean, sd, a, b):
         acc += beta_variate(draw(ckey, 2, j), a, b)
     m = k - BETA_SUM_EXACT_MAX
     if m > 0:
-        z = max(norm_ppf(uniform(ckey, 3, 0)), -2.0 * mean / sd)
-        acc += min(max(m * mean + math.sqrt(m) * sd * z, 0.0), float(m))
+        z = norm_ppf(uniform(ckey, 3, 0))
+        # running maximum over m' <= m of g(m') = m' mean + sqrt(m') sd z: g falls then rises
+        # in m', so that maximum is max(g(1), g(m)); it equals g(m) except in a far tail
+        g = max(m * mean + math.sqrt(m) * sd * z, mean + sd * z)
+        acc += min(max(g, 0.0), float(m))
     return acc
 
 
@@ -87,16 +92,22 @@ def _screen(key, l_id, bound, hit):
 
 
 @njit(cache=True)
-def _draw_factors(key, y, chol, phi, shift, z_prev, eta, z):
-    """Fill ``z`` with the sector factors of year ``y``; return the log likelihood ratio."""
+def _draw_factors(key, y, chol, phi, shift, apply_shift, z_prev, eta, z):
+    """Fill ``z`` with the sector factors of year ``y``.
+
+    The normals are shifted by ``shift[y]`` when ``apply_shift``; returns
+    log(q/p) = shift.eta - |shift|^2 / 2 of the realised normals (q: shifted density).
+    """
     n_sec = chol.shape[0]
-    logw = 0.0
+    logr = 0.0
     for s in range(n_sec):
         m = shift[y, s]
-        e = norm_ppf(uniform(key, STREAM_FACTOR, s)) + m
+        e = norm_ppf(uniform(key, STREAM_FACTOR, s))
+        if apply_shift:
+            e += m
         eta[s] = e
         if m != 0.0:
-            logw += -m * e + 0.5 * m * m
+            logr += m * e - 0.5 * m * m
     innov = math.sqrt(1.0 - phi * phi)
     for s in range(n_sec):
         acc = 0.0
@@ -108,7 +119,127 @@ def _draw_factors(key, y, chol, phi, shift, z_prev, eta, z):
             z[s] = phi * z_prev[s] + innov * acc
     for s in range(n_sec):
         z_prev[s] = z[s]
-    return logw
+    return logr
+
+
+@njit(cache=True)
+def _psi(theta, p, c, n):
+    """Conditional log-MGF of the loss, sum_i n_i log(1 + p_i (e^{theta c_i} - 1)), and its
+    first two derivatives in theta (c in units of the twist scale)."""
+    f0 = 0.0
+    f1 = 0.0
+    f2 = 0.0
+    for i in range(p.shape[0]):
+        if p[i] <= 0.0 or c[i] <= 0.0:
+            continue
+        e = math.expm1(theta * c[i])
+        f0 += n[i] * math.log1p(p[i] * e)
+        pt = p[i] * (e + 1.0) / (1.0 + p[i] * e)  # twisted probability
+        f1 += n[i] * c[i] * pt
+        f2 += n[i] * c[i] * c[i] * pt * (1.0 - pt)
+    return f0, f1, f2
+
+
+@njit(cache=True)
+def solve_twist(p, c, n, x):
+    """theta >= 0 with psi'(theta) = x (0 when the conditional mean already reaches x).
+
+    Safeguarded Newton on the increasing function psi'; c and x in units of the scale.
+    """
+    _, f1, _ = _psi(0.0, p, c, n)
+    if f1 >= x:
+        return 0.0
+    lo = 0.0
+    hi = 1.0
+    for _ in range(200):
+        _, f1, _ = _psi(hi, p, c, n)
+        if f1 >= x:
+            break
+        lo = hi
+        hi *= 2.0
+    theta = 0.5 * (lo + hi)
+    for _ in range(100):
+        _, f1, f2 = _psi(theta, p, c, n)
+        g = f1 - x
+        if g > 0.0:
+            hi = theta
+        else:
+            lo = theta
+        step = theta - g / f2 if f2 > 0.0 else 0.5 * (lo + hi)
+        if not lo < step < hi:
+            step = 0.5 * (lo + hi)
+        if abs(step - theta) <= 1e-14 * max(1.0, theta):
+            return step
+        theta = step
+    return theta
+
+
+@njit(cache=True)
+def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
+                  c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
+                  c_lgd_sd, c_lgd_a, c_lgd_b,
+                  l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
+                  b_start, b_sector):
+    """One path-year with exponential twisting: returns (loss, defaults, log(q/p)).
+
+    When ``apply_twist``, every obligor's conditional PD p is replaced by
+    p e^{theta c} / (1 + p (e^{theta c} - 1)), c = exposure x mean LGD, with theta solving
+    psi'(theta) = x (otherwise the defaults are drawn from p itself). Either way the log
+    density ratio of the realised defaults, theta sum_i c_i D_i - psi(theta), is returned (the
+    defensive mixture needs it for plain paths too). It depends on the default indicators
+    only, so stochastic LGDs are drawn exactly as without the twist.
+    """
+    n_coh = c_n.shape[0]
+    n_loans = l_id.shape[0]
+    m = n_coh + n_loans
+    p = np.empty(m)
+    cc = np.empty(m)
+    nn = np.empty(m)
+    for c in range(n_coh):
+        p[c] = norm_cdf((c_thresh[c] * sw - c_sqrt_rho[c] * z[c_sector[c]]) * c_inv_sd[c])
+        cc[c] = c_exposure[c] * c_lgd[c] / scale
+        nn[c] = c_n[c]
+    for b in range(b_start.shape[0] - 1):
+        zs = z[b_sector[b]]
+        for i in range(b_start[b], b_start[b + 1]):
+            p[n_coh + i] = norm_cdf((l_thresh[i] * sw - l_sqrt_rho[i] * zs) * l_inv_sd[i])
+            cc[n_coh + i] = l_exposure[i] * l_lgd[i] / scale
+            nn[n_coh + i] = 1.0
+    theta = solve_twist(p, cc, nn, twist_x / scale)
+    psi, _, _ = _psi(theta, p, cc, nn)
+    if not apply_twist:
+        theta_draw = 0.0
+    else:
+        theta_draw = theta
+    loss = 0.0
+    ndef = 0
+    sum_c = 0.0  # sum of c_i D_i, in units of the scale
+    for c in range(n_coh):
+        e = math.expm1(theta_draw * cc[c])
+        pt = p[c] * (e + 1.0) / (1.0 + p[c] * e)
+        k = binom_inv(uniform(key, STREAM_COHORT, c), c_n[c], pt)
+        if k == 0:
+            continue
+        ndef += k
+        sum_c += k * cc[c]
+        if c_lgd_a[c] <= 0.0:
+            loss += k * c_exposure[c] * c_lgd[c]
+        else:
+            loss += c_exposure[c] * _beta_sum(draw(key, STREAM_LGD, n_loans + c), k, c_lgd[c],
+                                              c_lgd_sd[c], c_lgd_a[c], c_lgd_b[c])
+    for i in range(n_loans):
+        j = n_coh + i
+        e = math.expm1(theta_draw * cc[j])
+        pt = p[j] * (e + 1.0) / (1.0 + p[j] * e)
+        if uniform(key, STREAM_LOAN, l_id[i]) < pt:
+            ndef += 1
+            sum_c += cc[j]
+            if l_lgd_a[i] <= 0.0:
+                loss += l_exposure[i] * l_lgd[i]
+            else:
+                loss += l_exposure[i] * beta_variate(draw(key, STREAM_LGD, l_id[i]),
+                                                     l_lgd_a[i], l_lgd_b[i])
+    return loss, ndef, theta * sum_c - psi
 
 
 @njit(cache=True, nogil=True)
@@ -118,6 +249,7 @@ def simulate_chunk(
     c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b,
     l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
     b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact,
+    twist_x, twist_scale, is_on, defensive,
     out_loss, out_defaults, out_logw,
 ):
     """Simulate paths ``path0 .. path0 + n_paths - 1`` and write their rows of the outputs.
@@ -149,6 +281,15 @@ def simulate_chunk(
         loans ``b_start[b] .. b_start[b + 1] - 1``), sector, largest c, smallest and largest sqrt(rho), smallest and
         largest sqrt(1 - rho), and whether all loans of the bucket share (c, rho) (then the
         bound is the exact probability).
+    twist_x, twist_scale : float
+        Exponential twisting of the conditional default probabilities (Glasserman & Li
+        2005) towards a loss of ``twist_x`` yuan in year 0 (0 = no twist; single-year
+        horizons only). ``twist_scale`` (yuan) normalises exposures inside the solver.
+    is_on, defensive : bool, float
+        Importance sampling active; its defensive-mixture weight: each path is drawn from
+        the original model with probability ``defensive`` and from the shifted/twisted one
+        otherwise, so the likelihood ratio 1 / (defensive + (1 - defensive) q/p) never
+        exceeds 1 / defensive (Hesterberg 1995) and body statistics stay usable.
     out_loss : (n_paths, n_years) float64
         Gross loss (sum of exposure x LGD over loans defaulting that year), yuan.
     out_defaults : (n_paths, n_years) int64
@@ -169,19 +310,31 @@ def simulate_chunk(
     track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
     for ip in range(n_paths):
         path = path0 + ip
-        logw = 0.0
+        logr = 0.0  # log(q/p) of the path under the importance-sampling component
+        use_is = is_on and uniform(path_year_key(skey, path, 0), STREAM_MIX, 0) >= defensive
         for c in range(n_coh):
             alive_c[c] = c_n[c]
         if track:
             dead[:] = False
         for y in range(n_years):
             key = path_year_key(skey, path, y)
-            logw += _draw_factors(key, y, chol, phi, shift, z_prev, eta, z)
+            logr += _draw_factors(key, y, chol, phi, shift, use_is, z_prev, eta, z)
             sw = 1.0
             if is_t:
                 sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * dof) / dof)
             loss = 0.0
             ndef = 0
+            if twist_x > 0.0 and y == 0:
+                loss, ndef, lw = _twisted_year(
+                    key, z, sw, twist_x, twist_scale, use_is,
+                    c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
+                    c_lgd_sd, c_lgd_a, c_lgd_b,
+                    l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
+                    b_start, b_sector)
+                logr += lw
+                out_loss[ip, y] = loss
+                out_defaults[ip, y] = ndef
+                continue
             # --- cohorts: one conditional binomial each ---------------------------------
             for c in range(n_coh):
                 n_alive = alive_c[c]
@@ -239,4 +392,11 @@ def simulate_chunk(
                             draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
             out_loss[ip, y] = loss
             out_defaults[ip, y] = ndef
-        out_logw[ip] = logw
+        if is_on:
+            # log LR = -log(defensive + (1 - defensive) e^logr), computed without overflow
+            a = math.log(defensive) if defensive > 0.0 else -np.inf
+            b = math.log1p(-defensive) + logr
+            hi = max(a, b)
+            out_logw[ip] = -(hi + math.log(math.exp(a - hi) + math.exp(b - hi)))
+        else:
+            out_logw[ip] = 0.0

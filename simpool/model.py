@@ -15,6 +15,7 @@ grade the bound is exact and no second test is needed.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, fields
 
 import numpy as np
@@ -65,13 +66,19 @@ class KernelInputs:
     b_sd_lo: np.ndarray
     b_sd_hi: np.ndarray
     b_exact: np.ndarray
+    # importance sampling: exponential twist towards twist_x yuan (0 = off)
+    twist_x: float = 0.0
+    twist_scale: float = 1.0
+    is_on: bool = False
+    defensive: float = 0.0
     # bookkeeping (not passed to the kernel)
     n_loans_total: int = 0
     max_loss: float = 0.0
+    is_info: dict | None = None
 
     def kernel_args(self) -> tuple:
         """Positional arguments of the kernel after (skey, path0, n_paths)."""
-        skip = {"n_loans_total", "max_loss"}
+        skip = {"n_loans_total", "max_loss", "is_info"}
         return tuple(getattr(self, f.name) for f in fields(self) if f.name not in skip)
 
 
@@ -165,9 +172,11 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     n_years = sc.simulation.horizon_years
     corr = np.eye(n_sec) if m.sector_correlation is None else np.asarray(m.sector_correlation, float)
     chol = np.ascontiguousarray(matrix_sqrt(corr))
+    explicit_shift = shift is not None
     if shift is None:
         shift = np.zeros((n_years, n_sec))
     shift = np.ascontiguousarray(np.broadcast_to(np.asarray(shift, float), (n_years, n_sec)))
+    is_on = bool(np.any(shift != 0.0))
 
     binom = [c for c in sc.cohorts if c.mode == "binomial"]
     c_pd = np.array([c.pd for c in binom], float)
@@ -206,9 +215,9 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         return np.ascontiguousarray(x, dtype=dtype)
 
     max_loss = float(np.sum(c_n * c_exposure * c_lgd) + np.sum(l_exp * l_lgd))
-    return KernelInputs(
+    inputs = KernelInputs(
         n_years=n_years, chol=chol, phi=float(m.factor_persistence), is_t=m.copula == "t",
-        dof=float(m.dof), shift=shift,
+        dof=float(m.dof), shift=shift, is_on=is_on,
         c_n=c_n, c_thresh=c_(default_threshold(c_pd, m.copula, m.dof)), c_sqrt_rho=c_(np.sqrt(c_rho)),
         c_inv_sd=c_(1.0 / np.sqrt(1.0 - c_rho)),
         c_sector=np.array([sectors[c.sector] for c in binom], np.int64),
@@ -221,3 +230,10 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         b_sqrt_rho_hi=c_(b[3]), b_sd_lo=c_(b[4]), b_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
         n_loans_total=int(c_n.sum() + len(l_exp)), max_loss=max_loss,
     )
+    imp = getattr(sc, "importance_sampling", None)
+    if imp is None or imp.method == "none" or explicit_shift:
+        return inputs
+    from .importance import configure
+
+    inputs, info = configure(inputs, imp.method, imp.target, imp.shift, n_years, imp.defensive)
+    return dataclasses.replace(inputs, is_info=info)

@@ -68,6 +68,7 @@ def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str)
         "paths": res.paths,
         "years": res.years,
         "loans": res.n_loans,
+        "importance_sampling": res.importance,
         "timing_s": {**{k: round(v, 4) for k, v in res.timing.items()},
                      **({"wall": round(wall_s, 4)} if wall_s is not None else {})},
         "versions": {"python": sys.version.split()[0], "numpy": numpy.__version__,
@@ -112,6 +113,11 @@ def format_summary(res, summary) -> str:
     lines = [f"{res.scenario.name}: {res.paths:,} paths, seed {res.seed}, "
              f"{res.n_loans:,} loans, years {res.years[0]}-{res.years[-1]}"
              f" ({res.timing.get('simulate_s', float('nan')):.2f} s)"]
+    if res.importance:
+        imp = res.importance
+        lines.append(f"  importance sampling: {imp['method']}, target {format_yuan(imp.get('target', float('nan')))}, "
+                     f"shift {', '.join(f'{v:.3f}' for v in imp['shift'])}, "
+                     f"{imp.get('defensive', 0):.0%} of paths from the original model")
     header = f"  {'period':<10} {'measure':<9} {'statistic':<22} {'value':>14} {'± se':>12}"
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))

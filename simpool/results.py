@@ -20,12 +20,13 @@ class Results:
     """Per-path outputs of :func:`simpool.simulate` and their statistics."""
 
     def __init__(self, scenario, *, seed: int, paths: int, raw: dict, timing: dict | None = None,
-                 n_loans: int = 0):
+                 n_loans: int = 0, importance: dict | None = None):
         self.scenario = scenario
         self.seed = seed
         self.paths = paths
         self.timing = dict(timing or {})
         self.n_loans = n_loans
+        self.importance = importance  # method, target and shift when importance sampling
         self._raw = raw
         logw = raw["logw"]
         self.weights = None if not np.any(logw) else np.exp(logw)

@@ -21,7 +21,8 @@ keys are hashed, so different path-years behave as independent streams.
 Streams used by the kernels (``j`` is given in brackets):
 ``STREAM_LOAN`` (loan index), ``STREAM_FACTOR`` (sector index), ``STREAM_CHI2`` (a counter
 for the rejection sampler of the t copula's chi-square), ``STREAM_COHORT`` (cohort index),
-``STREAM_LGD`` (per-loan sub-keys for stochastic LGD).
+``STREAM_LGD`` (per-loan sub-keys for stochastic LGD), ``STREAM_MIX`` (year 0 only: which
+component of the importance-sampling mixture a path is drawn from).
 
 Uniforms are ``((x >> 11) + 0.5) / 2**53`` (the top one clamped below 1): in the open
 interval (0, 1), never 0 or 1, so every inversion is finite.
@@ -52,6 +53,7 @@ STREAM_FACTOR = 1
 STREAM_CHI2 = 2
 STREAM_COHORT = 3
 STREAM_LGD = 4
+STREAM_MIX = 5
 
 
 @njit(cache=True, inline="always")

@@ -40,6 +40,7 @@ __all__ = [
     "Cohort",
     "Portfolio",
     "Report",
+    "ImportanceSampling",
     "load_scenario",
     "apply_overrides",
     "resolved_dict",
@@ -177,6 +178,30 @@ class Report(_Strict):
         return sorted(set(v))
 
 
+class ImportanceSampling(_Strict):
+    """Importance sampling for tail figures (see :mod:`simpool.importance`)."""
+
+    method: Literal["none", "shift", "shift_twist"] = Field(
+        "none", description="none: plain Monte Carlo; shift: Glasserman-Li mean shift of the "
+                            "factors; shift_twist: plus exponential twisting of default "
+                            "probabilities (one-year horizons)")
+    target: Money | None = Field(
+        None, description="loss level (yuan) the sampler aims at; default: about the 99.9% VaR")
+    shift: list[float] | None = Field(
+        None, description="explicit mean shift of the factor normals, one per sector, every year")
+    defensive: float = Field(
+        0.1, ge=0.0, lt=1.0,
+        description="share of paths drawn from the original model (defensive mixture): "
+                    "bounds the likelihood ratio by 1/defensive")
+
+    @field_validator("target")
+    @classmethod
+    def _target_ok(cls, v: float | None) -> float | None:
+        if v is not None and (not math.isfinite(v) or v <= 0):
+            raise ValueError(f"must be a positive amount in yuan, got {v}")
+        return v
+
+
 class Scenario(_Strict):
     """A validated scenario. Build it with :func:`load_scenario`."""
 
@@ -187,6 +212,7 @@ class Scenario(_Strict):
     cohorts: list[Cohort] = Field(default_factory=list)
     portfolio: Portfolio = Field(default_factory=Portfolio)
     report: Report = Field(default_factory=Report)
+    importance_sampling: ImportanceSampling = Field(default_factory=ImportanceSampling)
 
     _source: str = PrivateAttr("<dict>")
     _base_dir: str = PrivateAttr(".")
@@ -235,6 +261,7 @@ _MODEL_AT = {
     "cohorts": Cohort,
     "portfolio": Portfolio,
     "report": Report,
+    "importance_sampling": ImportanceSampling,
 }
 
 
@@ -455,6 +482,21 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
         problems.error(file, line_of(index, loc), "portfolio.default_sector",
                        f"unknown sector '{ds}'{did_you_mean(ds, sectors)}; "
                        f"model.sectors are: {', '.join(sectors)}")
+    imp = sc.importance_sampling
+    if imp.shift is not None and len(imp.shift) != len(sectors):
+        loc = ("importance_sampling", "shift")
+        problems.error(file, line_of(index, loc), "importance_sampling.shift",
+                       f"needs one value per sector ({len(sectors)}), got {len(imp.shift)}")
+    if imp.method != "none" and sc.simulation.horizon_years > 1:
+        loc = ("importance_sampling", "method")
+        if imp.method == "shift_twist":
+            problems.error(file, line_of(index, loc), "importance_sampling.method",
+                           "shift_twist needs horizon_years = 1; use method = \"shift\" with an "
+                           "explicit importance_sampling.shift for longer horizons")
+        elif imp.shift is None:
+            problems.error(file, line_of(index, loc), "importance_sampling.method",
+                           "the automatic shift needs horizon_years = 1; give "
+                           "importance_sampling.shift (one value per sector, used every year)")
     if not sc.cohorts and sc.portfolio.loans_file is None:
         problems.error(file, line_of(index, ("cohorts",)), "cohorts",
                        "the portfolio is empty: add [[cohorts]] or portfolio.loans_file")

@@ -226,14 +226,15 @@ def simulate(scenario: dict, seed: int, paths: int, shift=None) -> dict:
                 else:
                     ckey = draw(key, STREAM_LGD, n_loans + ci)
                     # the first min(k, 256) LGDs exactly; the rest by a normal approximation
-                    # with its N floored at -2 mean/sd (monotone in k), clipped to [0, m]
+                    # g(m) = m mean + sqrt(m) sd N, as max(g(1), g(m)) clipped to [0, m]
                     acc = sum(beta_variate(draw(ckey, 2, j), a, b)
                               for j in range(min(k, BETA_SUM_EXACT_MAX)))
                     m = k - BETA_SUM_EXACT_MAX
                     if m > 0:
                         mean, sd = float(c["lgd"]), float(c["lgd_std"])
-                        zz = max(float(special.ndtri(uniform(ckey, 3, 0))), -2.0 * mean / sd)
-                        acc += min(max(m * mean + math.sqrt(m) * sd * zz, 0.0), float(m))
+                        zz = float(special.ndtri(uniform(ckey, 3, 0)))
+                        g = max(m * mean + math.sqrt(m) * sd * zz, mean + sd * zz)
+                        acc += min(max(g, 0.0), float(m))
                     loss += float(c["exposure"]) * acc
             # single loans: every alive loan, U < p_i
             if n_loans:

@@ -25,7 +25,7 @@ def test_unknown_keys_are_errors_with_did_you_mean():
         "unknown_keys.toml:3: simulation.seeed: unknown key 'seeed' (did you mean 'seed'?); "
         "allowed: paths, seed, start_year, horizon_years",
         "unknown_keys.toml:5: modle: unknown key 'modle' (did you mean 'model'?); "
-        "allowed: title, description, simulation, model, cohorts, portfolio, report",
+        "allowed: title, description, simulation, model, cohorts, portfolio, report, importance_sampling",
         "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
         "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode",
     ]
