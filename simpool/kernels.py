@@ -56,7 +56,7 @@ from .rng import (
 BETA_SUM_EXACT_MAX = 256
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def beta_variate(key, a, b):
     """Beta(a, b) variate from sub-key ``key`` (two gammas on streams 0 and 1)."""
     g1 = gamma_variate(key, 0, a)

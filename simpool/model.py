@@ -84,11 +84,15 @@ class KernelInputs:
 
 def default_threshold(pd: np.ndarray, copula: str, dof: float) -> np.ndarray:
     """Latent-variable default threshold: Phi^-1(pd) (Gaussian) or t_nu^-1(pd) (t)."""
-    from scipy import special, stats
+    from scipy import special  # not scipy.stats: its import alone costs ~0.5 s
 
     pd = np.asarray(pd, dtype=float)
     if copula == "t":
-        return stats.t.ppf(pd, dof)
+        # pd 0 and 1 explicitly: stdtrit(df, 0) returns +inf in some scipy versions
+        inner = (pd > 0) & (pd < 1)
+        out = np.where(pd <= 0, -np.inf, np.inf)
+        out[inner] = special.stdtrit(dof, pd[inner])
+        return out
     return special.ndtri(pd)
 
 

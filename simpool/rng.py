@@ -56,7 +56,7 @@ STREAM_LGD = 4
 STREAM_MIX = 5
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def mix64(z):
     """SplitMix64 finaliser: a bijective 64-bit mixing function (uint64 -> uint64)."""
     z = (z ^ (z >> _S30)) * _M1
@@ -64,13 +64,13 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def seed_key(seed):
     """Whiten a user seed (0 <= seed < 2**64) into a 64-bit key."""
     return mix64(np.uint64(seed) ^ _SEED_SALT)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def path_year_key(skey, path, year):
     """Key of one path-year: a hash of the seed key, the global path index and the year."""
     # np.uint64(...) everywhere: a key that fits in int64 would otherwise be typed int64 and
@@ -79,7 +79,7 @@ def path_year_key(skey, path, year):
     return mix64(k ^ ((np.uint64(year) + _ONE) * _YEAR_MULT))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def draw(key, stream, j):
     """The ``j``-th 64-bit output of stream ``stream`` under ``key``."""
     ctr = (np.uint64(stream) << _S40) + np.uint64(j) + _ONE
@@ -89,7 +89,7 @@ def draw(key, stream, j):
 _U_MAX = 1.0 - _TWO_M53  # largest double below 1
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def to_unit(x):
     """Map 64 random bits to a double uniform in the open interval (0, 1).
 
@@ -99,7 +99,7 @@ def to_unit(x):
     return min((np.float64(x >> _S11) + 0.5) * _TWO_M53, _U_MAX)
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def uniform(key, stream, j):
     """Uniform(0, 1) number ``j`` of ``stream`` under ``key``."""
     return to_unit(draw(key, stream, j))
@@ -112,7 +112,7 @@ def uniform(key, stream, j):
 _SQRT1_2 = 0.7071067811865476
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True)
 def norm_cdf(x):
     """Standard normal CDF Phi(x); exact at +-inf."""
     return 0.5 * math.erfc(-x * _SQRT1_2)
