@@ -22,22 +22,53 @@ from .model import KernelInputs, plan
 DEFAULT_CHUNK = 8192
 
 
-def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int):
-    """Simulate one chunk of paths; returns (loss, defaults, logw) arrays for its rows.
+def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict[str, np.ndarray]:
+    """Simulate one chunk of paths: credit defaults, then the policy waterfall.
 
     A module-level function of plain arguments, so process pools and Dask can ship it.
+    Returns the chunk's rows of every per-path output (see :data:`OUTPUTS`).
     """
     from .kernels import simulate_chunk
     from .rng import seed_key
+    from .waterfall import N_PARTIES, waterfall_chunk
 
-    n_years = inputs.n_years
-    loss = np.zeros((n_paths, n_years))
-    defaults = np.zeros((n_paths, n_years), np.int64)
-    logw = np.zeros(n_paths)
+    H = inputs.n_years
+    wf = inputs.waterfall
+    S = wf.n_segments
+    out = {
+        "loss": np.zeros((n_paths, H)),
+        "defaults": np.zeros((n_paths, H), np.int64),
+        "logw": np.zeros(n_paths),
+    }
+    seg_ead = np.zeros((n_paths, H, S))
+    seg_loss = np.zeros((n_paths, H, S))
     skey = np.uint64(seed_key(np.uint64(seed)))  # keep it uint64 across the Python boundary
     simulate_chunk(skey, path0, n_paths, *inputs.kernel_args(),
-                   loss, defaults, logw)
-    return loss, defaults, logw
+                   out["loss"], out["defaults"], out["logw"], seg_ead, seg_loss)
+    NB, NG, NP, NI = (len(wf.bank_names), len(wf.guarantor_names), len(wf.pool_names),
+                      len(wf.insurer_names))
+    out.update(
+        party=np.zeros((n_paths, H, N_PARTIES)),
+        entity=np.zeros((n_paths, H, NB + NG + NP + NI)),
+        net=np.zeros((n_paths, H)),
+        pool_balance=np.zeros((n_paths, H + 1, NP + 1)),
+        pool_unpaid=np.zeros((n_paths, H, NP + 1)),
+        pool_suspended=np.zeros((n_paths, H, NP)),
+        guarantor_net_assets=np.zeros((n_paths, H + 1, NG + 1)),
+        guarantor_leverage=np.zeros((n_paths, H, NG)),
+        npl=np.zeros((n_paths, H, NB)),
+        nf_payout_rate=np.zeros((n_paths, H)),
+        fiscal=np.zeros(n_paths),
+        pending=np.zeros((n_paths, 2)),
+    )
+    waterfall_chunk(seg_ead, seg_loss, *wf.kernel_args(),
+                    out["party"], out["entity"], out["net"], out["pool_balance"],
+                    out["pool_unpaid"], out["pool_suspended"], out["guarantor_net_assets"],
+                    out["guarantor_leverage"], out["npl"], out["nf_payout_rate"], out["fiscal"],
+                    out["pending"])
+    out["segment_ead"] = seg_ead
+    out["segment_loss"] = seg_loss
+    return out
 
 
 def chunk_bounds(paths: int, chunk_size: int) -> list[tuple[int, int]]:
@@ -60,8 +91,9 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
 
     Returns
     -------
-    dict with ``loss`` (paths, years) yuan, ``defaults`` (paths, years) counts and
-    ``logw`` (paths,) log likelihood ratios.
+    dict of per-path arrays (first axis = paths): ``loss`` and ``defaults`` (paths, years),
+    ``logw`` (paths,) log likelihood ratios, and the waterfall's outputs (``party``,
+    ``entity``, ``net``, ``pool_balance``, ...; see :func:`run_chunk`).
     """
     if paths < 1:
         raise ValueError(f"paths must be >= 1, got {paths}")
@@ -71,33 +103,32 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     bounds = chunk_bounds(paths, chunk_size)
-    n_years = inputs.n_years
-    loss = np.empty((paths, n_years))
-    defaults = np.empty((paths, n_years), np.int64)
-    logw = np.empty(paths)
+    result: dict[str, np.ndarray] = {}
     own = executor is None
     if own:
         executor = ThreadPoolExecutor(max_workers=default_workers())
+    futures = []
     try:
         futures = [(p0, executor.submit(run_chunk, inputs, seed, p0, n)) for p0, n in bounds]
         done = 0
         for p0, fut in futures:
-            l_, d_, w_ = fut.result()
-            n = len(w_)
-            loss[p0:p0 + n] = l_
-            defaults[p0:p0 + n] = d_
-            logw[p0:p0 + n] = w_
+            part = fut.result()
+            n = len(part["logw"])
+            for name, arr in part.items():
+                if name not in result:
+                    result[name] = np.empty((paths,) + arr.shape[1:], arr.dtype)
+                result[name][p0:p0 + n] = arr
             done += n
             if progress is not None:
                 progress(done, paths)
     except BaseException:
-        for _, fut in futures if "futures" in locals() else []:
+        for _, fut in futures:
             fut.cancel()
         raise
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
-    return {"loss": loss, "defaults": defaults, "logw": logw}
+    return result
 
 
 def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
@@ -136,4 +167,5 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     t2 = time.perf_counter()
     return Results(sc, seed=seed, paths=paths, raw=raw,
                    timing={"plan_s": t1 - t0, "simulate_s": t2 - t1},
-                   n_loans=inputs.n_loans_total, importance=inputs.is_info)
+                   n_loans=inputs.n_loans_total, importance=inputs.is_info,
+                   waterfall=inputs.waterfall)

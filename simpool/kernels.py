@@ -179,7 +179,7 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
                   c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
                   c_lgd_sd, c_lgd_a, c_lgd_b,
                   l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
-                  b_start, b_sector):
+                  b_start, b_sector, c_seg, l_seg, seg_ead, seg_loss):
     """One path-year with exponential twisting: returns (loss, defaults, log(q/p)).
 
     When ``apply_twist``, every obligor's conditional PD p is replaced by
@@ -223,10 +223,13 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
         ndef += k
         sum_c += k * cc[c]
         if c_lgd_a[c] <= 0.0:
-            loss += k * c_exposure[c] * c_lgd[c]
+            lc = k * c_exposure[c] * c_lgd[c]
         else:
-            loss += c_exposure[c] * _beta_sum(draw(key, STREAM_LGD, n_loans + c), k, c_lgd[c],
-                                              c_lgd_sd[c], c_lgd_a[c], c_lgd_b[c])
+            lc = c_exposure[c] * _beta_sum(draw(key, STREAM_LGD, n_loans + c), k, c_lgd[c],
+                                           c_lgd_sd[c], c_lgd_a[c], c_lgd_b[c])
+        loss += lc
+        seg_ead[c_seg[c]] += k * c_exposure[c]
+        seg_loss[c_seg[c]] += lc
     for i in range(n_loans):
         j = n_coh + i
         e = math.expm1(theta_draw * cc[j])
@@ -235,10 +238,13 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
             ndef += 1
             sum_c += cc[j]
             if l_lgd_a[i] <= 0.0:
-                loss += l_exposure[i] * l_lgd[i]
+                li = l_exposure[i] * l_lgd[i]
             else:
-                loss += l_exposure[i] * beta_variate(draw(key, STREAM_LGD, l_id[i]),
-                                                     l_lgd_a[i], l_lgd_b[i])
+                li = l_exposure[i] * beta_variate(draw(key, STREAM_LGD, l_id[i]),
+                                                  l_lgd_a[i], l_lgd_b[i])
+            loss += li
+            seg_ead[l_seg[i]] += l_exposure[i]
+            seg_loss[l_seg[i]] += li
     return loss, ndef, theta * sum_c - psi
 
 
@@ -249,8 +255,8 @@ def simulate_chunk(
     c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b,
     l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
     b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact,
-    twist_x, twist_scale, is_on, defensive,
-    out_loss, out_defaults, out_logw,
+    twist_x, twist_scale, is_on, defensive, c_seg, l_seg,
+    out_loss, out_defaults, out_logw, out_seg_ead, out_seg_loss,
 ):
     """Simulate paths ``path0 .. path0 + n_paths - 1`` and write their rows of the outputs.
 
@@ -296,6 +302,10 @@ def simulate_chunk(
         Number of defaults in the year.
     out_logw : (n_paths,) float64
         Log likelihood ratio of each path (0 for plain Monte Carlo).
+    c_seg, l_seg : (C,), (N,) int64
+        Waterfall segment of each cohort and loan.
+    out_seg_ead, out_seg_loss : (n_paths, n_years, n_segments) float64
+        Exposure at default and gross loss of each segment, yuan (the waterfall's input).
     """
     n_sec = chol.shape[0]
     n_coh = c_n.shape[0]
@@ -330,7 +340,7 @@ def simulate_chunk(
                     c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
                     c_lgd_sd, c_lgd_a, c_lgd_b,
                     l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
-                    b_start, b_sector)
+                    b_start, b_sector, c_seg, l_seg, out_seg_ead[ip, y], out_seg_loss[ip, y])
                 logr += lw
                 out_loss[ip, y] = loss
                 out_defaults[ip, y] = ndef
@@ -347,11 +357,14 @@ def simulate_chunk(
                 alive_c[c] = n_alive - k
                 ndef += k
                 if c_lgd_a[c] <= 0.0:
-                    loss += k * c_exposure[c] * c_lgd[c]
+                    lc = k * c_exposure[c] * c_lgd[c]
                 else:
-                    loss += c_exposure[c] * _beta_sum(
+                    lc = c_exposure[c] * _beta_sum(
                         draw(key, STREAM_LGD, n_loans + c), k, c_lgd[c], c_lgd_sd[c],
                         c_lgd_a[c], c_lgd_b[c])
+                loss += lc
+                out_seg_ead[ip, y, c_seg[c]] += k * c_exposure[c]
+                out_seg_loss[ip, y, c_seg[c]] += lc
             # --- single loans: screen with the bucket bound, then the exact test ---------
             # Pass 1 per bucket is branch-free so LLVM vectorises the hashing; pass 2 visits
             # the few candidates below the bound.
@@ -386,10 +399,13 @@ def simulate_chunk(
                         dead[i] = True
                     ndef += 1
                     if l_lgd_a[i] <= 0.0:
-                        loss += l_exposure[i] * l_lgd[i]
+                        li = l_exposure[i] * l_lgd[i]
                     else:
-                        loss += l_exposure[i] * beta_variate(
+                        li = l_exposure[i] * beta_variate(
                             draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
+                    loss += li
+                    out_seg_ead[ip, y, l_seg[i]] += l_exposure[i]
+                    out_seg_loss[ip, y, l_seg[i]] += li
             out_loss[ip, y] = loss
             out_defaults[ip, y] = ndef
         if is_on:

@@ -17,6 +17,10 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .waterfall_plan import WaterfallInputs
 
 import numpy as np
 
@@ -71,14 +75,17 @@ class KernelInputs:
     twist_scale: float = 1.0
     is_on: bool = False
     defensive: float = 0.0
+    c_seg: np.ndarray = None  # type: ignore[assignment]
+    l_seg: np.ndarray = None  # type: ignore[assignment]
     # bookkeeping (not passed to the kernel)
     n_loans_total: int = 0
     max_loss: float = 0.0
     is_info: dict | None = None
+    waterfall: "WaterfallInputs | None" = None
 
     def kernel_args(self) -> tuple:
         """Positional arguments of the kernel after (skey, path0, n_paths)."""
-        skip = {"n_loans_total", "max_loss", "is_info"}
+        skip = {"n_loans_total", "max_loss", "is_info", "waterfall"}
         return tuple(getattr(self, f.name) for f in fields(self) if f.name not in skip)
 
 
@@ -162,6 +169,12 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
                     np.sqrt(1.0 - b_rho_hi), np.sqrt(1.0 - b_rho_lo), b_exact)
 
 
+def plan_waterfall(sc, tape_products: list[str]) -> "WaterfallInputs":
+    from .waterfall_plan import plan_waterfall as _pw
+
+    return _pw(sc, tape_products)
+
+
 def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     """Kernel inputs for scenario ``sc`` (a validated :class:`~simpool.scenario.Scenario`).
 
@@ -192,24 +205,33 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     c_n = np.array([c.loans for c in binom], np.int64)
 
     # single loans: the tape's rows, then cohorts in "loans" mode expanded row by row
-    parts = []
+    # waterfall segments: each cohort, then one per product of the tape's rows
+    n_coh_all = len(sc.cohorts)
     tape = sc.tape
+    tape_products: list[str] = []
     if tape is not None and len(tape):
+        tape_products = sorted(set(str(p) for p in tape.product))
+    c_seg = np.array([i for i, c in enumerate(sc.cohorts) if c.mode == "binomial"], np.int64)
+    parts = []
+    if tape is not None and len(tape):
+        seg_of = {p: n_coh_all + j for j, p in enumerate(tape_products)}
         parts.append((np.asarray(tape.exposure, float), np.asarray(tape.pd, float),
                       np.asarray(tape.lgd, float), np.asarray(tape.lgd_std, float),
                       np.asarray(tape.rho, float),
-                      np.array([sectors[s] for s in tape.sector], np.int64)))
-    for c in sc.cohorts:
+                      np.array([sectors[s] for s in tape.sector], np.int64),
+                      np.array([seg_of[str(p)] for p in tape.product], np.int64)))
+    for i, c in enumerate(sc.cohorts):
         if c.mode == "loans" and c.loans > 0:
             k = c.loans
             parts.append((np.full(k, c.exposure), np.full(k, c.pd), np.full(k, c.lgd),
                           np.full(k, c.lgd_std), np.full(k, c.rho),
-                          np.full(k, sectors[c.sector], np.int64)))
+                          np.full(k, sectors[c.sector], np.int64), np.full(k, i, np.int64)))
     if parts:
-        l_exp, l_pd, l_lgd, l_lgd_sd, l_rho, l_sec = (np.concatenate(x) for x in zip(*parts))
+        l_exp, l_pd, l_lgd, l_lgd_sd, l_rho, l_sec, l_seg = (np.concatenate(x) for x in zip(*parts))
     else:
         l_exp = l_pd = l_lgd = l_lgd_sd = l_rho = np.zeros(0)
         l_sec = np.zeros(0, np.int64)
+        l_seg = np.zeros(0, np.int64)
     l_thresh = default_threshold(l_pd, m.copula, m.dof)
     bucket, b = _buckets(l_sec, l_thresh, l_rho)
     order = np.argsort(bucket, kind="stable")
@@ -233,6 +255,8 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         b_sector=c_(b[0], np.int64), b_thresh_hi=c_(b[1]), b_sqrt_rho_lo=c_(b[2]),
         b_sqrt_rho_hi=c_(b[3]), b_sd_lo=c_(b[4]), b_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
         n_loans_total=int(c_n.sum() + len(l_exp)), max_loss=max_loss,
+        c_seg=c_seg, l_seg=c_(l_seg[order], np.int64),
+        waterfall=plan_waterfall(sc, tape_products),
     )
     imp = getattr(sc, "importance_sampling", None)
     if imp is None or imp.method == "none" or explicit_shift:

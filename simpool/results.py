@@ -1,9 +1,18 @@
 """Results of a run: per-path samples and tidy summary tables with standard errors.
 
-``Results.samples(measure, year=None)`` gives one value per path (yuan for losses).
+``Results.samples(measure, year=None)`` gives one value per path (yuan for losses):
+``gross`` (ultimate credit loss booked to the year of default), ``defaults``, ``net``
+(claims minus recoveries received), each party of the waterfall (``bank``, ``guarantor``,
+``reguarantor``, ``national_fund``, ``government``, ``compensation_pool``, ``insurer``,
+``insurance_pool``: net loss in the year the cash moves; they sum to ``net``), one entity
+(``guarantor:<name>``, ``bank:<name>``, ``compensation_pool:<name>``, ``insurer:<name>``),
+``fiscal`` (NPV of public outflows), ``pending_payments`` and ``pending_recoveries`` (due
+after the horizon).
+
 ``Results.summary()`` is a tidy long table, one row per
 (scenario, year, measure, statistic, param) with the estimate and its Monte Carlo standard
-error. ``year`` is the calendar year, or missing (``<NA>``) for the whole horizon.
+error. ``year`` is the calendar year, or missing (``<NA>``) for the whole horizon. Every
+statistic uses the importance-sampling weights when the run has them.
 """
 
 from __future__ import annotations
@@ -11,16 +20,19 @@ from __future__ import annotations
 import numpy as np
 
 from . import stats
+from .policy import PARTIES
 
-#: Measures every run provides.
-MEASURES = ("gross", "defaults")
+#: Measures every run provides besides the parties and entities.
+BASE_MEASURES = ("gross", "defaults", "net")
+#: Per-path scalars (no year).
+SCALARS = ("fiscal", "pending_payments", "pending_recoveries")
 
 
 class Results:
     """Per-path outputs of :func:`simpool.simulate` and their statistics."""
 
     def __init__(self, scenario, *, seed: int, paths: int, raw: dict, timing: dict | None = None,
-                 n_loans: int = 0, importance: dict | None = None):
+                 n_loans: int = 0, importance: dict | None = None, waterfall=None):
         self.scenario = scenario
         self.seed = seed
         self.paths = paths
@@ -28,19 +40,43 @@ class Results:
         self.n_loans = n_loans
         self.importance = importance  # method, target and shift when importance sampling
         self._raw = raw
+        self._wf = waterfall
         logw = raw["logw"]
         self.weights = None if not np.any(logw) else np.exp(logw)
 
-    # -- samples -------------------------------------------------------------------------
+    # -- names ---------------------------------------------------------------------------
     @property
     def years(self) -> list[int]:
         """Calendar years simulated."""
         return self.scenario.years
 
     @property
+    def parties(self) -> list[str]:
+        """The waterfall's parties present in this scenario."""
+        wf = self._wf
+        if wf is None:
+            return ["bank"]
+        prods = set(int(p) for p in wf.s_product)
+        present = {"bank"}
+        if 1 in prods:
+            present |= {"guarantor"}
+        if prods & {1, 2}:
+            present |= {"reguarantor", "national_fund", "government"}
+        if len(wf.pool_names) and any(int(p) >= 0 for p in wf.s_pool):
+            present.add("compensation_pool")
+        if 2 in prods:
+            present |= {"insurer", "insurance_pool"}
+        return [p for p in PARTIES if p in present]
+
+    @property
+    def entities(self) -> list[str]:
+        """Named entities, as ``role:name``."""
+        return self._wf.entity_names if self._wf is not None else []
+
+    @property
     def measures(self) -> tuple[str, ...]:
         """Names accepted by :meth:`samples`."""
-        return MEASURES
+        return BASE_MEASURES + tuple(self.parties) + tuple(self.entities) + SCALARS
 
     def _year_index(self, year: int) -> int:
         years = self.years
@@ -48,21 +84,53 @@ class Results:
             raise KeyError(f"year {year} was not simulated; years are {years[0]}..{years[-1]}")
         return years.index(year)
 
+    # -- samples -------------------------------------------------------------------------
     def samples(self, measure: str = "gross", year: int | None = None) -> np.ndarray:
-        """Per-path values of ``measure``: (paths,) array.
+        """Per-path values of ``measure``: a (paths,) array (yuan for money).
 
-        ``gross``: credit loss (sum of exposure x LGD of defaulted loans), yuan, over the
-        whole horizon or in calendar ``year``. ``defaults``: number of defaults.
+        Over the whole horizon (``year=None``) or in one calendar ``year``.
         """
+        raw = self._raw
+        if measure in SCALARS:
+            if year is not None:
+                raise KeyError(f"'{measure}' is one figure per path, not per year")
+            if measure == "fiscal":
+                return raw["fiscal"].copy()
+            return raw["pending"][:, 0 if measure == "pending_payments" else 1].copy()
         if measure == "gross":
-            a = self._raw["loss"]
+            a = raw["loss"]
         elif measure == "defaults":
-            a = self._raw["defaults"]
+            a = raw["defaults"]
+        elif measure == "net":
+            a = raw["net"]
+        elif measure in PARTIES:
+            a = raw["party"][:, :, PARTIES.index(measure)]
+        elif measure in self.entities:
+            a = raw["entity"][:, :, self.entities.index(measure)]
         else:
             raise KeyError(f"unknown measure '{measure}'; available: {', '.join(self.measures)}")
         if year is None:
-            return a.sum(axis=1) if a.shape[1] > 1 else a[:, 0].copy()
+            return a.sum(axis=1)
         return a[:, self._year_index(year)].copy()
+
+    def pool_balance(self, name: str) -> np.ndarray:
+        """Cash of a compensation pool (or ``"insurance_pool"``): (paths, years + 1), yuan,
+        at the start of the first year and the end of each year."""
+        names = list(self._wf.pool_names) if self._wf is not None else []
+        if name == "insurance_pool":
+            return self._raw["pool_balance"][:, :, len(names)].copy()
+        if name not in names:
+            raise KeyError(f"unknown pool '{name}'; pools: {', '.join(names + ['insurance_pool'])}")
+        return self._raw["pool_balance"][:, :, names.index(name)].copy()
+
+    def guarantor_net_assets(self, name: str) -> np.ndarray:
+        """Net assets of a guarantor (or the ``"reguarantor"``): (paths, years + 1), yuan."""
+        names = list(self._wf.guarantor_names)
+        if name == "reguarantor":
+            return self._raw["guarantor_net_assets"][:, :, len(names)].copy()
+        if name not in names:
+            raise KeyError(f"unknown guarantor '{name}'; guarantors: {', '.join(names)}")
+        return self._raw["guarantor_net_assets"][:, :, names.index(name)].copy()
 
     # -- statistics ----------------------------------------------------------------------
     def describe(self, measure: str = "gross", year: int | None = None,
@@ -73,6 +141,70 @@ class Results:
         thresholds = rep.exceedance if thresholds is None else thresholds
         return stats.describe(self.samples(measure, year).astype(float), levels=levels,
                               thresholds=thresholds, weights=self.weights)
+
+    def _policy_rows(self):
+        """(year, measure, Estimate) rows of pools, guarantors, banks and public money."""
+        wf = self._wf
+        w = self.weights
+        raw = self._raw
+        rows = []
+        years = self.years
+        target = self.scenario.report.depletion_target
+        for j, name in enumerate(list(wf.pool_names) + ["insurance_pool"]):
+            if name == "insurance_pool" and "insurance_pool" not in self.parties:
+                continue
+            m = f"pool:{name}"
+            unpaid = raw["pool_unpaid"][:, :, j]
+            short = unpaid > 1e-9 * max(1.0, float(np.abs(unpaid).max()))
+            depleted_by = np.logical_or.accumulate(short, axis=1)
+            first = np.where(short.any(axis=1), short.argmax(axis=1), -1)
+            for y, year in enumerate(years):
+                rows.append((year, m, _named(stats.prob(depleted_by[:, y], w), "P(depleted by year)")))
+                rows.append((year, m, _named(stats.prob(first == y, w), "P(exhausted in year)")))
+                rows.append((year, m, _named(stats.mean(unpaid[:, y], w), "unpaid claims")))
+                rows.append((year, m, _named(stats.mean(raw["pool_balance"][:, y + 1, j], w),
+                                             "balance (end of year)")))
+            total_short = unpaid.sum(axis=1)
+            top_up = stats.var(total_short, 1.0 - target, w) if target > 0 else None
+            if top_up is not None:
+                rows.append((None, m, stats.Estimate(f"top-up for P(depleted)<={target:g}", target,
+                                                     top_up.value, top_up.se)))
+        for g, name in enumerate(wf.guarantor_names):
+            m = f"guarantor:{name}"
+            na = raw["guarantor_net_assets"][:, 1:, g]
+            insolvent_by = np.logical_or.accumulate(na < 0, axis=1)
+            lev = raw["guarantor_leverage"][:, :, g]
+            for y, year in enumerate(years):
+                rows.append((year, m, _named(stats.prob(insolvent_by[:, y], w), "P(insolvent by year)")))
+                rows.append((year, m, _named(stats.mean(na[:, y], w), "net assets (end of year)")))
+                finite = np.where(np.isfinite(lev[:, y]), lev[:, y], np.nan)
+                if np.isfinite(finite).all():
+                    rows.append((year, m, _named(stats.mean(finite, w), "leverage")))
+        for b, name in enumerate(wf.bank_names):
+            m = f"bank:{name}"
+            tol = float(wf.bk_tolerance[b])
+            for y, year in enumerate(years):
+                rows.append((year, m, _named(stats.prob(raw["npl"][:, y, b] > tol, w),
+                                             f"P(NPL>{tol:g})", tol)))
+        if "national_fund" in self.parties:
+            cap = self.scenario.policy.national_fund_payout_cap
+            for y, year in enumerate(years):
+                rows.append((year, "national_fund",
+                             _named(stats.prob(raw["nf_payout_rate"][:, y] > cap, w),
+                                    f"P(payout rate>{cap:g})", cap)))
+        fiscal = self.samples("fiscal")
+        rows.append((None, "fiscal", _named(stats.mean(fiscal, w), "NPV")))
+        volume = float(np.sum(wf.s_balance0[wf.s_product > 0]))
+        if volume > 0:
+            rows.append((None, "fiscal", _named(stats.mean(fiscal / volume, w), "subsidy rate")))
+        public = float(np.sum(wf.p_cash0)) + (wf.ip_cash0 if "insurance_pool" in self.parties else 0.0)
+        if wf.gov_cash0 < 1e299 and "government" in self.parties:
+            public += wf.gov_cash0
+        if public > 0:
+            loans = float(np.sum(wf.s_balance0))
+            rows.append((None, "fiscal", stats.Estimate("loans per yuan of public money", np.nan,
+                                                         loans / public, 0.0)))
+        return rows
 
     def summary(self):
         """Tidy pandas DataFrame: scenario, year, measure, statistic, param, value, se."""
@@ -85,6 +217,14 @@ class Results:
                 rows.append((year, "gross", est))
             d = self.samples("defaults", year).astype(float)
             rows.append((year, "defaults", stats.mean(d, self.weights)))
+        if self._wf is not None:
+            levels = self.scenario.report.levels
+            for year in periods:
+                for m in ["net"] + self.parties:
+                    for est in stats.describe(self.samples(m, year), levels=levels, thresholds=(),
+                                              weights=self.weights):
+                        rows.append((year, m, est))
+            rows.extend(self._policy_rows())
         df = pd.DataFrame({
             "scenario": self.scenario.name,
             "year": pd.array([y if y is not None else pd.NA for y, _, _ in rows], dtype="Int64"),
@@ -99,3 +239,7 @@ class Results:
     def __repr__(self) -> str:
         return (f"<Results {self.scenario.name}: {self.paths:,} paths, seed {self.seed}, "
                 f"years {self.years[0]}-{self.years[-1]}>")
+
+
+def _named(est: stats.Estimate, statistic: str, param: float = float("nan")) -> stats.Estimate:
+    return stats.Estimate(statistic, param, est.value, est.se)

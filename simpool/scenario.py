@@ -31,7 +31,18 @@ from pydantic import (
 
 from .errors import Problem, ProblemList, ScenarioError, did_you_mean
 from .tomlpos import format_path, line_of, locate_keys
-from .units import parse_money
+from .policy import (
+    Bank,
+    Government,
+    Guarantor,
+    InsurancePool,
+    Insurer,
+    Policy,
+    Pool,
+    Reguarantor,
+    Sharing,
+)
+from .scenario_base import Fraction, Money, Strict
 
 __all__ = [
     "Scenario",
@@ -47,18 +58,7 @@ __all__ = [
 ]
 
 
-def _money(v: Any) -> float:
-    if isinstance(v, str) or (isinstance(v, (int, float)) and not isinstance(v, bool)):
-        return parse_money(v)
-    raise ValueError('expected yuan as a number or a string like "10亿", "500万", "1.5e8"')
-
-
-Money = Annotated[float, BeforeValidator(_money)]
-Fraction = Annotated[float, Field(ge=0.0, le=1.0, allow_inf_nan=False)]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_default=True, allow_inf_nan=False)
+_Strict = Strict
 
 
 class Simulation(_Strict):
@@ -138,6 +138,13 @@ class Cohort(_Strict):
     mode: Literal["binomial", "loans"] = Field(
         "binomial", description="binomial: one conditional binomial draw per path-year; "
                                 "loans: one draw per loan (slow twin, for checks)")
+    product: Literal["credit", "guaranteed", "insured"] = Field(
+        "credit", description="route of its losses (POLICY.md)")
+    bank: str | None = Field(None, description="lending bank (default: the only bank)")
+    guarantor: str | None = Field(None, description="guarantor of guaranteed loans")
+    pool: str | None = Field(None, description="risk-compensation pool covering credit loans")
+    insurer: str | None = Field(None, description="insurer of insured loans")
+    first_loan: bool = Field(False, description="first loans get the pool's first-loan bonus")
 
     @field_validator("exposure")
     @classmethod
@@ -161,6 +168,10 @@ class Portfolio(_Strict):
     loans_file: str | None = Field(None, description="CSV or Parquet file, relative to the scenario")
     encoding: str | None = Field(None, description="text encoding of a CSV tape (default: detect)")
     default_sector: str | None = Field(None, description="sector of tape rows without a sector column")
+    bank: str | None = Field(None, description="bank of the tape's loans")
+    guarantor: str | None = Field(None, description="guarantor of the tape's guaranteed loans")
+    pool: str | None = Field(None, description="pool covering the tape's credit loans")
+    insurer: str | None = Field(None, description="insurer of the tape's insured loans")
 
 
 class Report(_Strict):
@@ -168,6 +179,9 @@ class Report(_Strict):
 
     levels: list[float] = Field(default_factory=lambda: [0.95, 0.99, 0.999], min_length=1)
     exceedance: list[Money] = Field(default_factory=list, description="thresholds x of P(L > x), yuan")
+    depletion_target: float = Field(
+        0.05, ge=0.0, lt=1.0,
+        description="target depletion probability for the pools' required top-up (0 = none)")
 
     @field_validator("levels")
     @classmethod
@@ -213,6 +227,14 @@ class Scenario(_Strict):
     portfolio: Portfolio = Field(default_factory=Portfolio)
     report: Report = Field(default_factory=Report)
     importance_sampling: ImportanceSampling = Field(default_factory=ImportanceSampling)
+    policy: Policy = Field(default_factory=Policy)
+    government: Government = Field(default_factory=Government)
+    banks: list[Bank] = Field(default_factory=list)
+    guarantors: list[Guarantor] = Field(default_factory=list)
+    reguarantor: Reguarantor = Field(default_factory=Reguarantor)
+    pools: list[Pool] = Field(default_factory=list)
+    insurers: list[Insurer] = Field(default_factory=list)
+    insurance_pool: InsurancePool = Field(default_factory=InsurancePool)
 
     _source: str = PrivateAttr("<dict>")
     _base_dir: str = PrivateAttr(".")
@@ -262,7 +284,16 @@ _MODEL_AT = {
     "portfolio": Portfolio,
     "report": Report,
     "importance_sampling": ImportanceSampling,
+    "policy": Policy,
+    "government": Government,
+    "banks": Bank,
+    "guarantors": Guarantor,
+    "reguarantor": Reguarantor,
+    "pools": Pool,
+    "insurers": Insurer,
+    "insurance_pool": InsurancePool,
 }
+_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers")
 
 
 def _model_for(parent: tuple) -> type[BaseModel] | None:
@@ -270,17 +301,22 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
     if not parent:
         return Scenario
     cls = _MODEL_AT.get(parent[0])
-    if parent[0] == "cohorts":
+    if parent[0] in _ARRAYS:
         return cls if len(parent) == 2 else None
+    if parent == ("policy", "sharing"):
+        return Sharing
     return cls if len(parent) == 1 else None
 
 
 def _cohort_names(raw: dict) -> dict[str, list[str | None]]:
-    cohorts = raw.get("cohorts")
-    if not isinstance(cohorts, list):
-        return {}
-    return {"cohorts": [c.get("name") if isinstance(c, dict) and isinstance(c.get("name"), str)
-                        else None for c in cohorts]}
+    """Element names of the named arrays (cohorts, banks, ...), for error paths."""
+    out = {}
+    for key in _ARRAYS:
+        items = raw.get(key)
+        if isinstance(items, list):
+            out[key] = [c.get("name") if isinstance(c, dict) and isinstance(c.get("name"), str)
+                        else None for c in items]
+    return out
 
 
 def _parse_toml_value(text: str) -> Any:
@@ -482,6 +518,7 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
         problems.error(file, line_of(index, loc), "portfolio.default_sector",
                        f"unknown sector '{ds}'{did_you_mean(ds, sectors)}; "
                        f"model.sectors are: {', '.join(sectors)}")
+    _check_routes(sc, file, index, names, problems)
     imp = sc.importance_sampling
     if imp.shift is not None and len(imp.shift) != len(sectors):
         loc = ("importance_sampling", "shift")
@@ -500,6 +537,49 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
     if not sc.cohorts and sc.portfolio.loans_file is None:
         problems.error(file, line_of(index, ("cohorts",)), "cohorts",
                        "the portfolio is empty: add [[cohorts]] or portfolio.loans_file")
+
+
+def _check_routes(sc: Scenario, file: str, index: dict, names: dict, problems: ProblemList) -> None:
+    """Names of banks, guarantors, pools and insurers must exist; defaults filled in."""
+    for key in _ARRAYS[1:]:
+        seen = [e.name for e in getattr(sc, key)]
+        dup = sorted({n for n in seen if seen.count(n) > 1})
+        if dup:
+            problems.error(file, line_of(index, (key,)), key, f"names must be unique; repeated: {', '.join(dup)}")
+    if not sc.banks:
+        sc.banks = [Bank(name="bank")]
+    registry = {"bank": [b.name for b in sc.banks], "guarantor": [g.name for g in sc.guarantors],
+                "pool": [p.name for p in sc.pools], "insurer": [i.name for i in sc.insurers]}
+    table = {"bank": "banks", "guarantor": "guarantors", "pool": "pools", "insurer": "insurers"}
+
+    def resolve(holder, loc: tuple, field: str, needed: bool) -> None:
+        known = registry[field]
+        value = getattr(holder, field)
+        where = format_path(loc, names)
+        if value is None:
+            if needed and len(known) == 1:
+                setattr(holder, field, known[0])
+            elif needed:
+                problems.error(file, line_of(index, loc), f"{where}.{field}",
+                               f"required: name one of [[{table[field]}]]"
+                               + (f" ({', '.join(known)})" if known else " (none is defined)"))
+        elif value not in known:
+            problems.error(file, line_of(index, loc + (field,)), f"{where}.{field}",
+                           f"unknown {field} '{value}'{did_you_mean(value, known)}; "
+                           f"[[{table[field]}]] are: {', '.join(known) or 'none'}")
+
+    holders = [(c, ("cohorts", i), c.product) for i, c in enumerate(sc.cohorts)]
+    if sc.portfolio.loans_file is not None:
+        holders.append((sc.portfolio, ("portfolio",), None))
+    for holder, loc, product in holders:
+        resolve(holder, loc, "bank", True)
+        tape = product is None
+        if holder.guarantor is not None or product == "guaranteed" or (tape and sc.guarantors):
+            resolve(holder, loc, "guarantor", product == "guaranteed")
+        if holder.insurer is not None or product == "insured" or (tape and sc.insurers):
+            resolve(holder, loc, "insurer", product == "insured")
+        if holder.pool is not None:
+            resolve(holder, loc, "pool", False)
 
 
 def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict | None = None,

@@ -51,8 +51,12 @@ def sc():
 def arrays(res) -> dict[str, np.ndarray]:
     """Every per-path output reachable through the public API, by measure and year."""
     out = {}
+    from simpool.results import SCALARS
+
     for m in res.measures:
         out[(m, None)] = res.samples(m)
+        if m in SCALARS:  # one figure per path (fiscal NPV, pending amounts)
+            continue
         for y in res.years:
             out[(m, y)] = res.samples(m, year=y)
     return out

@@ -25,9 +25,11 @@ def test_unknown_keys_are_errors_with_did_you_mean():
         "unknown_keys.toml:3: simulation.seeed: unknown key 'seeed' (did you mean 'seed'?); "
         "allowed: paths, seed, start_year, horizon_years",
         "unknown_keys.toml:5: modle: unknown key 'modle' (did you mean 'model'?); "
-        "allowed: title, description, simulation, model, cohorts, portfolio, report, importance_sampling",
+        "allowed: title, description, simulation, model, cohorts, portfolio, report, importance_sampling, "
+        "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool",
         "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
-        "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode",
+        "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, "
+        "guarantor, pool, insurer, first_loan",
     ]
 
 
@@ -142,7 +144,8 @@ def test_override_errors_name_the_flag():
         "nev_guaranteed, software_credit",
         "--set: model.dof: must be a number, got 'abc'",
         "--set: cohorts.opto_credit.pdd: unknown key 'pdd' (did you mean 'pd'?); allowed: name, "
-        "loans, exposure, pd, lgd, lgd_std, rho, sector, mode",
+        "loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, guarantor, pool, "
+        "insurer, first_loan",
     ]
 
 

@@ -1,0 +1,216 @@
+"""Plan of the policy waterfall: scenario tables → plain arrays for :mod:`simpool.waterfall`.
+
+Segments are the scenario's cohorts (in order), then one per product among the loan tape's
+rows. Entity order: banks, guarantors, compensation pools, insurers (as in the scenario),
+then the singletons re-guarantor, national fund, government, insurance pool.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .policy import PARTIES, SHARE_KEYS
+
+PRODUCT_CODE = {"credit": 0, "guaranteed": 1, "insured": 2}
+IP_MODE = {"stop_loss": 0, "quota_share": 1, "premium_subsidy": 2}
+HUGE = 1e300
+
+
+@dataclass(frozen=True)
+class WaterfallInputs:
+    """Arguments of :func:`simpool.waterfall.waterfall_chunk` after the credit outputs."""
+
+    s_product: np.ndarray
+    s_bank: np.ndarray
+    s_guar: np.ndarray
+    s_pool: np.ndarray
+    s_ins: np.ndarray
+    s_share: np.ndarray
+    s_pool_share: np.ndarray
+    s_balance0: np.ndarray
+    lag_claim: float
+    lag_reimb: float
+    recov_sched: np.ndarray
+    nf_cap_rate: float
+    nf_suspend_mode: bool
+    gov_cash0: float
+    gov_budget: float
+    gov_cap: float
+    g_na0: np.ndarray
+    g_fee: np.ndarray
+    g_subsidy: np.ndarray
+    g_injection: np.ndarray
+    g_yield: np.ndarray
+    g_cost: np.ndarray
+    r_na0: float
+    r_fee: float
+    r_subsidy: float
+    r_injection: float
+    r_yield: float
+    r_cost: float
+    p_cash0: np.ndarray
+    p_top_up: np.ndarray
+    p_interest: np.ndarray
+    p_annual_cap: np.ndarray
+    p_cum_share: np.ndarray
+    p_corr_a: np.ndarray
+    p_corr_b: np.ndarray
+    p_stop: np.ndarray
+    i_premium: np.ndarray
+    ip_cash0: float
+    ip_mode: int
+    ip_beta: float
+    ip_theta: float
+    ip_pi: float
+    ip_top_up: float
+    ip_interest: float
+    bk_tolerance: np.ndarray
+    discount: float
+    # names, for results (not passed to the kernel)
+    segment_names: tuple = ()
+    bank_names: tuple = ()
+    guarantor_names: tuple = ()
+    pool_names: tuple = ()
+    insurer_names: tuple = ()
+
+    def kernel_args(self) -> tuple:
+        return tuple(getattr(self, f.name) for f in fields(self) if not f.name.endswith("_names"))
+
+    @property
+    def n_segments(self) -> int:
+        return len(self.s_product)
+
+    @property
+    def entity_names(self) -> list[str]:
+        """Names of the per-entity output columns, as ``role:name``."""
+        return ([f"bank:{n}" for n in self.bank_names] + [f"guarantor:{n}" for n in self.guarantor_names]
+                + [f"compensation_pool:{n}" for n in self.pool_names]
+                + [f"insurer:{n}" for n in self.insurer_names])
+
+
+def recovery_schedule(horizon: int, timing: str, theta: float) -> np.ndarray:
+    """Share of a default's recoveries received j = 0..horizon+2 years after its year.
+
+    Defaults fall uniformly within the year; cumulative recoveries 1 - exp(-t/theta) t years
+    after default, so the share received by the end of year j is the average over a uniform
+    default time u of 1 - exp(-(j + 1 - u)/theta).
+    """
+    n = horizon + 3
+    out = np.zeros(n)
+    if timing == "immediate":
+        out[0] = 1.0
+        return out
+
+    def cum(j: int) -> float:  # received by the end of year j after the default year
+        if j < 0:
+            return 0.0
+        # E_u[1 - exp(-(j + 1 - u)/theta)], u ~ U(0, 1)
+        return 1.0 - theta * (math.exp(-j / theta) - math.exp(-(j + 1) / theta))
+
+    for j in range(n):
+        out[j] = cum(j) - cum(j - 1)
+    return out
+
+
+def _shares(sc, exposures: np.ndarray, product: str) -> np.ndarray:
+    """[nf, rg, g, b, gov] for a segment; the national fund covers each borrower up to its cap."""
+    if product == "credit":
+        return np.array([0.0, 0.0, 0.0, 1.0, 0.0])
+    sh = sc.policy.shares()
+    v = np.array([sh[k] for k in SHARE_KEYS])
+    total = float(exposures.sum())
+    if total > 0:
+        covered = float(np.minimum(exposures, sc.policy.national_fund_borrower_cap).sum()) / total
+        moved = v[0] * (1.0 - covered)
+        v[0] -= moved
+        v[2] += moved  # the part above the cap falls on the guarantor [A]
+    return v
+
+
+def plan_waterfall(sc, tape_products: list[str]) -> WaterfallInputs:
+    """Arrays of the waterfall for scenario ``sc``."""
+    banks = [b.name for b in sc.banks]
+    guars = [g.name for g in sc.guarantors]
+    pools = [p.name for p in sc.pools]
+    insurers = [i.name for i in sc.insurers]
+    pool_by = {p.name: p for p in sc.pools}
+    rows = []  # (name, product, bank, guarantor, pool, insurer, pool share, exposures)
+    for c in sc.cohorts:
+        share = 0.0
+        if c.pool is not None and c.product == "credit":
+            p = pool_by[c.pool]
+            share = min(1.0, p.share + (p.first_loan_bonus if c.first_loan else 0.0))
+        rows.append((c.name, c.product, c.bank, c.guarantor, c.pool if c.product == "credit" else None,
+                     c.insurer, share, np.full(1, c.exposure), c.loans * c.exposure))
+    pf = sc.portfolio
+    tape = sc.tape
+    for prod in tape_products:
+        mask = np.asarray(tape.product).astype(str) == prod
+        ex = np.asarray(tape.exposure, float)[mask]
+        pool = pf.pool if prod == "credit" else None
+        share = pool_by[pool].share if pool is not None else 0.0
+        rows.append((f"tape:{prod}", prod, pf.bank or banks[0], pf.guarantor, pool, pf.insurer, share, ex,
+                     float(ex.sum())))
+    for name, prod, _, guar, _, ins, _, _, _ in rows:
+        if prod == "guaranteed" and guar is None:
+            raise ValueError(f"segment {name}: guaranteed loans need a guarantor")
+        if prod == "insured" and ins is None:
+            raise ValueError(f"segment {name}: insured loans need an insurer")
+
+    def idx(names, v):
+        return names.index(v) if v is not None else -1
+
+    g = sc.guarantors
+    r = sc.reguarantor
+    gov = sc.government
+    ipool = sc.insurance_pool
+    H = sc.simulation.horizon_years
+    return WaterfallInputs(
+        s_product=np.array([PRODUCT_CODE[row[1]] for row in rows], np.int64),
+        s_bank=np.array([idx(banks, row[2]) for row in rows], np.int64),
+        s_guar=np.array([idx(guars, row[3]) if row[1] == "guaranteed" else -1 for row in rows], np.int64),
+        s_pool=np.array([idx(pools, row[4]) for row in rows], np.int64),
+        s_ins=np.array([idx(insurers, row[5]) if row[1] == "insured" else -1 for row in rows], np.int64),
+        s_share=np.array([_shares(sc, row[7], row[1]) for row in rows], float).reshape(len(rows), 5),
+        s_pool_share=np.array([row[6] for row in rows], float),
+        s_balance0=np.array([row[8] for row in rows], float),
+        lag_claim=sc.policy.claim_lag_days / 365.0,
+        lag_reimb=sc.policy.reimbursement_lag_days / 365.0,
+        recov_sched=recovery_schedule(H, sc.policy.recovery_timing, sc.policy.recovery_theta_years),
+        nf_cap_rate=float(sc.policy.national_fund_payout_cap),
+        nf_suspend_mode=sc.policy.national_fund_excess == "suspend",
+        gov_cash0=HUGE if gov.fund is None else float(gov.fund),
+        gov_budget=float(gov.annual_budget),
+        gov_cap=HUGE if gov.annual_cap is None else float(gov.annual_cap),
+        g_na0=np.array([x.net_assets for x in g], float),
+        g_fee=np.array([x.fee_rate for x in g], float),
+        g_subsidy=np.array([x.fee_subsidy_rate for x in g], float),
+        g_injection=np.array([x.capital_injection for x in g], float),
+        g_yield=np.array([x.investment_yield for x in g], float),
+        g_cost=np.array([x.operating_cost_rate for x in g], float),
+        r_na0=float(r.net_assets), r_fee=float(r.fee_rate), r_subsidy=float(r.fee_subsidy_rate),
+        r_injection=float(r.capital_injection), r_yield=float(r.investment_yield),
+        r_cost=float(r.operating_cost_rate),
+        p_cash0=np.array([p.cash for p in sc.pools], float),
+        p_top_up=np.array([p.annual_top_up for p in sc.pools], float),
+        p_interest=np.array([p.interest_rate for p in sc.pools], float),
+        p_annual_cap=np.array([HUGE if p.annual_cap is None else p.annual_cap for p in sc.pools], float),
+        p_cum_share=np.array([p.cumulative_cap_share for p in sc.pools], float),
+        p_corr_a=np.array([p.corridor[0] if p.corridor else 0.0 for p in sc.pools], float),
+        p_corr_b=np.array([p.corridor[1] if p.corridor else -1.0 for p in sc.pools], float),
+        p_stop=np.array([2.0 if p.stop_npl is None else p.stop_npl for p in sc.pools], float),
+        i_premium=np.array([i.premium_rate for i in sc.insurers], float),
+        ip_cash0=float(ipool.cash), ip_mode=IP_MODE[ipool.mode], ip_beta=float(ipool.beta),
+        ip_theta=float(ipool.theta), ip_pi=float(ipool.pi), ip_top_up=float(ipool.annual_top_up),
+        ip_interest=float(ipool.interest_rate),
+        bk_tolerance=np.array([b.overall_npl_tolerance + b.tech_extra for b in sc.banks], float),
+        discount=float(sc.policy.discount_rate),
+        segment_names=tuple(row[0] for row in rows), bank_names=tuple(banks),
+        guarantor_names=tuple(guars), pool_names=tuple(pools), insurer_names=tuple(insurers),
+    )
+
+
+__all__ = ["WaterfallInputs", "plan_waterfall", "recovery_schedule", "PARTIES"]
