@@ -108,8 +108,34 @@ def _label(row) -> str:
     return st
 
 
+#: Console rows: whole-horizon figures only (the CSV holds every year).
+_CONSOLE_STATS = {"EL", "std", "VaR", "ES", "P(L>x)", "mean", "NPV", "subsidy rate",
+                  "loans per yuan of public money"}
+
+
+def _keep(row, last_year) -> bool:
+    st, year = row["statistic"], row["year"]
+    horizon = year is None or str(year) == "<NA>"
+    if row["measure"].startswith(("pool:", "guarantor:", "bank:")) or row["measure"] == "national_fund" \
+            and not horizon:
+        if st.startswith(("P(depleted", "P(insolvent")):
+            return str(year) == str(last_year)
+        if st.startswith(("top-up", "P(NPL", "P(payout")):
+            return horizon or str(year) == str(last_year)
+        return False
+    if not horizon:
+        return False
+    if st in ("VaR", "ES"):
+        return row["param"] >= 0.99
+    return st in _CONSOLE_STATS
+
+
 def format_summary(res, summary) -> str:
-    """A readable text table of the summary: money as 万/亿, SE beside each figure."""
+    """A readable text table of the main figures: money as 万/亿, SE beside each figure.
+
+    Whole-horizon figures, and each pool's, guarantor's and bank's figures for the last year;
+    summary.csv holds every year and statistic.
+    """
     lines = [f"{res.scenario.name}: {res.paths:,} paths, seed {res.seed}, "
              f"{res.n_loans:,} loans, years {res.years[0]}-{res.years[-1]}"
              f" ({res.timing.get('simulate_s', float('nan')):.2f} s)"]
@@ -118,16 +144,21 @@ def format_summary(res, summary) -> str:
         lines.append(f"  importance sampling: {imp['method']}, target {format_yuan(imp.get('target', float('nan')))}, "
                      f"shift {', '.join(f'{v:.3f}' for v in imp['shift'])}, "
                      f"{imp.get('defensive', 0):.0%} of paths from the original model")
-    header = f"  {'period':<10} {'measure':<9} {'statistic':<22} {'value':>14} {'± se':>12}"
+    header = f"  {'period':<10} {'measure':<32} {'statistic':<26} {'value':>14} {'± se':>12}"
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
+    last = res.years[-1]
     for _, row in summary.iterrows():
+        if not _keep(row, last):
+            continue
         period = "all years" if row["year"] is None or str(row["year"]) == "<NA>" else str(row["year"])
-        if row["statistic"] == "P(L>x)":
+        st = row["statistic"]
+        if st.startswith("P(") or st in ("prob", "subsidy rate"):
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
-        elif row["measure"] == "defaults":
+        elif row["measure"] == "defaults" or st in ("leverage", "loans per yuan of public money"):
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])
-        lines.append(f"  {period:<10} {row['measure']:<9} {_label(row):<22} {val:>14} {se:>12}")
+        lines.append(f"  {period:<10} {row['measure']:<32} {_label(row):<26} {val:>14} {se:>12}")
+    lines.append("  (every year and statistic: summary.csv)")
     return "\n".join(lines)

@@ -141,7 +141,7 @@ def test_override_errors_name_the_flag():
         "--set: junk: expected dotted.key=value, e.g. cohorts.ip_pledge.pd=0.03",
         "--set: cohorts.nope.pd: no element named 'nope' in cohorts; known: opto_credit, "
         "opto_ip_pledge, life_sciences_credit, life_sciences_talent, equipment_innovation, "
-        "nev_guaranteed, software_credit",
+        "nev_guaranteed, software_insured",
         "--set: model.dof: must be a number, got 'abc'",
         "--set: cohorts.opto_credit.pdd: unknown key 'pdd' (did you mean 'pd'?); allowed: name, "
         "loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, guarantor, pool, "
