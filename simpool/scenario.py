@@ -461,8 +461,10 @@ def _problems_from_validation(exc: ValidationError, file: str, index: dict, name
                 message += f"; allowed: {', '.join(allowed)}"
         else:
             message = _pydantic_message(err)
-        src = "--set" if any(loc[: len(t)] == t for t in touched) else file
-        line = None if src == "--set" else line_of(index, loc)
+        if any(loc[: len(t)] == t for t in touched):
+            src, line = "--set", None
+        else:
+            src, line = index.at(loc)
         out.append(Problem(src, line, format_path(loc, names), message))
     return out
 
@@ -482,17 +484,17 @@ def _warnings(sc: Scenario, file: str, index: dict, names: dict) -> list[Problem
             v = getattr(c, key)
             if not lo <= v <= hi:
                 loc = ("cohorts", i, key)
-                out.append(Problem(file, line_of(index, loc), format_path(loc, names),
+                out.append(Problem(*index.at(loc), format_path(loc, names),
                                    f"{v} is outside the typical range [{lo}, {hi}]: {why}",
                                    "warning"))
     if sc.model.copula == "t" and not 3.0 <= sc.model.dof <= 100.0:
         loc = ("model", "dof")
-        out.append(Problem(file, line_of(index, loc), "model.dof",
+        out.append(Problem(*index.at(loc), "model.dof",
                            f"{sc.model.dof} degrees of freedom is unusual for a t copula "
                            "(typical 3 to 30; large values are nearly Gaussian)", "warning"))
     if sc.simulation.paths < 1000:
         loc = ("simulation", "paths")
-        out.append(Problem(file, line_of(index, loc), "simulation.paths",
+        out.append(Problem(*index.at(loc), "simulation.paths",
                            f"{sc.simulation.paths} paths give very wide standard errors", "warning"))
     return out
 
@@ -505,37 +507,37 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
                 c.sector = sectors[0]
             else:
                 loc = ("cohorts", i)
-                problems.error(file, line_of(index, loc), format_path(loc, names) + ".sector",
+                problems.error(*index.at(loc), format_path(loc, names) + ".sector",
                                f"required when there are several sectors; one of: {', '.join(sectors)}")
         elif c.sector not in sectors:
             loc = ("cohorts", i, "sector")
-            problems.error(file, line_of(index, loc), format_path(loc, names),
+            problems.error(*index.at(loc), format_path(loc, names),
                            f"unknown sector '{c.sector}'{did_you_mean(c.sector, sectors)}; "
                            f"model.sectors are: {', '.join(sectors)}")
     ds = sc.portfolio.default_sector
     if ds is not None and ds not in sectors:
         loc = ("portfolio", "default_sector")
-        problems.error(file, line_of(index, loc), "portfolio.default_sector",
+        problems.error(*index.at(loc), "portfolio.default_sector",
                        f"unknown sector '{ds}'{did_you_mean(ds, sectors)}; "
                        f"model.sectors are: {', '.join(sectors)}")
     _check_routes(sc, file, index, names, problems)
     imp = sc.importance_sampling
     if imp.shift is not None and len(imp.shift) != len(sectors):
         loc = ("importance_sampling", "shift")
-        problems.error(file, line_of(index, loc), "importance_sampling.shift",
+        problems.error(*index.at(loc), "importance_sampling.shift",
                        f"needs one value per sector ({len(sectors)}), got {len(imp.shift)}")
     if imp.method != "none" and sc.simulation.horizon_years > 1:
         loc = ("importance_sampling", "method")
         if imp.method == "shift_twist":
-            problems.error(file, line_of(index, loc), "importance_sampling.method",
+            problems.error(*index.at(loc), "importance_sampling.method",
                            "shift_twist needs horizon_years = 1; use method = \"shift\" with an "
                            "explicit importance_sampling.shift for longer horizons")
         elif imp.shift is None:
-            problems.error(file, line_of(index, loc), "importance_sampling.method",
+            problems.error(*index.at(loc), "importance_sampling.method",
                            "the automatic shift needs horizon_years = 1; give "
                            "importance_sampling.shift (one value per sector, used every year)")
     if not sc.cohorts and sc.portfolio.loans_file is None:
-        problems.error(file, line_of(index, ("cohorts",)), "cohorts",
+        problems.error(*index.at(("cohorts",)), "cohorts",
                        "the portfolio is empty: add [[cohorts]] or portfolio.loans_file")
 
 
@@ -545,7 +547,7 @@ def _check_routes(sc: Scenario, file: str, index: dict, names: dict, problems: P
         seen = [e.name for e in getattr(sc, key)]
         dup = sorted({n for n in seen if seen.count(n) > 1})
         if dup:
-            problems.error(file, line_of(index, (key,)), key, f"names must be unique; repeated: {', '.join(dup)}")
+            problems.error(*index.at((key,)), key, f"names must be unique; repeated: {', '.join(dup)}")
     if not sc.banks:
         sc.banks = [Bank(name="bank")]
     registry = {"bank": [b.name for b in sc.banks], "guarantor": [g.name for g in sc.guarantors],
@@ -560,11 +562,11 @@ def _check_routes(sc: Scenario, file: str, index: dict, names: dict, problems: P
             if needed and len(known) == 1:
                 setattr(holder, field, known[0])
             elif needed:
-                problems.error(file, line_of(index, loc), f"{where}.{field}",
+                problems.error(*index.at(loc), f"{where}.{field}",
                                f"required: name one of [[{table[field]}]]"
                                + (f" ({', '.join(known)})" if known else " (none is defined)"))
         elif value not in known:
-            problems.error(file, line_of(index, loc + (field,)), f"{where}.{field}",
+            problems.error(*index.at(loc + (field,)), f"{where}.{field}",
                            f"unknown {field} '{value}'{did_you_mean(value, known)}; "
                            f"[[{table[field]}]] are: {', '.join(known) or 'none'}")
 
@@ -605,36 +607,16 @@ def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict 
         import copy
 
         raw = copy.deepcopy(source)
-        file, index, base_dir = "<dict>", {}, os.getcwd()
+        file, base_dir = "<dict>", os.getcwd()
+        layers = [(file, {}, raw)]
     else:
-        path = Path(source)
         file = str(source)
-        base_dir = str(path.resolve().parent)
-        try:
-            data = path.read_bytes()
-        except FileNotFoundError:
-            raise ScenarioError([Problem(file, None, "", "file not found")]) from None
-        except IsADirectoryError:
-            raise ScenarioError([Problem(file, None, "", "is a directory, not a scenario file")]) from None
-        except OSError as e:
-            raise ScenarioError([Problem(file, None, "", f"cannot read: {e.strerror or e}")]) from None
-        try:
-            text = data.decode("utf-8-sig")
-        except UnicodeDecodeError as e:
-            raise ScenarioError([Problem(file, None, "",
-                                         f"not UTF-8 text (byte {e.start}): save the scenario as UTF-8")]) from None
-        index = locate_keys(text)
-        try:
-            raw = tomllib.loads(text)
-        except tomllib.TOMLDecodeError as e:
-            import re
-
-            m = re.search(r"\(at line (\d+)", str(e))
-            line = int(m.group(1)) if m else None
-            msg = str(e).split(" (at line")[0].split(" (at end of document)")[0]
-            raise ScenarioError([Problem(file, line, "", f"invalid TOML: {msg}")]) from None
+        base_dir = str(Path(source).resolve().parent)
+        raw, layers = _read_with_extends(Path(source), file, [])
+    index = _Locator(layers)
     raw, touched = apply_overrides(raw, overrides, problems)
     names = _cohort_names(raw)
+    index.merged_names = names
     try:
         sc = Scenario.model_validate(raw)
     except ValidationError as exc:
@@ -650,6 +632,133 @@ def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict 
         raise ScenarioError(_sorted(problems.problems))
     sc._warnings = _sorted(problems.warnings)
     return sc
+
+
+#: Arrays of tables merged by ``name`` when a scenario ``extends`` another.
+_NAMED_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers")
+
+
+def _read_toml(path: Path, shown: str) -> tuple[dict, dict]:
+    """Parse one TOML file: (data, key->line index); file problems raise ScenarioError."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        raise ScenarioError([Problem(shown, None, "", "file not found")]) from None
+    except IsADirectoryError:
+        raise ScenarioError([Problem(shown, None, "", "is a directory, not a scenario file")]) from None
+    except OSError as e:
+        raise ScenarioError([Problem(shown, None, "", f"cannot read: {e.strerror or e}")]) from None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as e:
+        raise ScenarioError([Problem(shown, None, "",
+                                     f"not UTF-8 text (byte {e.start}): save the scenario as UTF-8")]) from None
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        import re
+
+        m = re.search(r"\(at line (\d+)", str(e))
+        line = int(m.group(1)) if m else None
+        msg = str(e).split(" (at line")[0].split(" (at end of document)")[0]
+        raise ScenarioError([Problem(shown, line, "", f"invalid TOML: {msg}")]) from None
+    return raw, locate_keys(text)
+
+
+def _read_with_extends(path: Path, shown: str, chain: list[Path]) -> tuple[dict, list]:
+    """Read ``path`` and the files it ``extends``; return (merged data, layers child-first).
+
+    ``extends = "base.toml"`` (relative to the file) makes a what-if hold only its
+    differences: tables merge key by key, arrays of named tables (cohorts, banks,
+    guarantors, pools, insurers) merge element by element by ``name``, anything else in the
+    child replaces the base's value.
+    """
+    resolved = path.resolve()
+    if resolved in chain:
+        cycle = " -> ".join(str(p.name) for p in chain + [resolved])
+        raise ScenarioError([Problem(shown, None, "extends", f"circular extends: {cycle}")])
+    raw, index = _read_toml(path, shown)
+    layers = [(shown, index, raw)]
+    base_name = raw.pop("extends", None)
+    if base_name is None:
+        return raw, layers
+    if not isinstance(base_name, str) or not base_name.strip():
+        raise ScenarioError([Problem(shown, line_of(index, ("extends",)), "extends",
+                                     "must be the path of a scenario file, relative to this one")])
+    base_path = path.parent / base_name
+    base_shown = str(Path(shown).parent / base_name)
+    if not base_path.is_file():
+        raise ScenarioError([Problem(shown, line_of(index, ("extends",)), "extends",
+                                     f"base scenario not found: {base_shown}")])
+    base_raw, base_layers = _read_with_extends(base_path, base_shown, chain + [resolved])
+    tape = base_raw.get("portfolio", {}).get("loans_file") if isinstance(base_raw.get("portfolio"), dict) else None
+    if isinstance(tape, str) and not Path(tape).is_absolute():
+        # a base's loan tape stays relative to the base file
+        base_raw["portfolio"]["loans_file"] = os.path.relpath(base_path.parent / tape, path.parent)
+    return _merge(base_raw, raw), layers + base_layers
+
+
+def _merge(base: dict, child: dict) -> dict:
+    out = dict(base)
+    for key, value in child.items():
+        old = out.get(key)
+        if isinstance(old, dict) and isinstance(value, dict):
+            out[key] = _merge(old, value)
+        elif key in _NAMED_ARRAYS and isinstance(old, list) and isinstance(value, list):
+            merged = list(old)
+            for item in value:
+                name = item.get("name") if isinstance(item, dict) else None
+                at = next((i for i, e in enumerate(merged)
+                           if isinstance(e, dict) and name is not None and e.get("name") == name), None)
+                if at is None:
+                    merged.append(item)
+                else:
+                    merged[at] = _merge(merged[at], item)
+            out[key] = merged
+        else:
+            out[key] = value
+    return out
+
+
+class _Locator:
+    """Where a key of the merged scenario was written: (file, line), child file first."""
+
+    def __init__(self, layers: list):
+        self.layers = layers
+        self.merged_names: dict = {}
+
+    def at(self, loc: tuple) -> tuple[str, int | None]:
+        for file, index, raw in self.layers:
+            local = self._translate(loc, raw)
+            if local is not None:
+                return file, line_of(index, local)
+        file, index, _ = self.layers[0]
+        return file, line_of(index, loc)
+
+    def _translate(self, loc: tuple, raw) -> tuple | None:
+        """``loc`` in the merged data → the same key in one layer (None if not there)."""
+        node = raw
+        out: list = []
+        for i, part in enumerate(loc):
+            if isinstance(part, int):
+                if not isinstance(node, list):
+                    return tuple(out) if out else None
+                key = loc[i - 1] if i else None
+                name = (self.merged_names.get(key) or [None] * (part + 1))
+                name = name[part] if part < len(name) else None
+                j = next((k for k, e in enumerate(node) if isinstance(e, dict) and name is not None
+                          and e.get("name") == name), None) if name is not None else \
+                    (part if part < len(node) else None)
+                if j is None:
+                    return None
+                node = node[j]
+                out.append(j)
+            else:
+                if not isinstance(node, dict) or part not in node:
+                    return tuple(out) if out and len(self.layers) == 1 else None
+                node = node[part]
+                out.append(part)
+        return tuple(out)
 
 
 def _sorted(problems: list[Problem]) -> list[Problem]:

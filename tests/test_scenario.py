@@ -174,3 +174,50 @@ def test_loan_tape_relative_to_scenario(tmp_path):
         load_scenario(scen)
     (p,) = exc.value.problems
     assert (p.line, p.path) == (2, "pd") and p.file.endswith("loans_bad.csv")
+
+
+def test_extends_merges_tables_and_named_arrays(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text('[simulation]\npaths = 1000\nseed = 3\n[[cohorts]]\nname = "a"\nloans = 10\n'
+                    'exposure = 100\npd = 0.02\nlgd = 0.5\nrho = 0.1\n[[cohorts]]\nname = "b"\n'
+                    'loans = 5\nexposure = 100\npd = 0.03\nlgd = 0.5\nrho = 0.1\n', encoding="utf-8")
+    (tmp_path / "sub").mkdir()
+    child = tmp_path / "sub" / "whatif.toml"
+    child.write_text('extends = "../base.toml"\n[simulation]\nseed = 9\n[[cohorts]]\nname = "b"\npd = 0.05\n'
+                     '[[cohorts]]\nname = "c"\nloans = 1\nexposure = 1\npd = 0.1\nlgd = 1\nrho = 0.2\n',
+                     encoding="utf-8")
+    sc = load_scenario(child)
+    d = resolved_dict(sc)
+    assert d["simulation"]["paths"] == 1000 and d["simulation"]["seed"] == 9
+    assert [(c["name"], c["pd"], c["loans"]) for c in d["cohorts"]] == [("a", 0.02, 10), ("b", 0.05, 5),
+                                                                          ("c", 0.1, 1)]
+    assert "extends" not in d
+
+
+def test_extends_errors_point_at_the_file_that_holds_the_key(tmp_path):
+    base = tmp_path / "base.toml"
+    base.write_text('[[cohorts]]\nname = "a"\nloans = 10\nexposure = 100\npd = 2.0\nlgd = 0.5\nrho = 0.1\n',
+                    encoding="utf-8")
+    child = tmp_path / "child.toml"
+    child.write_text('extends = "base.toml"\n[[cohorts]]\nname = "a"\nlgd = 1.5\n', encoding="utf-8")
+    msgs = [str(p) for p in pytest.raises(ScenarioError, load_scenario, child).value.problems]
+    assert msgs == [f"{base}:5: cohorts.a.pd: must be <= 1.0, got 2.0",
+                    f"{child}:4: cohorts.a.lgd: must be <= 1.0, got 1.5"]
+
+
+def test_extends_cycles_and_missing_bases(tmp_path):
+    (tmp_path / "a.toml").write_text('extends = "b.toml"\n', encoding="utf-8")
+    (tmp_path / "b.toml").write_text('extends = "a.toml"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"circular extends: a.toml -> b.toml -> a.toml"):
+        load_scenario(tmp_path / "a.toml")
+    (tmp_path / "c.toml").write_text('extends = "nope.toml"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError, match=r"c.toml:1: extends: base scenario not found"):
+        load_scenario(tmp_path / "c.toml")
+
+
+def test_shipped_whatifs_load_and_differ_from_the_base():
+    base = resolved_dict(load_scenario(ROOT / "scenarios" / "hubei_base.toml"))
+    for f in sorted((ROOT / "scenarios" / "whatif").glob("*.toml")):
+        d = resolved_dict(load_scenario(f))
+        assert d != base, f.name
+        assert len(d["cohorts"]) == len(base["cohorts"]), f.name
