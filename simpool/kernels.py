@@ -255,8 +255,8 @@ def simulate_chunk(
     c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b,
     l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
     b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact,
-    twist_x, twist_scale, is_on, defensive, c_seg, l_seg,
-    out_loss, out_defaults, out_logw, out_seg_ead, out_seg_loss,
+    twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort,
+    out_loss, out_defaults, out_logw, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
 ):
     """Simulate paths ``path0 .. path0 + n_paths - 1`` and write their rows of the outputs.
 
@@ -306,6 +306,14 @@ def simulate_chunk(
         Waterfall segment of each cohort and loan.
     out_seg_ead, out_seg_loss : (n_paths, n_years, n_segments) float64
         Exposure at default and gross loss of each segment, yuan (the waterfall's input).
+    c_rng, c_start, c_end, c_amort : (C,), (C,), (C,), (C, n_years)
+        Loan-book vintages of the cohorts: the counter of each vintage's random numbers
+        (the cohort's index for the first vintage, so a static book draws as before), the
+        first year it is on the book, the year it has matured by, and its exposure per loan
+        in each year as a fraction of ``c_exposure`` (amortisation).
+    out_seg_bal, out_seg_bal_end : (n_paths, n_years, n_segments) float64
+        Cohorts' balance outstanding at the start of each year and at its end (after
+        defaults and maturities), yuan; single-loan segments are filled in by the engine.
     """
     n_sec = chol.shape[0]
     n_coh = c_n.shape[0]
@@ -347,23 +355,29 @@ def simulate_chunk(
                 continue
             # --- cohorts: one conditional binomial each ---------------------------------
             for c in range(n_coh):
+                if y < c_start[c] or y >= c_end[c]:
+                    continue  # not yet originated, or matured
                 n_alive = alive_c[c]
+                ex = c_exposure[c] * c_amort[c, y]
+                out_seg_bal[ip, y, c_seg[c]] += n_alive * ex
                 if n_alive == 0:
                     continue
                 p = norm_cdf((c_thresh[c] * sw - c_sqrt_rho[c] * z[c_sector[c]]) * c_inv_sd[c])
-                k = binom_inv(uniform(key, STREAM_COHORT, c), n_alive, p)
+                k = binom_inv(uniform(key, STREAM_COHORT, c_rng[c]), n_alive, p)
+                if y + 1 < c_end[c]:
+                    out_seg_bal_end[ip, y, c_seg[c]] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
                 if k == 0:
                     continue
                 alive_c[c] = n_alive - k
                 ndef += k
                 if c_lgd_a[c] <= 0.0:
-                    lc = k * c_exposure[c] * c_lgd[c]
+                    lc = k * ex * c_lgd[c]
                 else:
-                    lc = c_exposure[c] * _beta_sum(
-                        draw(key, STREAM_LGD, n_loans + c), k, c_lgd[c], c_lgd_sd[c],
+                    lc = ex * _beta_sum(
+                        draw(key, STREAM_LGD, n_loans + c_rng[c]), k, c_lgd[c], c_lgd_sd[c],
                         c_lgd_a[c], c_lgd_b[c])
                 loss += lc
-                out_seg_ead[ip, y, c_seg[c]] += k * c_exposure[c]
+                out_seg_ead[ip, y, c_seg[c]] += k * ex
                 out_seg_loss[ip, y, c_seg[c]] += lc
             # --- single loans: screen with the bucket bound, then the exact test ---------
             # Pass 1 per bucket is branch-free so LLVM vectorises the hashing; pass 2 visits

@@ -77,6 +77,10 @@ class KernelInputs:
     defensive: float = 0.0
     c_seg: np.ndarray = None  # type: ignore[assignment]
     l_seg: np.ndarray = None  # type: ignore[assignment]
+    c_rng: np.ndarray = None  # type: ignore[assignment]
+    c_start: np.ndarray = None  # type: ignore[assignment]
+    c_end: np.ndarray = None  # type: ignore[assignment]
+    c_amort: np.ndarray = None  # type: ignore[assignment]
     # bookkeeping (not passed to the kernel)
     n_loans_total: int = 0
     max_loss: float = 0.0
@@ -169,6 +173,44 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
                     np.sqrt(1.0 - b_rho_hi), np.sqrt(1.0 - b_rho_lo), b_exact)
 
 
+#: Random-number counter offset of a cohort's later vintages (vintage v of cohort c: c + v * this).
+VINTAGE_STRIDE = 1 << 20
+
+
+def vintages(binom_cohorts: list, n_years: int) -> list[dict]:
+    """Expand binomial cohorts into loan-book vintages.
+
+    Vintage 0 is the book at the start. With ``growth`` g, year y >= 1 adds
+    round(n0 ((1 + g)^y - (1 + g)^(y-1))) new loans, plus (``rollover``) the loans that
+    matured at the end of year y - 1. With ``term_years`` T a vintage matures after T years;
+    ``amortization = "linear"`` lowers its exposure by 1/T of the original each year.
+    """
+    out = []
+    for rank, (index, c) in enumerate(binom_cohorts):
+        term = c.term_years
+        g = c.growth
+        counts = [c.loans] + [0] * (n_years - 1)
+        for y in range(1, n_years):
+            new = round(c.loans * ((1 + g) ** y - (1 + g) ** (y - 1))) if g else 0
+            if term is not None and c.rollover:
+                new += sum(counts[v] for v in range(y) if v + term == y)
+            counts[y] = max(0, new)
+        for v in range(n_years):
+            if counts[v] == 0 and v > 0:
+                continue
+            end = n_years + 1 if term is None else min(v + term, n_years + 1)
+            amort = []
+            for y in range(n_years):
+                age = y - v
+                if term is not None and c.amortization == "linear" and age >= 0:
+                    amort.append(max(0.0, 1.0 - age / term))
+                else:
+                    amort.append(1.0)
+            out.append({"cohort": c, "segment": index, "loans": counts[v], "start": v, "end": end,
+                        "amort": amort, "rng": rank + v * VINTAGE_STRIDE})
+    return out
+
+
 def plan_waterfall(sc, tape_products: list[str]) -> "WaterfallInputs":
     from .waterfall_plan import plan_waterfall as _pw
 
@@ -195,14 +237,16 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     shift = np.ascontiguousarray(np.broadcast_to(np.asarray(shift, float), (n_years, n_sec)))
     is_on = bool(np.any(shift != 0.0))
 
-    binom = [c for c in sc.cohorts if c.mode == "binomial"]
+    binom_cohorts = [(i, c) for i, c in enumerate(sc.cohorts) if c.mode == "binomial"]
+    vint = vintages(binom_cohorts, n_years)
+    binom = [v["cohort"] for v in vint]
     c_pd = np.array([c.pd for c in binom], float)
     c_rho = np.array([c.rho for c in binom], float)
     c_lgd = np.array([c.lgd for c in binom], float)
     c_lgd_sd = np.array([c.lgd_std for c in binom], float)
     c_a, c_b = beta_params(c_lgd, c_lgd_sd)
     c_exposure = np.array([c.exposure for c in binom], float)
-    c_n = np.array([c.loans for c in binom], np.int64)
+    c_n = np.array([v["loans"] for v in vint], np.int64)
 
     # single loans: the tape's rows, then cohorts in "loans" mode expanded row by row
     # waterfall segments: each cohort, then one per product of the tape's rows
@@ -211,7 +255,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     tape_products: list[str] = []
     if tape is not None and len(tape):
         tape_products = sorted(set(str(p) for p in tape.product))
-    c_seg = np.array([i for i, c in enumerate(sc.cohorts) if c.mode == "binomial"], np.int64)
+    c_seg = np.array([v["segment"] for v in vint], np.int64)
     parts = []
     if tape is not None and len(tape):
         seg_of = {p: n_coh_all + j for j, p in enumerate(tape_products)}
@@ -256,6 +300,10 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         b_sqrt_rho_hi=c_(b[3]), b_sd_lo=c_(b[4]), b_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
         n_loans_total=int(c_n.sum() + len(l_exp)), max_loss=max_loss,
         c_seg=c_seg, l_seg=c_(l_seg[order], np.int64),
+        c_rng=np.array([v["rng"] for v in vint], np.int64),
+        c_start=np.array([v["start"] for v in vint], np.int64),
+        c_end=np.array([v["end"] for v in vint], np.int64),
+        c_amort=np.ascontiguousarray(np.array([v["amort"] for v in vint], float).reshape(len(vint), n_years)),
         waterfall=plan_waterfall(sc, tape_products),
     )
     imp = getattr(sc, "importance_sampling", None)

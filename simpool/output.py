@@ -116,11 +116,13 @@ _CONSOLE_STATS = {"EL", "std", "VaR", "ES", "P(L>x)", "mean", "NPV", "subsidy ra
 def _keep(row, last_year) -> bool:
     st, year = row["statistic"], row["year"]
     horizon = year is None or str(year) == "<NA>"
+    if row["measure"] == "guarantee_balance":
+        return True
     if row["measure"].startswith(("pool:", "guarantor:", "bank:")) or row["measure"] == "national_fund" \
             and not horizon:
         if st.startswith(("P(depleted", "P(insolvent")):
             return str(year) == str(last_year)
-        if st.startswith(("top-up", "P(NPL", "P(payout")):
+        if st.startswith(("top-up", "P(NPL", "P(payout", "P(leverage")):
             return horizon or str(year) == str(last_year)
         return False
     if not horizon:

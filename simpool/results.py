@@ -180,6 +180,8 @@ class Results:
                 finite = np.where(np.isfinite(lev[:, y]), lev[:, y], np.nan)
                 if np.isfinite(finite).all():
                     rows.append((year, m, _named(stats.mean(finite, w), "leverage")))
+                cap = float(self.scenario.guarantors[g].leverage_cap)
+                rows.append((year, m, _named(stats.prob(lev[:, y] > cap, w), f"P(leverage>{cap:g})", cap)))
         for b, name in enumerate(wf.bank_names):
             m = f"bank:{name}"
             tol = float(wf.bk_tolerance[b])
@@ -192,6 +194,16 @@ class Results:
                 rows.append((year, "national_fund",
                              _named(stats.prob(raw["nf_payout_rate"][:, y] > cap, w),
                                     f"P(payout rate>{cap:g})", cap)))
+        rep = self.scenario.report
+        guaranteed = wf.s_product == 1
+        if guaranteed.any() and rep.guarantee_balance_year in years:
+            y = years.index(rep.guarantee_balance_year)
+            bal = raw["segment_balance_end"][:, y, guaranteed].sum(axis=1)
+            rows.append((rep.guarantee_balance_year, "guarantee_balance",
+                         _named(stats.mean(bal, w), "end of year")))
+            rows.append((rep.guarantee_balance_year, "guarantee_balance",
+                         _named(stats.prob(bal >= rep.guarantee_balance_target, w),
+                                f"P(>= {rep.guarantee_balance_target:g})", rep.guarantee_balance_target)))
         fiscal = self.samples("fiscal")
         rows.append((None, "fiscal", _named(stats.mean(fiscal, w), "NPV")))
         volume = float(np.sum(wf.s_balance0[wf.s_product > 0]))
@@ -205,6 +217,15 @@ class Results:
             rows.append((None, "fiscal", stats.Estimate("loans per yuan of public money", np.nan,
                                                          loans / public, 0.0)))
         return rows
+
+    def contributions(self, measure: str = "gross", level: float = 0.99, by: str = "segment",
+                      event: str = "tail"):
+        """Risk contributions: which cohort, sector or product drives a party's tail
+        (``event="tail"``, Euler allocation of gross loss over the tail paths of ``measure``)
+        or a pool's depletion (``event="pool:<name>"``). See :mod:`simpool.contributions`."""
+        from .contributions import contributions
+
+        return contributions(self, measure=measure, level=level, by=by, event=event)
 
     def summary(self):
         """Tidy pandas DataFrame: scenario, year, measure, statistic, param, value, se."""

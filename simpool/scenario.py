@@ -145,6 +145,21 @@ class Cohort(_Strict):
     pool: str | None = Field(None, description="risk-compensation pool covering credit loans")
     insurer: str | None = Field(None, description="insurer of insured loans")
     first_loan: bool = Field(False, description="first loans get the pool's first-loan bonus")
+    term_years: int | None = Field(None, ge=1, le=100,
+                                   description="loans mature after this many years (default: none)")
+    amortization: Literal["bullet", "linear"] = Field(
+        "bullet", description="bullet: full exposure until maturity; linear: 1/term a year")
+    growth: float = Field(0.0, ge=-1.0, le=10.0,
+                          description="new lending grows the book by this rate a year "
+                                      "(the plan's target: 0.20 [S])")
+    rollover: bool = Field(True, description="matured loans are replaced by new ones")
+
+    @model_validator(mode="after")
+    def _book_needs_binomial(self) -> "Cohort":
+        if self.mode == "loans" and (self.term_years is not None or self.growth):
+            raise ValueError("term_years and growth need mode = \"binomial\" (single-loan "
+                             "cohorts and tapes are a static book)")
+        return self
 
     @field_validator("exposure")
     @classmethod
@@ -179,6 +194,9 @@ class Report(_Strict):
 
     levels: list[float] = Field(default_factory=lambda: [0.95, 0.99, 0.999], min_length=1)
     exceedance: list[Money] = Field(default_factory=list, description="thresholds x of P(L > x), yuan")
+    guarantee_balance_target: Money = Field(
+        5e10, ge=0.0, description="the plan's guarantee balance target, yuan [S: 500亿]")
+    guarantee_balance_year: int = Field(2026, description="...by the end of this year [S]")
     depletion_target: float = Field(
         0.05, ge=0.0, lt=1.0,
         description="target depletion probability for the pools' required top-up (0 = none)")

@@ -47,7 +47,7 @@ def _schedule(sched, row0, col, amount, lag):
 
 @njit(cache=True, nogil=True)
 def waterfall_chunk(
-    seg_ead, seg_loss,
+    seg_ead, seg_loss, seg_bal,
     s_product, s_bank, s_guar, s_pool, s_ins, s_share, s_pool_share, s_balance0,
     lag_claim, lag_reimb, recov_sched, nf_cap_rate, nf_suspend_mode,
     gov_cash0, gov_budget, gov_cap,
@@ -61,7 +61,8 @@ def waterfall_chunk(
 ):
     """Run the waterfall for every path of a chunk (arrays as built by simpool.model.plan).
 
-    seg_ead, seg_loss : (n, H, S) yuan. s_* : per segment (product code, entity indices or
+    seg_ead, seg_loss, seg_bal : (n, H, S) yuan: exposure at default, gross loss and the
+    balance outstanding at the start of each year. s_* : per segment (product code, entity indices or
     -1, the five shares [nf, rg, g, b, gov] after the borrower cap, pool share incl. bonus,
     initial balance). Lags in years; recov_sched (H + 1,) the share of recoveries received
     0, 1, ... years after the default year. Outputs: see simpool.results.
@@ -92,7 +93,6 @@ def waterfall_chunk(
     role[e_ipool] = P_IPOOL
     sched = np.zeros((T, E))
     recov = np.zeros((T, E))
-    balance = np.zeros(S)
     amt = np.zeros((S, 5))
     na = np.zeros(NG)
     cash = np.zeros(NP)
@@ -113,8 +113,6 @@ def waterfall_chunk(
     for ip in range(n):
         sched[:] = 0.0
         recov[:] = 0.0
-        for s in range(S):
-            balance[s] = s_balance0[s]
         for g in range(NG):
             na[g] = g_na0[g]
         reg_na = r_na0
@@ -150,7 +148,7 @@ def waterfall_chunk(
             reg_bal = 0.0
             pool_bal_elig[:] = 0.0
             for s in range(S):
-                b = balance[s]
+                b = seg_bal[ip, y, s]
                 bk_bal[s_bank[s]] += b
                 if s_product[s] == GUARANTEED:
                     g_bal[s_guar[s]] += b
@@ -367,8 +365,6 @@ def waterfall_chunk(
             out_guar_na[ip, y + 1, NG] = reg_na
             for b in range(NB):
                 out_npl[ip, y, b] = bk_def[b] / bk_bal[b] if bk_bal[b] > 0.0 else 0.0
-            for s in range(S):
-                balance[s] = max(0.0, balance[s] - seg_ead[ip, y, s])
         out_fiscal[ip] = fiscal
         pend_pay = 0.0
         received = 0.0

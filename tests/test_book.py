@@ -1,0 +1,93 @@
+"""The loan book over time: maturity, amortisation, new lending, rollover (binomial cohorts)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import simpool
+from simpool.errors import ScenarioError
+
+
+def run(cohort, horizon=4, paths=20_000, seed=3, **extra):
+    base = {"name": "c", "loans": 1000, "exposure": 1.0, "pd": 0.05, "lgd": 1.0, "rho": 0.0}
+    base.update(cohort)
+    d = {"simulation": {"paths": paths, "seed": seed, "horizon_years": horizon}, "cohorts": [base],
+         "policy": {"claim_lag_days": 0, "recovery_timing": "immediate"}}
+    d.update(extra)
+    return simpool.simulate(simpool.load_scenario(d))
+
+
+def mean_se(x):
+    return x.mean(), x.std(ddof=1) / np.sqrt(len(x))
+
+
+def test_static_book_unchanged_by_default():
+    res = run({})
+    bal = res._raw["segment_balance"][:, :, 0]
+    d = res._raw["defaults"]
+    # balance at the start of each year = loans alive x exposure
+    alive = 1000 - np.concatenate([np.zeros((len(d), 1)), np.cumsum(d, axis=1)[:, :-1]], axis=1)
+    np.testing.assert_array_equal(bal, alive)
+
+
+def test_maturity_without_rollover_ends_defaults():
+    res = run({"term_years": 2, "rollover": False})
+    d = res._raw["defaults"]
+    assert d[:, 2:].sum() == 0 and d[:, :2].sum() > 0
+    assert np.all(res._raw["segment_balance"][:, 2:, 0] == 0)
+    assert np.all(res._raw["segment_balance_end"][:, 1, 0] == 0)  # matured at the end of year 2
+
+
+def test_growth_adds_vintages_with_the_expected_defaults():
+    res = run({"growth": 0.2}, horizon=3)
+    # vintages: 1000 at the start, round(1000 x 0.2) = 200 in year 2, round(1000 x 0.24) = 240 in year 3
+    # rho = 0: each alive loan defaults with pd 0.05 each year, independently
+    p = 0.05
+    expect = [1000 * p, (1000 * (1 - p) + 200) * p, (1000 * (1 - p) ** 2 + 200 * (1 - p) + 240) * p]
+    d = res._raw["defaults"]
+    for y in range(3):
+        m, se = mean_se(d[:, y].astype(float))
+        assert abs(m - expect[y]) < 5 * se, (y, m, expect[y])
+    bal = res._raw["segment_balance"][:, :, 0]
+    np.testing.assert_array_equal(bal[:, 1], 1000 - d[:, 0] + 200)
+
+
+def test_linear_amortisation_lowers_exposure_at_default():
+    res = run({"term_years": 4, "amortization": "linear", "rollover": False})
+    ead = res._raw["segment_ead"][:, :, 0]
+    d = res._raw["defaults"]
+    for y, factor in enumerate([1.0, 0.75, 0.5, 0.25]):
+        np.testing.assert_allclose(ead[:, y], d[:, y] * factor)
+    np.testing.assert_allclose(res._raw["loss"], ead)  # lgd 1
+
+
+def test_rollover_keeps_the_book_and_draws_fresh_vintages():
+    res = run({"term_years": 1})
+    bal = res._raw["segment_balance"][:, :, 0]
+    d = res._raw["defaults"]
+    # term 1: each year's vintage matures at the year end and is replaced by a new vintage
+    # of the planned size (1000 loans): defaults are not replaced
+    np.testing.assert_array_equal(bal[:, 1:], 1000)
+    m, se = mean_se(d[:, 3].astype(float))
+    assert abs(m - 50) < 5 * se
+
+
+def test_book_options_need_binomial_mode():
+    with pytest.raises(ScenarioError, match="term_years and growth need mode"):
+        run({"mode": "loans", "growth": 0.2, "loans": 10})
+
+
+def test_guarantee_balance_target_probability():
+    d = {"simulation": {"paths": 2000, "seed": 1, "horizon_years": 3, "start_year": 2025},
+         "cohorts": [{"name": "g", "loans": 1000, "exposure": 5e7, "pd": 0.02, "lgd": 0.5, "rho": 0.1,
+                      "product": "guaranteed", "growth": 0.2}],
+         "guarantors": [{"name": "g", "net_assets": 1e10}],
+         "report": {"guarantee_balance_target": "500亿", "guarantee_balance_year": 2026}}
+    res = simpool.simulate(simpool.load_scenario(d))
+    df = res.summary()
+    rows = df[df.measure == "guarantee_balance"]
+    bal_end_2026 = res._raw["segment_balance_end"][:, 1, 0]
+    assert rows[rows.statistic == "end of year"]["value"].item() == pytest.approx(bal_end_2026.mean())
+    # end of 2026: (1000 + 200 loans, less the defaults) x 5e7, about 5.8e10 > 5e10 on every path
+    assert rows[rows.statistic.str.startswith("P(>=")]["value"].item() == 1.0
