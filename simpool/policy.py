@@ -162,6 +162,3 @@ class InsurancePool(Strict):
     annual_top_up: Money = Field(0.0, ge=0.0)
     interest_rate: float = Field(0.0, ge=-0.1, le=0.5)
 
-
-def _finite(v: float) -> bool:
-    return v is None or math.isfinite(v)
