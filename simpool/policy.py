@@ -5,7 +5,6 @@ Every [A] assumption of ../shared/DOMAIN.md is a field here with a documented de
 
 from __future__ import annotations
 
-import math
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
