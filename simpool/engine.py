@@ -28,7 +28,6 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict
     A module-level function of plain arguments, so process pools and Dask can ship it.
     Returns the chunk's rows of every per-path output (see :data:`OUTPUTS`).
     """
-    from .kernels import simulate_chunk
     from .rng import seed_key
     from .waterfall import N_PARTIES, waterfall_chunk
 
@@ -45,15 +44,8 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict
     seg_bal = np.zeros((n_paths, H, S))
     seg_bal_end = np.zeros((n_paths, H, S))
     skey = np.uint64(seed_key(np.uint64(seed)))  # keep it uint64 across the Python boundary
-    simulate_chunk(skey, path0, n_paths, *inputs.kernel_args(),
-                   out["loss"], out["defaults"], out["logw"], seg_ead, seg_loss, seg_bal, seg_bal_end)
-    # single-loan segments are a static book: start balance minus the defaults so far
-    static = np.ones(S, bool)
+    static = np.ones(S, np.bool_)  # segments of single loans: a static book
     static[np.unique(inputs.c_seg)] = False
-    if static.any():
-        cum = np.cumsum(seg_ead[:, :, static], axis=1)
-        seg_bal_end[:, :, static] = wf.s_balance0[static] - cum
-        seg_bal[:, :, static] = seg_bal_end[:, :, static] + seg_ead[:, :, static]
     NB, NG, NP, NI = (len(wf.bank_names), len(wf.guarantor_names), len(wf.pool_names),
                       len(wf.insurer_names))
     out.update(
@@ -70,7 +62,9 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict
         fiscal=np.zeros(n_paths),
         pending=np.zeros((n_paths, 2)),
     )
-    waterfall_chunk(seg_ead, seg_loss, seg_bal, *wf.kernel_args(),
+    waterfall_chunk(skey, path0, inputs.kernel_args(), static, wf.g_lev_cap, wf.p_lev_target,
+                    wf.bk_slowdown, wf.feedback, out["loss"], out["defaults"], out["logw"],
+                    seg_ead, seg_loss, seg_bal, seg_bal_end, *wf.kernel_args(),
                     out["party"], out["entity"], out["net"], out["pool_balance"],
                     out["pool_unpaid"], out["pool_suspended"], out["guarantor_net_assets"],
                     out["guarantor_leverage"], out["npl"], out["nf_payout_rate"], out["fiscal"],

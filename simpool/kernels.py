@@ -248,6 +248,112 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
     return loss, ndef, theta * sum_c - psi
 
 
+@njit(cache=True)
+def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track, use_is,
+                out_loss, out_defaults, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end):
+    """One path-year of the credit model: factors, then cohorts and single loans.
+
+    ``cr`` is :meth:`simpool.model.KernelInputs.kernel_args` (the arguments of
+    :func:`simulate_chunk` after ``n_paths``); the other arrays are the path's state (factors,
+    alive counts, defaulted loans, screening scratch) and the outputs, row ``ip``. Returns
+    the year's contribution to log(q/p) of importance sampling.
+    """
+    (n_years, chol, phi, is_t, dof, shift, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort) = cr
+    n_coh = c_n.shape[0]
+    n_loans = l_id.shape[0]
+    n_buckets = b_sector.shape[0]
+    key = path_year_key(skey, path, y)
+    logr = _draw_factors(key, y, chol, phi, shift, use_is, z_prev, eta, z)
+    sw = 1.0
+    if is_t:
+        sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * dof) / dof)
+    loss = 0.0
+    ndef = 0
+    if twist_x > 0.0 and y == 0:
+        for c in range(n_coh):
+            if c_start[c] == 0:
+                out_seg_bal[ip, y, c_seg[c]] += c_n[c] * c_exposure[c] * c_amort[c, 0]
+        loss, ndef, lw = _twisted_year(
+            key, z, sw, twist_x, twist_scale, use_is,
+            c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
+            c_lgd_sd, c_lgd_a, c_lgd_b,
+            l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
+            b_start, b_sector, c_seg, l_seg, out_seg_ead[ip, y], out_seg_loss[ip, y])
+        out_loss[ip, y] = loss
+        out_defaults[ip, y] = ndef
+        return logr + lw
+    # --- cohorts: one conditional binomial each ---------------------------------
+    for c in range(n_coh):
+        if y < c_start[c] or y >= c_end[c]:
+            continue  # not yet originated, or matured
+        n_alive = alive_c[c]
+        ex = c_exposure[c] * c_amort[c, y]
+        out_seg_bal[ip, y, c_seg[c]] += n_alive * ex
+        if n_alive == 0:
+            continue
+        p = norm_cdf((c_thresh[c] * sw - c_sqrt_rho[c] * z[c_sector[c]]) * c_inv_sd[c])
+        k = binom_inv(uniform(key, STREAM_COHORT, c_rng[c]), n_alive, p)
+        if y + 1 < c_end[c]:
+            out_seg_bal_end[ip, y, c_seg[c]] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
+        if k == 0:
+            continue
+        alive_c[c] = n_alive - k
+        ndef += k
+        if c_lgd_a[c] <= 0.0:
+            lc = k * ex * c_lgd[c]
+        else:
+            lc = ex * _beta_sum(
+                draw(key, STREAM_LGD, n_loans + c_rng[c]), k, c_lgd[c], c_lgd_sd[c],
+                c_lgd_a[c], c_lgd_b[c])
+        loss += lc
+        out_seg_ead[ip, y, c_seg[c]] += k * ex
+        out_seg_loss[ip, y, c_seg[c]] += lc
+    # --- single loans: screen with the bucket bound, then the exact test ---------
+    # Pass 1 per bucket is branch-free so LLVM vectorises the hashing; pass 2 visits
+    # the few candidates below the bound.
+    for b in range(n_buckets):
+        zs = z[b_sector[b]]
+        if zs > 0.0:
+            num = b_thresh_hi[b] * sw - b_sqrt_rho_lo[b] * zs
+        else:
+            num = b_thresh_hi[b] * sw - b_sqrt_rho_hi[b] * zs
+        if num >= 0.0:
+            bnd = norm_cdf(num / b_sd_lo[b])
+        else:
+            bnd = norm_cdf(num / b_sd_hi[b])
+        lo = b_start[b]
+        hi = b_start[b + 1]
+        if bnd <= 0.0:
+            continue
+        hit_b = hit[lo:hi]
+        _screen(key, l_id[lo:hi], bnd, hit_b)
+        exact = b_exact[b]
+        for j in range(hi - lo):
+            if not hit_b[j]:
+                continue
+            i = lo + j
+            if track and dead[i]:
+                continue
+            if not exact:
+                p = norm_cdf((l_thresh[i] * sw - l_sqrt_rho[i] * zs) * l_inv_sd[i])
+                if uniform(key, STREAM_LOAN, l_id[i]) >= p:
+                    continue
+            if track:
+                dead[i] = True
+            ndef += 1
+            if l_lgd_a[i] <= 0.0:
+                li = l_exposure[i] * l_lgd[i]
+            else:
+                li = l_exposure[i] * beta_variate(
+                    draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
+            loss += li
+            out_seg_ead[ip, y, l_seg[i]] += l_exposure[i]
+            out_seg_loss[ip, y, l_seg[i]] += li
+    out_loss[ip, y] = loss
+    out_defaults[ip, y] = ndef
+    return logr
+
+
 @njit(cache=True, nogil=True)
 def simulate_chunk(
     skey, path0, n_paths, n_years,
@@ -318,7 +424,6 @@ def simulate_chunk(
     n_sec = chol.shape[0]
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
-    n_buckets = b_sector.shape[0]
     z = np.zeros(n_sec)
     z_prev = np.zeros(n_sec)
     eta = np.zeros(n_sec)
@@ -326,6 +431,7 @@ def simulate_chunk(
     alive_c = np.zeros(n_coh, dtype=np.int64)
     dead = np.zeros(n_loans, dtype=np.bool_)
     track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
+    cr = (n_years, chol, phi, is_t, dof, shift, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort)
     for ip in range(n_paths):
         path = path0 + ip
         logr = 0.0  # log(q/p) of the path under the importance-sampling component
@@ -335,93 +441,9 @@ def simulate_chunk(
         if track:
             dead[:] = False
         for y in range(n_years):
-            key = path_year_key(skey, path, y)
-            logr += _draw_factors(key, y, chol, phi, shift, use_is, z_prev, eta, z)
-            sw = 1.0
-            if is_t:
-                sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * dof) / dof)
-            loss = 0.0
-            ndef = 0
-            if twist_x > 0.0 and y == 0:
-                loss, ndef, lw = _twisted_year(
-                    key, z, sw, twist_x, twist_scale, use_is,
-                    c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
-                    c_lgd_sd, c_lgd_a, c_lgd_b,
-                    l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
-                    b_start, b_sector, c_seg, l_seg, out_seg_ead[ip, y], out_seg_loss[ip, y])
-                logr += lw
-                out_loss[ip, y] = loss
-                out_defaults[ip, y] = ndef
-                continue
-            # --- cohorts: one conditional binomial each ---------------------------------
-            for c in range(n_coh):
-                if y < c_start[c] or y >= c_end[c]:
-                    continue  # not yet originated, or matured
-                n_alive = alive_c[c]
-                ex = c_exposure[c] * c_amort[c, y]
-                out_seg_bal[ip, y, c_seg[c]] += n_alive * ex
-                if n_alive == 0:
-                    continue
-                p = norm_cdf((c_thresh[c] * sw - c_sqrt_rho[c] * z[c_sector[c]]) * c_inv_sd[c])
-                k = binom_inv(uniform(key, STREAM_COHORT, c_rng[c]), n_alive, p)
-                if y + 1 < c_end[c]:
-                    out_seg_bal_end[ip, y, c_seg[c]] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
-                if k == 0:
-                    continue
-                alive_c[c] = n_alive - k
-                ndef += k
-                if c_lgd_a[c] <= 0.0:
-                    lc = k * ex * c_lgd[c]
-                else:
-                    lc = ex * _beta_sum(
-                        draw(key, STREAM_LGD, n_loans + c_rng[c]), k, c_lgd[c], c_lgd_sd[c],
-                        c_lgd_a[c], c_lgd_b[c])
-                loss += lc
-                out_seg_ead[ip, y, c_seg[c]] += k * ex
-                out_seg_loss[ip, y, c_seg[c]] += lc
-            # --- single loans: screen with the bucket bound, then the exact test ---------
-            # Pass 1 per bucket is branch-free so LLVM vectorises the hashing; pass 2 visits
-            # the few candidates below the bound.
-            for b in range(n_buckets):
-                zs = z[b_sector[b]]
-                if zs > 0.0:
-                    num = b_thresh_hi[b] * sw - b_sqrt_rho_lo[b] * zs
-                else:
-                    num = b_thresh_hi[b] * sw - b_sqrt_rho_hi[b] * zs
-                if num >= 0.0:
-                    bnd = norm_cdf(num / b_sd_lo[b])
-                else:
-                    bnd = norm_cdf(num / b_sd_hi[b])
-                lo = b_start[b]
-                hi = b_start[b + 1]
-                if bnd <= 0.0:
-                    continue
-                hit_b = hit[lo:hi]
-                _screen(key, l_id[lo:hi], bnd, hit_b)
-                exact = b_exact[b]
-                for j in range(hi - lo):
-                    if not hit_b[j]:
-                        continue
-                    i = lo + j
-                    if track and dead[i]:
-                        continue
-                    if not exact:
-                        p = norm_cdf((l_thresh[i] * sw - l_sqrt_rho[i] * zs) * l_inv_sd[i])
-                        if uniform(key, STREAM_LOAN, l_id[i]) >= p:
-                            continue
-                    if track:
-                        dead[i] = True
-                    ndef += 1
-                    if l_lgd_a[i] <= 0.0:
-                        li = l_exposure[i] * l_lgd[i]
-                    else:
-                        li = l_exposure[i] * beta_variate(
-                            draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
-                    loss += li
-                    out_seg_ead[ip, y, l_seg[i]] += l_exposure[i]
-                    out_seg_loss[ip, y, l_seg[i]] += li
-            out_loss[ip, y] = loss
-            out_defaults[ip, y] = ndef
+            logr += credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track,
+                                use_is, out_loss, out_defaults, out_seg_ead, out_seg_loss,
+                                out_seg_bal, out_seg_bal_end)
         if is_on:
             # log LR = -log(defensive + (1 - defensive) e^logr), computed without overflow
             a = math.log(defensive) if defensive > 0.0 else -np.inf

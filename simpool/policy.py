@@ -74,6 +74,9 @@ class Policy(Strict):
                                   "pro rata, or pay and suspend cover next year [A]")
     discount_rate: float = Field(0.02, ge=-0.5, le=1.0,
                                  description="discount rate of the fiscal NPV, per year [A]")
+    lending_feedback: bool = Field(
+        True, description="new loans shrink when a guarantor's leverage cap, a pool's leverage "
+                          "target or a bank's NPL tolerance binds")
 
     def shares(self) -> dict[str, float]:
         if isinstance(self.sharing, str):
@@ -117,6 +120,9 @@ class Bank(Strict):
     overall_npl_tolerance: float = Field(0.03, ge=0.0, le=1.0, description="[A]")
     tech_extra: float = Field(0.03, ge=0.0, le=0.03,
                               description="extra tolerance for tech SMEs, at most 3 points [S]")
+    growth_slowdown_after_breach: float = Field(
+        0.0, ge=0.0, le=1.0,
+        description="share of next year's new loans not made after an NPL breach [A; 0 = off]")
 
 
 class Pool(Strict):
@@ -135,7 +141,8 @@ class Pool(Strict):
                                    description="above it no compensation for later defaults")
     annual_top_up: Money = Field(0.0, ge=0.0, description="replenishment each year, yuan")
     interest_rate: float = Field(0.0, ge=-0.1, le=0.5, description="on idle cash, per year")
-    leverage_target: float = Field(10.0, gt=0.0, description="eligible lending per yuan of cash [A]")
+    leverage_target: float | None = Field(
+        10.0, gt=0.0, description="new eligible lending stops above this x cash [A]; none = no limit")
 
     @field_validator("corridor")
     @classmethod

@@ -22,6 +22,9 @@ import math
 import numpy as np
 from numba import njit
 
+from .kernels import credit_step
+from .rng import STREAM_MIX, path_year_key, uniform
+
 # products
 CREDIT, GUARANTEED, INSURED = 0, 1, 2
 # share columns
@@ -47,7 +50,9 @@ def _schedule(sched, row0, col, amount, lag):
 
 @njit(cache=True, nogil=True)
 def waterfall_chunk(
-    seg_ead, seg_loss, seg_bal,
+    skey, path0, cr, s_static, g_lev_cap, p_lev_target, bk_slowdown, feedback,
+    out_loss, out_defaults, out_logw,
+    seg_ead, seg_loss, seg_bal, seg_bal_end,
     s_product, s_bank, s_guar, s_pool, s_ins, s_share, s_pool_share, s_balance0,
     lag_claim, lag_reimb, recov_sched, nf_cap_rate, nf_suspend_mode,
     gov_cash0, gov_budget, gov_cap,
@@ -59,7 +64,14 @@ def waterfall_chunk(
     out_party, out_entity, out_net, out_pool_bal, out_pool_unpaid, out_pool_susp,
     out_guar_na, out_guar_lev, out_npl, out_nf_rate, out_fiscal, out_pending,
 ):
-    """Run the waterfall for every path of a chunk (arrays as built by simpool.model.plan).
+    """Simulate the paths of a chunk: credit and waterfall year by year, with feedback.
+
+    For each path and year the credit model (:func:`simpool.kernels.credit_step`, arguments
+    ``cr`` = KernelInputs.kernel_args()) draws the defaults of every segment; the waterfall
+    routes them; then, when ``feedback``, the new loans of next year's vintages are scaled
+    down so that each guarantor's guarantees stay within ``g_lev_cap`` x net assets, each
+    pool's eligible lending within ``p_lev_target`` x cash, and a bank that breached its NPL
+    tolerance lends ``bk_slowdown`` less.
 
     seg_ead, seg_loss, seg_bal : (n, H, S) yuan: exposure at default, gross loss and the
     balance outstanding at the start of each year. s_* : per segment (product code, entity indices or
@@ -110,7 +122,40 @@ def waterfall_chunk(
     insolvent = np.zeros(NG, np.bool_)
     bk_bal = np.zeros(NB)
     bk_def = np.zeros(NB)
+    from_cr = cr
+    n_coh = from_cr[6].shape[0]
+    n_loans = from_cr[16].shape[0]
+    n_sec = from_cr[1].shape[0]
+    c_n = from_cr[6]
+    c_exposure = from_cr[11]
+    is_on = from_cr[34]
+    defensive = from_cr[35]
+    c_seg = from_cr[36]
+    c_start = from_cr[39]
+    c_amort = from_cr[41]
+    z = np.zeros(n_sec)
+    z_prev = np.zeros(n_sec)
+    eta = np.zeros(n_sec)
+    hit = np.zeros(n_loans, np.bool_)
+    dead = np.zeros(n_loans, np.bool_)
+    alive_c = np.zeros(n_coh, np.int64)
+    thr = np.ones(n_coh)
+    cum_ead = np.zeros(S)
+    g_room = np.zeros(NG)
+    g_new = np.zeros(NG)
+    p_room = np.zeros(NP)
+    p_new = np.zeros(NP)
+    track = H > 1
     for ip in range(n):
+        path = path0 + ip
+        logr = 0.0
+        use_is = is_on and uniform(path_year_key(skey, path, 0), STREAM_MIX, 0) >= defensive
+        for c in range(n_coh):
+            alive_c[c] = c_n[c]
+            thr[c] = 1.0
+        if track:
+            dead[:] = False
+        cum_ead[:] = 0.0
         sched[:] = 0.0
         recov[:] = 0.0
         for g in range(NG):
@@ -133,6 +178,19 @@ def waterfall_chunk(
             out_guar_na[ip, 0, g] = na[g]
         out_guar_na[ip, 0, NG] = reg_na
         for y in range(H):
+            # ---- credit: new vintages (throttled by last year's state), then defaults ----
+            if y > 0:
+                for c in range(n_coh):
+                    if c_start[c] == y and thr[c] < 1.0:
+                        alive_c[c] = int(math.floor(c_n[c] * thr[c] + 0.5))
+            logr += credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track,
+                                use_is, out_loss, out_defaults, seg_ead, seg_loss, seg_bal,
+                                seg_bal_end)
+            for s in range(S):
+                if s_static[s]:  # single loans: a static book less its defaults
+                    seg_bal[ip, y, s] = s_balance0[s] - cum_ead[s]
+                    cum_ead[s] += seg_ead[ip, y, s]
+                    seg_bal_end[ip, y, s] = s_balance0[s] - cum_ead[s]
             disc = (1.0 + discount) ** -(y + 0.5)
             if y > 0:
                 for p in range(NP):
@@ -365,6 +423,49 @@ def waterfall_chunk(
             out_guar_na[ip, y + 1, NG] = reg_na
             for b in range(NB):
                 out_npl[ip, y, b] = bk_def[b] / bk_bal[b] if bk_bal[b] > 0.0 else 0.0
+            # ---- feedback: room for next year's new loans ----------------------------
+            if feedback and y + 1 < H:
+                g_room[:] = 0.0
+                g_new[:] = 0.0
+                p_room[:] = 0.0
+                p_new[:] = 0.0
+                for g in range(NG):
+                    g_room[g] = g_lev_cap[g] * max(na[g], 0.0)
+                for p in range(NP):
+                    p_room[p] = p_lev_target[p] * max(cash[p], 0.0)
+                for s in range(S):
+                    if s_product[s] == GUARANTEED:
+                        g_room[s_guar[s]] -= seg_bal_end[ip, y, s]
+                    if s_product[s] == CREDIT and s_pool[s] >= 0:
+                        p_room[s_pool[s]] -= seg_bal_end[ip, y, s]
+                for c in range(n_coh):
+                    if c_start[c] == y + 1:
+                        s = c_seg[c]
+                        vol = c_n[c] * c_exposure[c] * c_amort[c, y + 1]
+                        if s_product[s] == GUARANTEED:
+                            g_new[s_guar[s]] += vol
+                        if s_product[s] == CREDIT and s_pool[s] >= 0:
+                            p_new[s_pool[s]] += vol
+                for c in range(n_coh):
+                    if c_start[c] != y + 1:
+                        continue
+                    s = c_seg[c]
+                    f = 1.0
+                    if s_product[s] == GUARANTEED and g_new[s_guar[s]] > 0.0:
+                        f = min(f, max(0.0, g_room[s_guar[s]]) / g_new[s_guar[s]])
+                    if s_product[s] == CREDIT and s_pool[s] >= 0 and p_new[s_pool[s]] > 0.0:
+                        f = min(f, max(0.0, p_room[s_pool[s]]) / p_new[s_pool[s]])
+                    if out_npl[ip, y, s_bank[s]] > bk_tolerance[s_bank[s]]:
+                        f *= 1.0 - bk_slowdown[s_bank[s]]
+                    thr[c] = f
+        if is_on:
+            # log LR = -log(defensive + (1 - defensive) e^logr), computed without overflow
+            la = math.log(defensive) if defensive > 0.0 else -np.inf
+            lb = math.log1p(-defensive) + logr
+            hi_ = max(la, lb)
+            out_logw[ip] = -(hi_ + math.log(math.exp(la - hi_) + math.exp(lb - hi_)))
+        else:
+            out_logw[ip] = 0.0
         out_fiscal[ip] = fiscal
         pend_pay = 0.0
         received = 0.0

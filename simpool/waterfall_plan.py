@@ -69,6 +69,11 @@ class WaterfallInputs:
     ip_interest: float
     bk_tolerance: np.ndarray
     discount: float
+    # lending feedback (passed separately)
+    g_lev_cap: np.ndarray = None  # type: ignore[assignment]
+    p_lev_target: np.ndarray = None  # type: ignore[assignment]
+    bk_slowdown: np.ndarray = None  # type: ignore[assignment]
+    feedback: bool = True
     # names, for results (not passed to the kernel)
     segment_names: tuple = ()
     bank_names: tuple = ()
@@ -77,7 +82,9 @@ class WaterfallInputs:
     insurer_names: tuple = ()
 
     def kernel_args(self) -> tuple:
-        return tuple(getattr(self, f.name) for f in fields(self) if not f.name.endswith("_names"))
+        skip = {"g_lev_cap", "p_lev_target", "bk_slowdown", "feedback"}
+        return tuple(getattr(self, f.name) for f in fields(self)
+                     if not f.name.endswith("_names") and f.name not in skip)
 
     @property
     def n_segments(self) -> int:
@@ -208,6 +215,11 @@ def plan_waterfall(sc, tape_products: list[str]) -> WaterfallInputs:
         ip_interest=float(ipool.interest_rate),
         bk_tolerance=np.array([b.overall_npl_tolerance + b.tech_extra for b in sc.banks], float),
         discount=float(sc.policy.discount_rate),
+        g_lev_cap=np.array([x.leverage_cap for x in g], float),
+        p_lev_target=np.array([HUGE if p.leverage_target is None else p.leverage_target
+                               for p in sc.pools], float),
+        bk_slowdown=np.array([b.growth_slowdown_after_breach for b in sc.banks], float),
+        feedback=bool(sc.policy.lending_feedback),
         segment_names=tuple(row[0] for row in rows), bank_names=tuple(banks),
         guarantor_names=tuple(guars), pool_names=tuple(pools), insurer_names=tuple(insurers),
     )

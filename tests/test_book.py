@@ -91,3 +91,41 @@ def test_guarantee_balance_target_probability():
     assert rows[rows.statistic == "end of year"]["value"].item() == pytest.approx(bal_end_2026.mean())
     # end of 2026: (1000 + 200 loans, less the defaults) x 5e7, about 5.8e10 > 5e10 on every path
     assert rows[rows.statistic.str.startswith("P(>=")]["value"].item() == 1.0
+
+
+def feedback_run(cohort, feedback=True, horizon=3, **extra):
+    base = {"name": "c", "loans": 100, "exposure": 1.0, "pd": 0.0, "lgd": 1.0, "rho": 0.0, "growth": 1.0}
+    base.update(cohort)
+    d = {"simulation": {"paths": 20, "seed": 1, "horizon_years": horizon}, "cohorts": [base],
+         "policy": {"claim_lag_days": 0, "recovery_timing": "immediate", "lending_feedback": feedback}}
+    d.update(extra)
+    return simpool.simulate(simpool.load_scenario(d))
+
+
+FLAT = {"fee_rate": 0.0, "investment_yield": 0.0, "operating_cost_rate": 0.0}
+
+
+def test_guarantor_leverage_cap_throttles_new_guarantees():
+    g = [{"name": "g", "net_assets": 15.0, "leverage_cap": 10, **FLAT}]
+    res = feedback_run({"product": "guaranteed"}, guarantors=g)
+    # room 10 x 15 = 150: 100 on the book, 100 planned -> half made; then no room at all
+    np.testing.assert_array_equal(res._raw["segment_balance"][:, :, 0], [[100, 150, 150]] * 20)
+    free = feedback_run({"product": "guaranteed"}, feedback=False, guarantors=g)
+    np.testing.assert_array_equal(free._raw["segment_balance"][:, :, 0], [[100, 200, 400]] * 20)
+    lev = free._raw["guarantor_leverage"][0, :, 0]
+    np.testing.assert_allclose(lev, [100 / 15, 200 / 15, 400 / 15])
+
+
+def test_pool_leverage_target_stops_new_eligible_lending():
+    pools = [{"name": "p", "cash": 10.0, "leverage_target": 10}]
+    res = feedback_run({"pool": "p"}, pools=pools)
+    np.testing.assert_array_equal(res._raw["segment_balance"][:, :, 0], [[100, 100, 100]] * 20)
+    res = feedback_run({"pool": "p"}, pools=[{**pools[0], "leverage_target": None}])
+    np.testing.assert_array_equal(res._raw["segment_balance"][:, :, 0], [[100, 200, 400]] * 20)
+
+
+def test_npl_breach_slows_lending():
+    banks = [{"name": "b", "growth_slowdown_after_breach": 0.5}]
+    res = feedback_run({"pd": 1.0}, horizon=2, banks=banks)
+    # every loan defaults each year: NPL 100% > tolerance, so next year's 100 new loans -> 50
+    np.testing.assert_array_equal(res._raw["segment_ead"][:, :, 0], [[100, 50]] * 20)
