@@ -180,6 +180,11 @@ class Results:
                 finite = np.where(np.isfinite(lev[:, y]), lev[:, y], np.nan)
                 if np.isfinite(finite).all():
                     rows.append((year, m, _named(stats.mean(finite, w), "leverage")))
+                segs = wf.s_guar == g
+                gb = raw["segment_balance"][:, y, segs].sum(axis=1)
+                paid = raw["entity"][:, y, len(wf.bank_names) + g]
+                rate = np.divide(paid, gb, out=np.zeros_like(paid), where=gb > 0)
+                rows.append((year, m, _named(stats.mean(rate, w), "net payout rate")))
                 cap = float(self.scenario.guarantors[g].leverage_cap)
                 rows.append((year, m, _named(stats.prob(lev[:, y] > cap, w), f"P(leverage>{cap:g})", cap)))
         for b, name in enumerate(wf.bank_names):
