@@ -1,0 +1,140 @@
+"""Child process of the benchmark suite (compile time and peak memory need a fresh process).
+
+Usage (prints one JSON object on its last stdout line)::
+
+    python benchmarks/child.py first-call
+    python benchmarks/child.py memory --loans N --paths P [--years Y] [--tape FILE]
+
+``first-call``: seconds to import simpool and to run the first and second ``simulate`` of a
+small scenario (the first includes numba compilation, or loading it from
+``NUMBA_CACHE_DIR``).
+
+``memory``: peak resident memory (MiB) after import, after building the scenario and after
+one ``simulate``; the traced Python/numpy peak of the ``simulate`` call
+(MiB, ``tracemalloc``; numba's own small per-chunk buffers are not traced); the current RSS
+just before simulating. The numba code is loaded by a 1-path warm-up first, so a warm
+``NUMBA_CACHE_DIR`` keeps compiler memory out of the figures.
+
+Peak RSS is ``VmHWM`` of ``/proc/self/status``: the high-water mark of this process's own
+address space. ``getrusage(RUSAGE_SELF).ru_maxrss`` is *not* used on Linux because exec()
+folds the parent's high-water mark into it (a child of a 500 MiB parent reports at least
+500 MiB); it is the fallback elsewhere.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import sys
+import time
+from pathlib import Path
+
+MIB = 1024.0 * 1024.0
+
+
+def _status_mib(field: str) -> float | None:
+    """A ``/proc/self/status`` memory field (``VmHWM``, ``VmRSS``) in MiB, None if absent."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return float(line.split()[1]) / 1024.0  # kB
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return None
+
+
+def _maxrss_mib() -> float:
+    """Peak RSS of this process so far (MiB)."""
+    hwm = _status_mib("VmHWM")
+    if hwm is not None:
+        return hwm
+    r = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # pragma: no cover
+    return r / (1024.0 * 1024.0) if sys.platform == "darwin" else r / 1024.0  # pragma: no cover
+
+
+def _rss_mib() -> float:
+    """Current RSS (MiB)."""
+    v = _status_mib("VmRSS")
+    return float("nan") if v is None else v
+
+
+def first_call() -> dict:
+    t0 = time.perf_counter()
+    import simpool
+    from simpool.engine import simulate
+
+    t1 = time.perf_counter()
+    sc = {
+        "title": "first call",
+        "simulation": {"paths": 2000, "seed": 1, "horizon_years": 1},
+        "model": {"sectors": ["a", "b"], "sector_correlation": [[1.0, 0.3], [0.3, 1.0]]},
+        "cohorts": [
+            {"name": "c", "loans": 1000, "exposure": 1e6, "pd": 0.02, "lgd": 0.45,
+             "rho": 0.15, "sector": "a"},
+            {"name": "l", "loans": 1000, "exposure": 1e6, "pd": 0.03, "lgd": 0.45,
+             "rho": 0.15, "sector": "b", "mode": "loans"},
+        ],
+    }
+    sc = simpool.load_scenario(sc)
+    t2 = time.perf_counter()
+    res = simulate(sc, paths=2000, seed=1)
+    t3 = time.perf_counter()
+    simulate(sc, paths=2000, seed=2)
+    t4 = time.perf_counter()
+    return {"import_s": t1 - t0, "load_s": t2 - t1, "first_call_s": t3 - t2,
+            "first_plan_s": res.timing.get("plan_s"),
+            "first_simulate_s": res.timing.get("simulate_s"), "second_call_s": t4 - t3}
+
+
+def memory(loans: int, paths: int, years: int, tape: str | None) -> dict:
+    import tracemalloc
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    import simpool
+    from common import graded_scenario, tape_scenario
+    from simpool.engine import simulate
+
+    rss_import = _maxrss_mib()
+    t0 = time.perf_counter()
+    if tape:
+        sc = simpool.load_scenario(tape_scenario(Path(tape), years=years))
+    else:
+        sc = simpool.load_scenario(graded_scenario(loans, years=years))
+    load_s = time.perf_counter() - t0
+    n_loans = (len(sc.tape) if sc.tape is not None else 0) + sum(c.loans for c in sc.cohorts)
+    small = simpool.load_scenario(graded_scenario(20, years=years))
+    simulate(small, paths=1, seed=1)  # load the compiled kernel before measuring
+    maxrss_before = _maxrss_mib()
+    rss_before = _rss_mib()
+    tracemalloc.start()
+    t1 = time.perf_counter()
+    res = simulate(sc, paths=paths, seed=1)
+    sim_s = time.perf_counter() - t1
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    el = float(res.samples("gross").mean())
+    return {"loans": n_loans, "paths": paths, "years": years,
+            "maxrss_import_mib": rss_import, "maxrss_before_mib": maxrss_before,
+            "rss_before_mib": rss_before, "maxrss_after_mib": _maxrss_mib(),
+            "traced_peak_mib": traced_peak / MIB, "load_s": load_s, "simulate_s": sim_s,
+            "el": el}
+
+
+def main(argv=None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    sub.add_parser("first-call")
+    m = sub.add_parser("memory")
+    m.add_argument("--loans", type=int, default=1000)
+    m.add_argument("--paths", type=int, default=10_000)
+    m.add_argument("--years", type=int, default=1)
+    m.add_argument("--tape", default=None)
+    a = ap.parse_args(argv)
+    out = first_call() if a.cmd == "first-call" else memory(a.loans, a.paths, a.years, a.tape)
+    print(json.dumps(out))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

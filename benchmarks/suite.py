@@ -1,0 +1,593 @@
+"""The benchmark groups of ``benchmarks/run.py``; each returns a list of :class:`common.Row`.
+
+Groups (``--only NAME``):
+
+``hotloop``     loan-level hot loop: 10,000 loans x 100,000 paths, graded PDs and a tape
+``cohorts``     binomial cohorts: obligor-paths per second per core
+``threads``     1 -> 2 threads speed-up; bit-identity over threads and chunk sizes
+``scaling``     loans 100 .. 1,000,000, paths, threads, years
+``compile``     numba cold/cached first call, ``simpool --help``, ``simpool run``
+``memory``      peak memory vs paths x years and loans (subprocesses)
+``importance``  importance-sampling variance reduction (Glasserman-Li portfolio)
+
+Every timing is the best of ``repeats`` runs, and every ratio compares subjects timed back
+to back in the same process (interleaved rounds), so a shared machine's load affects both
+sides alike.
+"""
+
+from __future__ import annotations
+
+import math
+import shutil
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+import baselines as bl
+from common import (
+    REPO,
+    Row,
+    child_env,
+    exact_loss_pmf,
+    exact_tail,
+    glasserman_li_book,
+    graded_book,
+    graded_scenario,
+    interleaved,
+    lognormal_book,
+    obligor_rate,
+    process_cpu_s,
+    run_child,
+    run_command,
+    simpool_command,
+    tape_scenario,
+    timed,
+    write_tape,
+)
+
+
+@dataclass
+class Config:
+    """How a run is sized: ``smoke`` (tiny, for CI), repeats per timing, threads, scratch."""
+
+    smoke: bool
+    repeats: int
+    workers: int
+    tmp: Path
+    log: Callable[[str], None] = print
+
+    warm_cache_dir: Path | None = None
+
+    def pick(self, full, smoke):
+        """``smoke`` in a smoke run, else ``full``."""
+        return smoke if self.smoke else full
+
+    def warm_cache(self) -> Path:
+        """A NUMBA_CACHE_DIR holding simpool's compiled kernels, for child processes.
+
+        Filled once per run (by the ``compile`` group's cold start, or here), so children
+        load the kernels instead of compiling them.
+        """
+        if self.warm_cache_dir is None:
+            d = self.tmp / "numba_cache_warm"
+            d.mkdir(parents=True, exist_ok=True)
+            run_child(["first-call"], env=child_env(NUMBA_CACHE_DIR=str(d)))
+            self.warm_cache_dir = d
+        return self.warm_cache_dir
+
+
+def _load(sc: dict):
+    from simpool import load_scenario
+
+    return load_scenario(sc)
+
+
+def _simulate(sc, paths: int, seed: int = 1, **kw):
+    from simpool import simulate
+
+    return simulate(sc, paths=paths, seed=seed, **kw)
+
+
+def _n(x: int) -> str:
+    return f"{x:,}"
+
+
+def _buckets(sc) -> str:
+    """How plan() bucketed a scenario's single loans (for the notes)."""
+    from simpool.model import plan
+
+    inp = plan(sc)
+    return f"{len(inp.b_sector)} screening buckets ({int(inp.b_exact.sum())} exact)"
+
+
+# ---------------------------------------------------------------------------------------
+# 1 + 2. Loan-level hot loop
+# ---------------------------------------------------------------------------------------
+
+
+def bench_hotloop(cfg: Config) -> list[Row]:
+    """Engine vs bare Philox4x32-10, bare SplitMix64 and naive numpy, two 10,000-loan books.
+
+    *graded*: 20 PD grades (exact screening buckets). *tape*: a 10,000-row loan tape whose
+    PDs are lognormal around 2% (quantile buckets, bound + exact test). Engine and bare
+    loops use all ``cfg.workers`` threads; naive numpy one thread, on fewer paths (its rate
+    is linear in paths).
+    """
+    n = 10_000
+    paths = cfg.pick(100_000, 4_000)
+    naive_paths = cfg.pick(5_000, 1_000)
+    w = cfg.workers
+    rows: list[Row] = []
+    kat = bl.philox_kat_ok()
+    rows.append(Row("hotloop", "philox_kat", "Random123 vectors", float(kat), "bool",
+                    (">=", 1.0), check=True,
+                    note="the Philox4x32-10 baseline reproduces the Random123 known answers"))
+    sc_g = _load(graded_scenario(n))
+    tape = write_tape(lognormal_book(n), cfg.tmp / "tape_lognormal_10k.csv")
+    sc_t = _load(tape_scenario(tape))
+    book = graded_book(n)
+    bl.warm_baselines()
+    for sc in (sc_g, sc_t):
+        _simulate(sc, 1000)
+    bl.naive_numpy_losses(book.pd, book.rho, book.exposure, book.lgd, book.sector, 1, 10)
+
+    last: dict[str, object] = {}
+
+    def keep(name, fn):
+        def run():
+            last[name] = fn()
+        return run
+
+    subjects = {
+        "philox": keep("philox", lambda: bl.philox_count(n, paths, workers=w)),
+        "splitmix": keep("splitmix", lambda: bl.splitmix_count(n, paths, workers=w)),
+        "graded": keep("graded", lambda: _simulate(sc_g, paths)),
+        "tape": keep("tape", lambda: _simulate(sc_t, paths)),
+        "naive": keep("naive", lambda: bl.naive_numpy_losses(
+            book.pd, book.rho, book.exposure, book.lgd, book.sector, 1, naive_paths, seed=1)),
+    }
+    best = interleaved(subjects, cfg.repeats)
+    size = f"{_n(n)} × {_n(paths)}, {w} thr"
+    r_philox = obligor_rate(n, paths, 1, best["philox"])
+    r_split = obligor_rate(n, paths, 1, best["splitmix"])
+    r_naive = obligor_rate(n, naive_paths, 1, best["naive"])
+    hits = last["philox"] / (n * paths)
+    rows.append(Row("hotloop", "philox4x32_10", size, r_philox, "uniforms/s",
+                    note=f"bare loop, 4 uniforms (32-bit) per call, u < 0.02 counted "
+                         f"(hit rate {hits:.4f}); {best['philox']:.2f} s"))
+    rows.append(Row("hotloop", "splitmix_bare", size, r_split, "uniforms/s",
+                    note=f"simpool.rng.uniform per loan, same consumption; "
+                         f"{best['splitmix']:.2f} s"))
+    rows.append(Row("hotloop", "naive_numpy", f"{_n(n)} × {_n(naive_paths)}, 1 thr", r_naive,
+                    "obligor-paths/s",
+                    note=f"textbook numpy, chunks of 1,000 paths; {best['naive']:.2f} s"))
+    naive_loss = last["naive"]
+    for label, sc in (("graded", sc_g), ("tape", sc_t)):
+        t = best[label]
+        rate = obligor_rate(n, paths, 1, t)
+        res = last[label]
+        rows.append(Row(label, "engine", size, rate, "obligor-paths/s",
+                        note=f"{t:.2f} s incl. plan {res.timing.get('plan_s', 0.0):.3f} s; "
+                             f"{_buckets(sc)}"))
+        rows.append(Row(label, "vs_philox", size, rate / r_philox, "×", (">=", 0.5)))
+        rows.append(Row(label, "vs_splitmix", size, rate / r_split, "×",
+                        note="the engine's own limit: one uniform per loan-path"))
+        rows.append(Row(label, "vs_naive_numpy", size, rate / r_naive, "×", (">=", 30.0),
+                        note=f"engine on {w} threads vs naive numpy on 1"))
+    # the naive baseline simulates the same model as the graded book: compare EL
+    loss_g = last["graded"].samples("gross")
+    diff = loss_g.mean() - naive_loss.mean()
+    se = math.sqrt(loss_g.var(ddof=1) / len(loss_g) + naive_loss.var(ddof=1) / len(naive_loss))
+    rows.append(Row("graded", "el_vs_naive_z", f"{_n(paths)} vs {_n(naive_paths)} paths",
+                    abs(diff / se), "|z|", ("<=", 4.0),
+                    note="|EL(engine) - EL(naive numpy)| / SE: the baseline is the same model"))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# 3. Cohort mode
+# ---------------------------------------------------------------------------------------
+
+
+def bench_cohorts(cfg: Config) -> list[Row]:
+    """Binomial cohorts: 20 cohorts x 10,000 loans; obligor-paths = loans x paths."""
+    n_coh, per = 20, 10_000
+    paths = cfg.pick(1_000_000, 20_000)
+    w = cfg.workers
+    sc = _load(graded_scenario(n_coh * per, mode="binomial"))
+    _simulate(sc, 1000)
+    best = interleaved({"c": lambda: _simulate(sc, paths)}, cfg.repeats)["c"]
+    rate = obligor_rate(n_coh * per, paths, 1, best)
+    size = f"{n_coh} × {_n(per)} loans × {_n(paths)}, {w} thr"
+    return [
+        Row("cohorts", "engine", size, rate, "obligor-paths/s", note=f"{best:.2f} s"),
+        Row("cohorts", "per_core", size, rate / w, "obligor-paths/s/core", (">=", 1e9),
+            note=f"all-threads rate / {w} threads"),
+        Row("cohorts", "binomial_draws", size, n_coh * paths / best, "draws/s",
+            note="one conditional binomial inversion per cohort-path-year"),
+    ]
+
+
+# ---------------------------------------------------------------------------------------
+# 4. Threads 1 -> 2, bit-identity
+# ---------------------------------------------------------------------------------------
+
+
+def _fingerprint(res) -> list[np.ndarray]:
+    out = []
+    for y in res.years:
+        out.append(res.samples("gross", year=y))
+        out.append(res.samples("defaults", year=y))
+    out.append(np.zeros(0) if res.weights is None else res.weights)
+    return out
+
+
+def bench_threads(cfg: Config) -> list[Row]:
+    """Speed-up from 1 to 2 threads (ThreadPoolExecutor passed as ``executor=``), and
+    bit-identical results across threads and chunk sizes."""
+    n = 10_000
+    paths = cfg.pick(100_000, 4_000)
+    sc = _load(graded_scenario(n))
+    _simulate(sc, 1000)
+    ex1, ex2 = ThreadPoolExecutor(max_workers=1), ThreadPoolExecutor(max_workers=2)
+    try:
+        best = {1: (math.inf, 0.0), 2: (math.inf, 0.0)}  # threads -> (wall s, CPU s)
+        for _ in range(cfg.repeats):
+            for k, ex in ((1, ex1), (2, ex2)):
+                c0 = process_cpu_s()
+                t, _ = timed(lambda: _simulate(sc, paths, executor=ex))
+                best[k] = min(best[k], (t, process_cpu_s() - c0))
+        (w1, c1), (w2, c2) = best[1], best[2]
+        size = f"graded {_n(n)} × {_n(paths)}"
+        rows = [Row("threads", "speedup_1_to_2", size, w1 / w2, "×", (">=", 1.8),
+                    note=f"1 thread {w1:.2f} s, 2 threads {w2:.2f} s (wall)"),
+                Row("threads", "cpu_2_vs_1", size, c2 / c1, "×",
+                    note=f"process CPU time for the same work, 2 threads / 1 thread ({c2:.2f} / "
+                         f"{c1:.2f} s): ≈ 1 means no threading overhead (contention, false "
+                         f"sharing), whatever the wall-clock speed-up"),
+                Row("threads", "cores_obtained", size, c2 / w2, "cores",
+                    note="CPU time / wall time of the 2-thread run: below 2, other processes "
+                         "held a core, and the speed-up target cannot be judged")]
+
+        # bit-identity
+        id_paths = cfg.pick(6_000, 3_000)
+        tape = write_tape(lognormal_book(n), cfg.tmp / "tape_identity.csv")
+        scen = {
+            "graded": sc,
+            "tape": _load(tape_scenario(tape)),
+            "hubei_base(5y)": _load_file(REPO / "scenarios" / "hubei_base.toml"),
+            "graded_t_3y": _load({**graded_scenario(2_000, years=3),
+                                  "model": {"sectors": ["tech"], "copula": "t", "dof": 5,
+                                            "factor_persistence": 0.4}}),
+        }
+        configs = [(ex, cs) for ex in ((1, ex1), (2, ex2)) for cs in (1000, 4099)]
+        bad = []
+        for name, s in scen.items():
+            ref = _fingerprint(_simulate(s, id_paths, seed=7))
+            for (k, ex), cs in configs:
+                got = _fingerprint(_simulate(s, id_paths, seed=7, executor=ex, chunk_size=cs))
+                if not all(np.array_equal(a, b) for a, b in zip(ref, got)):
+                    bad.append(f"{name} threads={k} chunk={cs}")
+        total = len(scen) * len(configs)
+        rows.append(Row("threads", "bit_identical", f"{len(scen)} scenarios × {{1,2}} thr × "
+                        f"chunk {{1000,4099}}", float(not bad), "bool", (">=", 1.0), check=True,
+                        note=(f"{total} runs of {_n(id_paths)} paths equal the default run bit "
+                              f"for bit" if not bad else "MISMATCH: " + "; ".join(bad))))
+    finally:
+        ex1.shutdown()
+        ex2.shutdown()
+    if bad:
+        cfg.log("!! results differ across threads/chunk sizes: " + "; ".join(bad))
+    return rows
+
+
+def _load_file(path: Path):
+    from simpool import load_scenario
+
+    return load_scenario(path)
+
+
+# ---------------------------------------------------------------------------------------
+# 5. Scaling
+# ---------------------------------------------------------------------------------------
+
+
+def bench_scaling(cfg: Config) -> list[Row]:
+    """Throughput vs loans (100 .. 1,000,000), paths, threads and years (graded book, loans
+    mode). Paths per loan count keep each point at about ``budget`` obligor-paths."""
+    rows: list[Row] = []
+    w = cfg.workers
+    budget = cfg.pick(2_000_000_000, 20_000_000)
+    lo, hi = cfg.pick((2_000, 2_000_000), (500, 50_000))
+    loans = cfg.pick([100, 1_000, 10_000, 100_000, 1_000_000], [100, 10_000])
+    reps = max(1, cfg.repeats - 1)
+    for n in loans:
+        p = int(min(hi, max(lo, budget // n)))
+        sc = _load(graded_scenario(n))
+        _simulate(sc, min(p, 1000))
+        t = interleaved({"x": lambda: _simulate(sc, p)}, reps)["x"]
+        rate = obligor_rate(n, p, 1, t)
+        rows.append(Row("scaling", f"loans={_n(n)}", f"{_n(n)} × {_n(p)}, {w} thr", rate,
+                        "obligor-paths/s", note=f"{t:.2f} s, {1e9 / rate * w:.2f} ns per "
+                                                f"obligor-path per thread"))
+    n = 10_000
+    sc = _load(graded_scenario(n))
+    _simulate(sc, 1000)
+    for p in cfg.pick([1_000, 10_000, 100_000, 300_000], [1_000, 4_000]):
+        t = interleaved({"x": lambda: _simulate(sc, p)}, reps)["x"]
+        rows.append(Row("scaling", f"paths={_n(p)}", f"{_n(n)} × {_n(p)}, {w} thr",
+                        obligor_rate(n, p, 1, t), "obligor-paths/s", note=f"{t:.3f} s"))
+    p = cfg.pick(100_000, 4_000)
+    times = {}
+    for k in cfg.pick([1, 2, 4], [1, 2]):
+        ex = ThreadPoolExecutor(max_workers=k)
+        try:
+            times[k] = interleaved({"x": lambda: _simulate(sc, p, executor=ex)}, reps)["x"]
+        finally:
+            ex.shutdown()
+        rows.append(Row("scaling", f"threads={k}", f"{_n(n)} × {_n(p)}",
+                        obligor_rate(n, p, 1, times[k]), "obligor-paths/s",
+                        note=f"{times[k]:.2f} s, ×{times[1] / times[k]:.2f} vs 1 thread"))
+    # loan tapes with one PD per loan, just below and above plan()'s exact-bucket limit
+    p = cfg.pick(20_000, 1_000)
+    for n_tape in (4_000, 5_000):
+        tape = write_tape(lognormal_book(n_tape), cfg.tmp / f"tape_scaling_{n_tape}.csv")
+        sct = _load(tape_scenario(tape))
+        _simulate(sct, 200)
+        t = interleaved({"x": lambda: _simulate(sct, p)}, reps)["x"]
+        rate = obligor_rate(n_tape, p, 1, t)
+        rows.append(Row("scaling", f"tape_loans={_n(n_tape)}", f"{_n(n_tape)} × {_n(p)}, {w} thr",
+                        rate, "obligor-paths/s",
+                        note=f"{t:.2f} s, {1e9 / rate * w:.2f} ns per obligor-path per thread; "
+                             f"{_buckets(sct)}"))
+    p = cfg.pick(40_000, 2_000)
+    for years in (1, 5):
+        scy = _load(graded_scenario(n, years=years))
+        _simulate(scy, 200)
+        t = interleaved({"x": lambda: _simulate(scy, p)}, reps)["x"]
+        rows.append(Row("scaling", f"years={years}", f"{_n(n)} × {_n(p)} × {years} y, {w} thr",
+                        obligor_rate(n, p, years, t), "obligor-path-years/s", note=f"{t:.2f} s"))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# 6. Compile time and whole commands
+# ---------------------------------------------------------------------------------------
+
+
+def bench_compile(cfg: Config) -> list[Row]:
+    """First ``simulate`` in a fresh process with an empty and with a warm NUMBA_CACHE_DIR;
+    wall time of ``simpool --help`` and ``simpool run`` (subprocesses)."""
+    rows: list[Row] = []
+    cache = cfg.tmp / "numba_cache_compile"
+    shutil.rmtree(cache, ignore_errors=True)
+    cache.mkdir(parents=True)
+    env = child_env(NUMBA_CACHE_DIR=str(cache))
+    wall, cold = run_child(["first-call"], env=env)
+    cfg.warm_cache_dir = cache  # now warm: later groups' children reuse it
+    rows.append(Row("compile", "cold_first_call", "empty NUMBA_CACHE_DIR", cold["first_call_s"],
+                    "s", ("<=", 3.0),
+                    note=f"first simulate() incl. numba compilation; import "
+                         f"{cold['import_s']:.2f} s, second call {cold['second_call_s']:.3f} s, "
+                         f"process wall {wall:.2f} s"))
+    walls, warm = [], []
+    for _ in range(cfg.pick(3, 1)):
+        wl, out = run_child(["first-call"], env=env)
+        walls.append(wl)
+        warm.append(out)
+    best = min(warm, key=lambda o: o["first_call_s"])
+    rows.append(Row("compile", "cached_first_call", "warm NUMBA_CACHE_DIR", best["first_call_s"],
+                    "s", ("<=", 0.3),
+                    note=f"new process, kernels loaded from the cache; import "
+                         f"{best['import_s']:.2f} s, process wall {min(walls):.2f} s"))
+    rows.append(Row("compile", "import_simpool_engine", "new process", best["import_s"], "s",
+                    note="import simpool + simpool.engine (numpy; numba and scipy load at "
+                         "the first call)"))
+
+    cmd = simpool_command()
+    t_help = min(run_command([*cmd, "--help"], env=env) for _ in range(3))
+    rows.append(Row("compile", "cli_help", "simpool --help", t_help, "s", ("<=", 1.0),
+                    note="process wall, best of 3"))
+    out = cfg.tmp / "cli_run"
+    run_args = [*cmd, "run", str(REPO / "scenarios" / "hubei_base.toml"), "--paths", "10000",
+                "--quiet", "--out", str(out)]
+    t_run = min(run_command(run_args, env=env) for _ in range(cfg.pick(3, 1)))
+    rows.append(Row("compile", "cli_run", "hubei_base, 10,000 paths × 5 y", t_run, "s",
+                    ("<=", 2.0), note="process wall with a warm numba cache, best of "
+                                      f"{cfg.pick(3, 1)}; writes summary.csv etc."))
+    if not cfg.smoke:
+        cold_cache = cfg.tmp / "numba_cache_cli_cold"
+        shutil.rmtree(cold_cache, ignore_errors=True)
+        cold_cache.mkdir()
+        t_cold = run_command(run_args, env=child_env(NUMBA_CACHE_DIR=str(cold_cache)))
+        rows.append(Row("compile", "cli_run_cold", "hubei_base, 10,000 paths × 5 y", t_cold, "s",
+                        note="process wall with an empty numba cache (first run after install)"))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# 7. Peak memory
+# ---------------------------------------------------------------------------------------
+
+
+def bench_memory(cfg: Config) -> list[Row]:
+    """Peak memory in child processes: it must grow with paths x years, not paths x loans.
+
+    Each point is a fresh process (``child.py memory``) sharing one warm numba cache
+    (:meth:`Config.warm_cache`).
+    ``value`` is the process's peak RSS (MiB, ``VmHWM``); the note gives the traced
+    (numpy) peak of the ``simulate`` call alone. Derived rows use the traced peaks:
+
+    * bytes per path-year: slope over paths at 1,000 loans;
+    * bytes per loan: slope over loans at the smaller path count;
+    * bytes per obligor-path: the loans x paths interaction
+      ``[(M(N2,P2) - M(N2,P1)) - (M(N1,P2) - M(N1,P1))] / ((N2 - N1)(P2 - P1))``, which
+      is 0 when memory is a + b paths + c loans; storing anything per loan-path would
+      make it at least 0.125 B (one bit).
+    """
+    rows: list[Row] = []
+    env = child_env(NUMBA_CACHE_DIR=str(cfg.warm_cache()))
+
+    def point(loans: int, paths: int, years: int = 1, tape: Path | None = None) -> dict:
+        args = ["memory", "--loans", str(loans), "--paths", str(paths), "--years", str(years)]
+        if tape is not None:
+            args += ["--tape", str(tape)]
+        wall, out = run_child(args, env=env, timeout=1800)
+        kind = "tape loans" if tape is not None else "loans"
+        rows.append(Row("memory", "peak_rss", f"{_n(out['loans'])} {kind} × {_n(paths)} × "
+                        f"{years} y", out["maxrss_after_mib"], "MiB",
+                        note=f"simulate traced peak {out['traced_peak_mib']:.1f} MiB, RSS before "
+                             f"{out['rss_before_mib']:.0f} MiB, simulate {out['simulate_s']:.1f} s"
+                             + (f", tape load {out['load_s']:.1f} s" if tape is not None else "")))
+        cfg.log(f"   memory {out['loans']:,} loans × {paths:,} × {years} y: peak RSS "
+                f"{out['maxrss_after_mib']:.0f} MiB, traced {out['traced_peak_mib']:.1f} MiB "
+                f"({wall:.1f} s)")
+        return out
+
+    n1, n2 = 1_000, cfg.pick(100_000, 10_000)
+    p1, p2 = cfg.pick((10_000, 100_000), (10_000, 50_000))
+    p_big = cfg.pick(4_000_000, p2)
+    m11, m12 = point(n1, p1), point(n1, p2)
+    m1b = point(n1, p_big) if p_big != p2 else m12
+    p_year = cfg.pick(1_000_000, p2)
+    m1y = point(n1, p_year, years=5)
+    m21, m22 = point(n2, p1), point(n2, p2)
+
+    mib = 2.0 ** 20
+    per_py = (m1b["traced_peak_mib"] - m11["traced_peak_mib"]) * mib / (p_big - p1)
+    rows.append(Row("memory", "bytes_per_path_year", f"{_n(n1)} loans, {_n(p1)}→{_n(p_big)} "
+                    "paths", per_py, "B",
+                    note="slope of the traced simulate peak over paths (output rows: loss, "
+                         "defaults, log-weight, and their per-chunk copies)"))
+    per_py5 = (m1y["traced_peak_mib"] - m11["traced_peak_mib"]) * mib / (5 * p_year - p1)
+    rows.append(Row("memory", "bytes_per_path_year_5y", f"{_n(n1)} loans × {_n(p_year)} × 5 y",
+                    per_py5, "B", note="the same slope over path-years with a 5-year horizon"))
+    per_loan = (m21["traced_peak_mib"] - m11["traced_peak_mib"]) * mib / (n2 - n1)
+    rows.append(Row("memory", "bytes_per_loan", f"{_n(n1)}→{_n(n2)} loans × {_n(p1)}", per_loan,
+                    "B", note="slope of the traced simulate peak over loans (plan arrays)"))
+    inter = (((m22["traced_peak_mib"] - m21["traced_peak_mib"])
+              - (m12["traced_peak_mib"] - m11["traced_peak_mib"])) * mib
+             / ((n2 - n1) * (p2 - p1)))
+    rows.append(Row("memory", "bytes_per_obligor_path", f"{_n(n1)}/{_n(n2)} loans × "
+                    f"{_n(p1)}/{_n(p2)} paths", abs(inter), "B", ("<=", 0.01),
+                    note="|loans × paths interaction| of the traced peak; ≥ 0.125 B if "
+                         "anything were stored per loan-path"))
+    if not cfg.smoke:
+        t0 = time.perf_counter()
+        tape = write_tape(lognormal_book(1_000_000), cfg.tmp / "tape_1m.csv")
+        cfg.log(f"   wrote the 1,000,000-row tape ({tape.stat().st_size / mib:.0f} MiB) in "
+                f"{time.perf_counter() - t0:.1f} s")
+        big = point(1_000_000, 100_000, tape=tape)
+        rows.append(Row("memory", "tape_1m_x_100k", "1,000,000-loan tape × 100,000 paths",
+                        big["maxrss_after_mib"], "MiB", ("<=", 2048.0),
+                        note=f"whole-process peak RSS incl. reading the CSV tape "
+                             f"({big['load_s']:.1f} s, peak {big['maxrss_before_mib']:.0f} MiB "
+                             f"before simulating); simulate {big['simulate_s']:.0f} s"))
+    return rows
+
+
+# ---------------------------------------------------------------------------------------
+# 8. Importance sampling
+# ---------------------------------------------------------------------------------------
+
+
+def importance_available() -> bool:
+    """True when the scenario model has the ``[importance_sampling]`` table."""
+    from simpool.scenario import Scenario
+
+    return "importance_sampling" in Scenario.model_fields
+
+
+def bench_importance(cfg: Config) -> list[Row]:
+    """Variance reduction of importance sampling on the Glasserman-Li portfolio.
+
+    1000 obligors (see :func:`common.glasserman_li_book`) as a loan tape. ``x`` is the
+    smallest integer loss with exact ``P(L > x) <= 1e-4`` (exact distribution by Bernoulli
+    convolution over a factor grid). For each method, ``R`` seeds x ``n`` paths; the
+    variance of the estimator over seeds, plain / IS, is the variance ratio at equal paths.
+    P(L > x) runs target ``x``; ES_0.999 runs target the exact VaR_0.999.
+    """
+    if not importance_available():
+        cfg.log("   importance sampling: not available (Scenario has no importance_sampling)")
+        return [Row("importance", "not_available", "", None, "", status="skip",
+                    note="not available: simpool.scenario.Scenario has no importance_sampling "
+                         "field yet")]
+    rows: list[Row] = []
+    book = glasserman_li_book()
+    tape = write_tape(book, cfg.tmp / "glasserman_li.csv")
+    pmf = exact_loss_pmf(book, nodes=241)
+    tail = exact_tail(pmf, 0.999)
+    exceed = tail["exceed"]
+    x = int(np.argmax(exceed <= 1e-4))
+    p_exact = float(exceed[x])
+    var999, es999 = tail["var"], tail["es"]
+    rows.append(Row("importance", "exact_P(L>x)", f"x = {x} yuan", p_exact, "",
+                    note=f"exact reference: VaR_0.999 = {var999} yuan, ES_0.999 = {es999:.2f} "
+                         f"yuan, EL = {float(np.arange(len(pmf)) @ pmf):.2f} yuan"))
+    seeds = cfg.pick(30, 3)
+    n = cfg.pick(50_000, 4_000)
+
+    def scenario(method: str, target: float | None):
+        extra = {"importance_sampling": {"method": method}}
+        if target is not None:
+            extra["importance_sampling"]["target"] = float(target)
+        return _load(tape_scenario(tape, extra=extra))
+
+    def estimates(sc) -> tuple[dict[str, np.ndarray], float]:
+        """P(L > x) and ES_0.999 of each seed's run; mean seconds per run."""
+        vals: dict[str, list[float]] = {"P": [], "ES": []}
+        t_total = 0.0
+        for s in range(seeds):
+            t, res = timed(lambda: _simulate(sc, n, seed=1000 + s))
+            t_total += t
+            est = res.describe(levels=[0.999], thresholds=[x])
+            vals["P"].append(next(e.value for e in est if e.statistic == "P(L>x)"))
+            vals["ES"].append(next(e.value for e in est if e.statistic == "ES"))
+        return {k: np.asarray(v) for k, v in vals.items()}, t_total / seeds
+
+    plain = scenario("none", None)
+    _simulate(plain, 1000)
+    size = f"{seeds} seeds × {_n(n)} paths"
+    v0_all, t0 = estimates(plain)
+    for stat, exact, target, label in (("P", p_exact, x, "P(L>x)"),
+                                       ("ES", es999, var999, "ES_0.999")):
+        v0 = v0_all[stat]
+        var0 = v0.var(ddof=1)
+        theory = ""
+        if stat == "P" and var0 > 0:
+            theory = (f"; the exact plain variance p(1-p)/n is ×"
+                      f"{p_exact * (1 - p_exact) / n / var0:.2f} the empirical one")
+        rows.append(Row("importance", f"plain.{label}.rel_se", size,
+                        math.sqrt(var0) / exact, "",
+                        note=f"plain MC: sd over seeds / exact; mean {v0.mean():.4g} vs exact "
+                             f"{exact:.4g}, {t0:.2f} s per run{theory}"))
+        for method in ("shift", "shift_twist"):
+            sc = scenario(method, target)
+            _simulate(sc, 1000)
+            v1_all, t1 = estimates(sc)
+            v1 = v1_all[stat]
+            var1 = v1.var(ddof=1)
+            ratio = var0 / var1 if var1 > 0 else math.inf
+            z = (v1.mean() - exact) / math.sqrt(var1 / seeds) if var1 > 0 else math.inf
+            rows.append(Row("importance", f"{method}.{label}.var_ratio", size, ratio, "×",
+                            note=f"target {target} yuan; IS mean {v1.mean():.4g} vs exact "
+                                 f"{exact:.4g}; time per run ×{t1 / t0:.2f} vs plain, "
+                                 f"work-normalised gain ×{ratio * t0 / t1:.3g}"))
+            rows.append(Row("importance", f"{method}.{label}.bias_z", size, abs(z), "|z|",
+                            ("<=", 4.0), note="|mean over seeds - exact| / SE of that mean"))
+    return rows
+
+
+GROUPS: dict[str, Callable[[Config], list[Row]]] = {
+    "hotloop": bench_hotloop,
+    "cohorts": bench_cohorts,
+    "threads": bench_threads,
+    "scaling": bench_scaling,
+    "compile": bench_compile,
+    "memory": bench_memory,
+    "importance": bench_importance,
+}
