@@ -116,8 +116,11 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
     try:
         futures = [(p0, executor.submit(run_chunk, inputs, seed, p0, n)) for p0, n in bounds]
         done = 0
-        for p0, fut in futures:
+        for k in range(len(futures)):
+            p0, fut = futures[k]
             part = fut.result()
+            futures[k] = (p0, None)  # drop the finished chunk: no second copy of the results
+            del fut
             n = len(part["logw"])
             for name, arr in part.items():
                 if name not in result:
@@ -128,7 +131,8 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
                 progress(done, paths)
     except BaseException:
         for _, fut in futures:
-            fut.cancel()
+            if fut is not None:
+                fut.cancel()
         raise
     finally:
         if own:

@@ -24,8 +24,11 @@ if TYPE_CHECKING:
 
 import numpy as np
 
-#: Exact buckets are used when a portfolio has at most this many distinct (sector, pd, rho).
+#: Exact buckets are used when a portfolio has at most this many distinct (sector, pd, rho)...
 MAX_EXACT_BUCKETS = 4096
+#: ...and they hold this many loans on average: a bucket costs a normal CDF and a call per
+#: path-year (~35 ns), so tiny exact buckets are slower than a few quantile bins.
+MIN_LOANS_PER_EXACT_BUCKET = 32
 #: Otherwise: per sector, this many quantile bins of the threshold times rho bins.
 THRESHOLD_BINS = 64
 RHO_BINS = 8
@@ -95,16 +98,21 @@ class KernelInputs:
 
 def default_threshold(pd: np.ndarray, copula: str, dof: float) -> np.ndarray:
     """Latent-variable default threshold: Phi^-1(pd) (Gaussian) or t_nu^-1(pd) (t)."""
-    from scipy import special  # not scipy.stats: its import alone costs ~0.5 s
-
     pd = np.asarray(pd, dtype=float)
+    if copula != "t":
+        # AS241 in numba: no scipy import on the common path (it costs ~0.3 s)
+        from .rng import norm_ppf_array
+
+        return norm_ppf_array(np.ascontiguousarray(pd))
+    from scipy import special
+
     if copula == "t":
         # pd 0 and 1 explicitly: stdtrit(df, 0) returns +inf in some scipy versions
         inner = (pd > 0) & (pd < 1)
         out = np.where(pd <= 0, -np.inf, np.inf)
         out[inner] = special.stdtrit(dof, pd[inner])
         return out
-    return special.ndtri(pd)
+    raise AssertionError("unreachable")
 
 
 def beta_params(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -138,7 +146,7 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
     key = np.stack([sector.astype(float), thresh, rho], axis=1)
     uniq, inv = np.unique(key, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
-    if len(uniq) <= MAX_EXACT_BUCKETS:
+    if len(uniq) <= MAX_EXACT_BUCKETS and n >= MIN_LOANS_PER_EXACT_BUCKET * len(uniq):
         bucket = inv.astype(np.int64)
     else:
         bucket = np.empty(n, np.int64)

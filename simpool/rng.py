@@ -165,6 +165,15 @@ def norm_ppf(p):
 
 
 @njit(cache=True)
+def norm_ppf_array(p):
+    """Elementwise :func:`norm_ppf` of a float64 array."""
+    out = np.empty_like(p)
+    for i in range(p.shape[0]):
+        out[i] = norm_ppf(p[i])
+    return out
+
+
+@njit(cache=True)
 def gamma_variate(key, stream, a):
     """Gamma(shape a, scale 1) variate from the counter stream ``stream`` under ``key``.
 

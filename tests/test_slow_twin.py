@@ -160,8 +160,9 @@ def test_loan_tape_inexact_buckets(monkeypatch, copula):
     assert (want["defaults"][:, 0] >= 1).all()
 
 
-def test_loan_tape_exact_buckets_same_answer():
+def test_loan_tape_exact_buckets_same_answer(monkeypatch):
     # the same portfolio with exact (one per grade) buckets: identical rows
+    monkeypatch.setattr(simpool.model, "MIN_LOANS_PER_EXACT_BUCKET", 1)
     rng = np.random.default_rng(1)
     sc = scenario(_heterogeneous(150, rng), sectors=("s0", "s1"),
                   corr=[[1.0, 0.4], [0.4, 1.0]], phi=0.3, years=2)
