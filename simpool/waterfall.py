@@ -22,7 +22,7 @@ import math
 import numpy as np
 from numba import njit
 
-from .kernels import credit_step
+from .kernels import credit_step, hit_words
 from .rng import STREAM_MIX, path_year_key, uniform
 
 # products
@@ -136,7 +136,7 @@ def waterfall_chunk(
     z = np.zeros(n_sec)
     z_prev = np.zeros(n_sec)
     eta = np.zeros(n_sec)
-    hit = np.zeros(n_loans, np.bool_)
+    hit = np.zeros(hit_words(n_loans), np.bool_)
     dead = np.zeros(n_loans, np.bool_)
     alive_c = np.zeros(n_coh, np.int64)
     thr = np.ones(n_coh)
