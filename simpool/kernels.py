@@ -269,6 +269,8 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
     n_loans = l_id.shape[0]
     n_buckets = b_sector.shape[0]
     hit64 = hit.view(np.uint64)  # hit is allocated in whole 8-byte words (hit_words)
+    ead_row = out_seg_ead[ip, y]  # 1-D views: cheaper to index per default
+    loss_row = out_seg_loss[ip, y]
     key = path_year_key(skey, path, y)
     logr = _draw_factors(key, y, chol, phi, shift, use_is, z_prev, eta, z)
     sw = 1.0
@@ -358,8 +360,8 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
                     li = l_exposure[i] * beta_variate(
                         draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
                 loss += li
-                out_seg_ead[ip, y, l_seg[i]] += l_exposure[i]
-                out_seg_loss[ip, y, l_seg[i]] += li
+                ead_row[l_seg[i]] += l_exposure[i]
+                loss_row[l_seg[i]] += li
     out_loss[ip, y] = loss
     out_defaults[ip, y] = ndef
     return logr
