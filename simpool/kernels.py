@@ -256,13 +256,16 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
 
 @njit(cache=True)
 def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track, use_is,
-                out_loss, out_defaults, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end):
+                out_loss, out_defaults, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
+                cum_l, out_count_end):
     """One path-year of the credit model: factors, then cohorts and single loans.
 
     ``cr`` is :meth:`simpool.model.KernelInputs.kernel_args` (the arguments of
     :func:`simulate_chunk` after ``n_paths``); the other arrays are the path's state (factors,
     alive counts, defaulted loans, screening scratch) and the outputs, row ``ip``. Returns
-    the year's contribution to log(q/p) of importance sampling.
+    the year's contribution to log(q/p) of importance sampling. ``cum_l`` (1,) counts the
+    path's single-loan defaults so far; ``out_count_end[ip, y]`` gets the number of loans
+    outstanding at the end of the year (after defaults and maturities).
     """
     (n_years, chol, phi, is_t, dof, shift, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort) = cr
     n_coh = c_n.shape[0]
@@ -290,6 +293,7 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
             b_start, b_sector, c_seg, l_seg, out_seg_ead[ip, y], out_seg_loss[ip, y])
         out_loss[ip, y] = loss
         out_defaults[ip, y] = ndef
+        out_count_end[ip, y] = np.nan  # not tracked under the twist (one-year horizons)
         return logr + lw
     # --- cohorts: one conditional binomial each ---------------------------------
     for c in range(n_coh):
@@ -304,6 +308,7 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
         k = binom_inv(uniform(key, STREAM_COHORT, c_rng[c]), n_alive, p)
         if y + 1 < c_end[c]:
             out_seg_bal_end[ip, y, c_seg[c]] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
+            out_count_end[ip, y] += n_alive - k
         if k == 0:
             continue
         alive_c[c] = n_alive - k
@@ -362,6 +367,8 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
                 loss += li
                 ead_row[l_seg[i]] += l_exposure[i]
                 loss_row[l_seg[i]] += li
+                cum_l[0] += 1
+    out_count_end[ip, y] += n_loans - cum_l[0]
     out_loss[ip, y] = loss
     out_defaults[ip, y] = ndef
     return logr
@@ -444,6 +451,8 @@ def simulate_chunk(
     alive_c = np.zeros(n_coh, dtype=np.int64)
     dead = np.zeros(n_loans, dtype=np.bool_)
     track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
+    cum_l = np.zeros(1, np.int64)
+    count_end = np.zeros((n_paths, n_years))
     cr = (n_years, chol, phi, is_t, dof, shift, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort)
     for ip in range(n_paths):
         path = path0 + ip
@@ -453,10 +462,11 @@ def simulate_chunk(
             alive_c[c] = c_n[c]
         if track:
             dead[:] = False
+        cum_l[0] = 0
         for y in range(n_years):
             logr += credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track,
                                 use_is, out_loss, out_defaults, out_seg_ead, out_seg_loss,
-                                out_seg_bal, out_seg_bal_end)
+                                out_seg_bal, out_seg_bal_end, cum_l, count_end)
         if is_on:
             # log LR = -log(defensive + (1 - defensive) e^logr), computed without overflow
             a = math.log(defensive) if defensive > 0.0 else -np.inf

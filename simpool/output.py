@@ -119,7 +119,7 @@ _CONSOLE_STATS = {"EL", "std", "VaR", "ES", "P(L>x)", "mean", "NPV", "subsidy ra
 def _keep(row, last_year) -> bool:
     st, year = row["statistic"], row["year"]
     horizon = year is None or str(year) == "<NA>"
-    if row["measure"] == "guarantee_balance":
+    if row["measure"] in ("guarantee_balance", "borrowers"):
         return True
     if row["measure"].startswith(("pool:", "guarantor:", "bank:")) or row["measure"] == "national_fund" \
             and not horizon:

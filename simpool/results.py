@@ -113,6 +113,12 @@ class Results:
             return a.sum(axis=1)
         return a[:, self._year_index(year)].copy()
 
+    @property
+    def n_loans_at_start(self) -> int:
+        """Loans on the book at the start (cohorts' first vintages and tape rows)."""
+        tape = self.scenario.tape
+        return sum(c.loans for c in self.scenario.cohorts) + (len(tape) if tape is not None else 0)
+
     def pool_balance(self, name: str) -> np.ndarray:
         """Cash of a compensation pool (or ``"insurance_pool"``): (paths, years + 1), yuan,
         at the start of the first year and the end of each year."""
@@ -209,6 +215,17 @@ class Results:
             rows.append((rep.guarantee_balance_year, "guarantee_balance",
                          _named(stats.prob(bal >= rep.guarantee_balance_target, w),
                                 f"P(>= {rep.guarantee_balance_target:g})", rep.guarantee_balance_target)))
+        if rep.guarantee_balance_year in years:
+            y = years.index(rep.guarantee_balance_year)
+            count = raw["loans_outstanding"][:, y]
+            start = float(self.n_loans_at_start)
+            if np.isfinite(count).all() and start > 0:
+                rows.append((rep.guarantee_balance_year, "borrowers",
+                             _named(stats.mean(count, w), "end of year")))
+                goal = (1.0 + rep.borrower_growth_target) * start
+                rows.append((rep.guarantee_balance_year, "borrowers",
+                             _named(stats.prob(count >= goal, w),
+                                    f"P(>= {1 + rep.borrower_growth_target:g} x start)", goal)))
         fiscal = self.samples("fiscal")
         rows.append((None, "fiscal", _named(stats.mean(fiscal, w), "NPV")))
         volume = float(np.sum(wf.s_balance0[wf.s_product > 0]))

@@ -195,6 +195,9 @@ class Report(_Strict):
     guarantee_balance_target: Money = Field(
         5e10, ge=0.0, description="the plan's guarantee balance target, yuan [S: 500亿]")
     guarantee_balance_year: int = Field(2026, description="...by the end of this year [S]")
+    borrower_growth_target: float = Field(
+        0.70, ge=0.0, description="the plan's target: borrowers +70% by the end of "
+                                  "guarantee_balance_year [S]; one loan per borrower [A]")
     depletion_target: float = Field(
         0.05, ge=0.0, lt=1.0,
         description="target depletion probability for the pools' required top-up (0 = none)")

@@ -62,7 +62,7 @@ def waterfall_chunk(
     i_premium, ip_cash0, ip_mode, ip_beta, ip_theta, ip_pi, ip_top_up, ip_interest,
     bk_tolerance, discount,
     out_party, out_entity, out_net, out_pool_bal, out_pool_unpaid, out_pool_susp,
-    out_guar_na, out_guar_lev, out_npl, out_nf_rate, out_fiscal, out_pending,
+    out_guar_na, out_guar_lev, out_npl, out_nf_rate, out_fiscal, out_pending, out_count_end,
 ):
     """Simulate the paths of a chunk: credit and waterfall year by year, with feedback.
 
@@ -146,6 +146,7 @@ def waterfall_chunk(
     p_room = np.zeros(NP)
     p_new = np.zeros(NP)
     track = H > 1
+    cum_l = np.zeros(1, np.int64)
     for ip in range(n):
         path = path0 + ip
         logr = 0.0
@@ -156,6 +157,7 @@ def waterfall_chunk(
         if track:
             dead[:] = False
         cum_ead[:] = 0.0
+        cum_l[0] = 0
         sched[:] = 0.0
         recov[:] = 0.0
         for g in range(NG):
@@ -185,7 +187,7 @@ def waterfall_chunk(
                         alive_c[c] = int(math.floor(c_n[c] * thr[c] + 0.5))
             logr += credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track,
                                 use_is, out_loss, out_defaults, seg_ead, seg_loss, seg_bal,
-                                seg_bal_end)
+                                seg_bal_end, cum_l, out_count_end)
             for s in range(S):
                 if s_static[s]:  # single loans: a static book less its defaults
                     seg_bal[ip, y, s] = s_balance0[s] - cum_ead[s]

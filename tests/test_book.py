@@ -129,3 +129,22 @@ def test_npl_breach_slows_lending():
     res = feedback_run({"pd": 1.0}, horizon=2, banks=banks)
     # every loan defaults each year: NPL 100% > tolerance, so next year's 100 new loans -> 50
     np.testing.assert_array_equal(res._raw["segment_ead"][:, :, 0], [[100, 50]] * 20)
+
+
+def test_loans_outstanding_and_the_borrower_target():
+    # growth 0.2 from 1000 loans with pd 0: 1000, 1200 then 1440 outstanding at the year ends
+    # (a year's new loans arrive at its start); 10 single loans that all default in year one
+    # add nothing
+    d = {"simulation": {"paths": 50, "seed": 1, "horizon_years": 3, "start_year": 2025},
+         "cohorts": [{"name": "c", "loans": 1000, "exposure": 1.0, "pd": 0.0, "lgd": 1.0, "rho": 0.0,
+                      "growth": 0.2},
+                     {"name": "gone", "loans": 10, "exposure": 1.0, "pd": 1.0, "lgd": 1.0, "rho": 0.0,
+                      "mode": "loans"}],
+         "report": {"guarantee_balance_year": 2026, "borrower_growth_target": 0.1}}
+    res = simpool.simulate(simpool.load_scenario(d))
+    np.testing.assert_array_equal(res._raw["loans_outstanding"], [[1000, 1200, 1440]] * 50)
+    df = res.summary()
+    rows = df[df.measure == "borrowers"]
+    assert rows[rows.statistic == "end of year"]["value"].item() == 1200
+    # end of 2026: 1200 >= 1.1 x 1010 on every path
+    assert rows[rows.statistic.str.startswith("P(>=")]["value"].item() == 1.0
