@@ -62,6 +62,7 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict
         fiscal=np.zeros(n_paths),
         pending=np.zeros((n_paths, 2)),
         loans_outstanding=np.zeros((n_paths, H)),
+        pool_npl=np.zeros((n_paths, H, NP)),
     )
     waterfall_chunk(skey, path0, inputs.kernel_args(), static, wf.g_lev_cap, wf.p_lev_target,
                     wf.bk_slowdown, wf.feedback, out["loss"], out["defaults"], out["logw"],
@@ -69,7 +70,7 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict
                     out["party"], out["entity"], out["net"], out["pool_balance"],
                     out["pool_unpaid"], out["pool_suspended"], out["guarantor_net_assets"],
                     out["guarantor_leverage"], out["npl"], out["nf_payout_rate"], out["fiscal"],
-                    out["pending"], out["loans_outstanding"])
+                    out["pending"], out["loans_outstanding"], out["pool_npl"])
     out["segment_ead"] = seg_ead
     out["segment_loss"] = seg_loss
     out["segment_balance"] = seg_bal

@@ -125,9 +125,21 @@ class Bank(Strict):
         description="share of next year's new loans not made after an NPL breach [A; 0 = off]")
 
 
+#: Named parameter sets of the generic pool rule (POLICY.md); explicit keys override them.
+POOL_PRESETS = {
+    # provincial SME credit-loan risk-compensation fund [A: shares from the 30-55% seen]
+    "provincial_sme": {"share": 0.4, "first_loan_bonus": 0.05, "cumulative_cap_share": 0.8},
+    # knowledge-value credit loans (创新积分贷, 人才积分贷, IP pledge): warn 5%, stop 8% [S]
+    "knowledge_value": {"share": 0.5, "first_loan_bonus": 0.05, "cumulative_cap_share": 0.8,
+                        "warn_npl": 0.05, "stop_npl": 0.08},
+}
+
+
 class Pool(Strict):
     """A risk-compensation pool (风险补偿资金池)."""
 
+    preset: Literal["provincial_sme", "knowledge_value"] | None = Field(
+        None, description="start from a named parameter set; explicit keys override it")
     name: str = Field(min_length=1)
     cash: Money = Field(description="cash at the start, yuan")
     share: Fraction = Field(0.4, description="compensation share of principal losses")
@@ -143,6 +155,13 @@ class Pool(Strict):
     interest_rate: float = Field(0.0, ge=-0.1, le=0.5, description="on idle cash, per year")
     leverage_target: float | None = Field(
         10.0, gt=0.0, description="new eligible lending stops above this x cash [A]; none = no limit")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _apply_preset(cls, data):
+        if isinstance(data, dict) and isinstance(data.get("preset"), str) and data["preset"] in POOL_PRESETS:
+            return {**POOL_PRESETS[data["preset"]], **data}
+        return data
 
     @field_validator("corridor")
     @classmethod

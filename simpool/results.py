@@ -164,7 +164,16 @@ class Results:
             short = unpaid > 1e-9 * max(1.0, float(np.abs(unpaid).max()))
             depleted_by = np.logical_or.accumulate(short, axis=1)
             first = np.where(short.any(axis=1), short.argmax(axis=1), -1)
+            pool_cfg = self.scenario.pools[j] if j < len(wf.pool_names) else None
             for y, year in enumerate(years):
+                if pool_cfg is not None:
+                    npl = raw["pool_npl"][:, y, j]
+                    for lvl, label in ((pool_cfg.warn_npl, "warn"), (pool_cfg.stop_npl, "stop")):
+                        if lvl is not None:
+                            rows.append((year, m, _named(stats.prob(npl > lvl, w),
+                                                         f"P(NPL>{lvl:g}, {label})", lvl)))
+                    rows.append((year, m, _named(stats.mean(raw["pool_suspended"][:, y, j], w),
+                                                 "P(suspended)")))
                 rows.append((year, m, _named(stats.prob(depleted_by[:, y], w), "P(depleted by year)")))
                 rows.append((year, m, _named(stats.prob(first == y, w), "P(exhausted in year)")))
                 rows.append((year, m, _named(stats.mean(unpaid[:, y], w), "unpaid claims")))

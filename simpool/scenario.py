@@ -498,6 +498,12 @@ _TYPICAL = {
 
 def _warnings(sc: Scenario, file: str, index: dict, names: dict) -> list[Problem]:
     out = []
+    for i, g in enumerate(sc.guarantors):
+        if g.fee_rate > 0.01:
+            loc = ("guarantors", i, "fee_rate")
+            out.append(Problem(*index.at(loc), format_path(loc, names),
+                               f"{g.fee_rate} is above the plan's 1% a year guarantee fee "
+                               "(allowed \"in principle\" only)", "warning"))
     for i, c in enumerate(sc.cohorts):
         for key, (lo, hi, why) in _TYPICAL.items():
             v = getattr(c, key)

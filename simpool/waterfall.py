@@ -63,6 +63,7 @@ def waterfall_chunk(
     bk_tolerance, discount,
     out_party, out_entity, out_net, out_pool_bal, out_pool_unpaid, out_pool_susp,
     out_guar_na, out_guar_lev, out_npl, out_nf_rate, out_fiscal, out_pending, out_count_end,
+    out_pool_npl,
 ):
     """Simulate the paths of a chunk: credit and waterfall year by year, with feedback.
 
@@ -335,6 +336,7 @@ def waterfall_chunk(
                 cum_paid[p] += pay
                 pool_k[p] = pay / pool_rule[p] if pool_rule[p] > 0.0 else 0.0
                 out_pool_susp[ip, y, p] = 1.0 if suspended[p] else 0.0
+                out_pool_npl[ip, y, p] = pool_loss[p] / pool_bal_elig[p] if pool_bal_elig[p] > 0.0 else 0.0
                 if p_stop[p] < 1.0 and pool_bal_elig[p] > 0.0 and pool_loss[p] / pool_bal_elig[p] > p_stop[p]:
                     suspended[p] = True  # no compensation for later defaults [A]
             out_pool_unpaid[ip, y, NP] = ip_short

@@ -316,3 +316,27 @@ def test_pool_depletion_matches_exact_vasicek_integrals():
     for (_, row), want in zip(sim.iterrows(), exact):
         # 5 SE + the 10^7-loan granularity and the quadrature (both below 1e-3 here)
         assert abs(row["value"] - want) <= 5 * row["se"] + 1e-3, (row["year"], row["value"], want)
+
+
+def test_pool_presets_and_npl_warnings():
+    sc = simpool.load_scenario({
+        "cohorts": [{"name": "c", "loans": 1, "exposure": 1, "pd": 1.0, "lgd": 1.0, "rho": 0.0, "pool": "kv"}],
+        "pools": [{"name": "kv", "preset": "knowledge_value", "cash": 10.0, "share": 0.45}],
+        "policy": {"claim_lag_days": 0, "recovery_timing": "immediate"},
+        "simulation": {"paths": 10}})
+    pool = sc.pools[0]
+    assert (pool.share, pool.warn_npl, pool.stop_npl) == (0.45, 0.05, 0.08)  # explicit key wins
+    df = simpool.simulate(sc).summary()
+    rows = df[df.measure == "pool:kv"].set_index("statistic")["value"]
+    assert rows["P(NPL>0.05, warn)"] == 1.0 and rows["P(NPL>0.08, stop)"] == 1.0
+
+
+def test_fee_above_one_percent_warns():
+    from simpool.scenario import scenario_warnings
+
+    sc = simpool.load_scenario({
+        "cohorts": [{"name": "c", "loans": 1, "exposure": 1, "pd": 0.02, "lgd": 0.5, "rho": 0.1,
+                     "product": "guaranteed"}],
+        "guarantors": [{"name": "g", "net_assets": 10, "fee_rate": 0.012}]})
+    msgs = [str(p) for p in scenario_warnings(sc)]
+    assert any("guarantors.g.fee_rate: warning: 0.012 is above the plan's 1% a year" in m for m in msgs)
