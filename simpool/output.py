@@ -142,7 +142,7 @@ def format_summary(res, summary) -> str:
     summary.csv holds every year and statistic.
     """
     lines = [f"{res.scenario.name}: {res.paths:,} paths, seed {res.seed}, "
-             f"{res.n_loans:,} loans, years {res.years[0]}-{res.years[-1]}"
+             f"{res.n_loans_at_start:,} loans at the start, years {res.years[0]}-{res.years[-1]}"
              f" ({res.timing.get('simulate_s', float('nan')):.2f} s)"]
     if res.importance:
         imp = res.importance
@@ -160,7 +160,7 @@ def format_summary(res, summary) -> str:
         st = row["statistic"]
         if st.startswith("P(") or st in ("prob", "subsidy rate"):
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
-        elif row["measure"] == "defaults" or st in ("leverage", "loans per yuan of public money"):
+        elif row["measure"] in ("defaults", "borrowers") or st in ("leverage", "loans per yuan of public money"):
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])
