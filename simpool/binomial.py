@@ -168,46 +168,47 @@ def _cdf_direct(k, n, p):
 
 
 @njit(cache=True)
-def binom_cdf(k, n, p):
-    """P(K <= k) for K ~ Binomial(n, p), via I_{1-p}(n - k, k + 1) with an exact prefactor."""
-    if k < 0:
-        return 0.0
-    if k >= n:
-        return 1.0
-    if p <= 0.0:
-        return 1.0
-    if p >= 1.0:
-        return 0.0
+def _tail(k, n, p):
+    """(t, upper) for 0 <= k < n, 0 < p < 1: the smaller-error tail of K ~ Binomial(n, p).
+
+    ``upper`` False: t = P(K <= k) (below the mean: direct sum or I_{1-p}(n-k, k+1));
+    ``upper`` True: t = P(K > k) (above it: I_p(k+1, n-k)). The incomplete-beta prefactor
+    x^a (1-x)^b / (a B(a, b)) equals pmf(k) * p exactly: one pmf, accurate to ~1e-15.
+    """
     a = float(n - k)
     b = float(k + 1)
     x = 1.0 - p
-    # x^a (1-x)^b / (a B(a, b)) == pmf(k) * p exactly: one pmf, accurate to ~1e-15.
     if x < (a + 1.0) / (a + b + 2.0):
         if k <= _DIRECT_SUM_MAX:
-            return min(1.0, _cdf_direct(k, n, p))
-        return min(1.0, binom_pmf(k, n, p) * p * _betacf(a, b, x))
-    return max(0.0, 1.0 - binom_pmf(k, n, p) * p * (a / b) * _betacf(b, a, p))
+            return _cdf_direct(k, n, p), False
+        return binom_pmf(k, n, p) * p * _betacf(a, b, x), False
+    return binom_pmf(k, n, p) * p * (a / b) * _betacf(b, a, p), True
+
+
+@njit(cache=True)
+def binom_cdf(k, n, p):
+    """P(K <= k) for K ~ Binomial(n, p)."""
+    if k < 0:
+        return 0.0
+    if k >= n or p <= 0.0:
+        return 1.0
+    if p >= 1.0:
+        return 0.0
+    t, upper = _tail(k, n, p)
+    return max(0.0, 1.0 - t) if upper else min(1.0, t)
 
 
 @njit(cache=True)
 def binom_sf(k, n, p):
-    """P(K > k) for K ~ Binomial(n, p), accurate in the upper tail (no 1 - CDF)."""
+    """P(K > k) for K ~ Binomial(n, p), accurate in the upper tail (no 1 - CDF there)."""
     if k < 0:
         return 1.0
-    if k >= n:
-        return 0.0
-    if p <= 0.0:
+    if k >= n or p <= 0.0:
         return 0.0
     if p >= 1.0:
         return 1.0
-    a = float(n - k)
-    b = float(k + 1)
-    x = 1.0 - p
-    if x < (a + 1.0) / (a + b + 2.0):
-        if k <= _DIRECT_SUM_MAX:
-            return max(0.0, 1.0 - _cdf_direct(k, n, p))
-        return max(0.0, 1.0 - binom_pmf(k, n, p) * p * _betacf(a, b, x))
-    return min(1.0, binom_pmf(k, n, p) * p * (a / b) * _betacf(b, a, p))
+    t, upper = _tail(k, n, p)
+    return min(1.0, t) if upper else max(0.0, 1.0 - t)
 
 
 @njit(cache=True)
