@@ -175,7 +175,10 @@ def contributions(res, measure: str = "gross", level: float = 0.99, by: str = "s
         raise ValueError(f"unknown grouping by='{by}'; one of: {', '.join(BY)}")
     raw = res._raw
     if res._wf is None or "segment_loss" not in raw:
-        raise ValueError("this run has no per-segment losses (segment_loss); contributions need them")
+        raise ValueError("this run kept no per-segment losses: with many segments (one per "
+                         "cohort) and paths they would not fit in memory "
+                         "(simpool.engine.KEEP_SEGMENTS_BYTES); use fewer paths, or group "
+                         "single loans into a loan tape or fewer cohorts")
     n = int(raw["segment_loss"].shape[0])
     w = stats._as_weights(res.weights, n)
 

@@ -22,7 +22,8 @@ from .model import KernelInputs, plan
 DEFAULT_CHUNK = 8192
 
 
-def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict[str, np.ndarray]:
+def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
+              keep_segments: bool = True) -> dict[str, np.ndarray]:
     """Simulate one chunk of paths: credit defaults, then the policy waterfall.
 
     A module-level function of plain arguments, so process pools and Dask can ship it.
@@ -71,10 +72,18 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int) -> dict
                     out["pool_unpaid"], out["pool_suspended"], out["guarantor_net_assets"],
                     out["guarantor_leverage"], out["npl"], out["nf_payout_rate"], out["fiscal"],
                     out["pending"], out["loans_outstanding"], out["pool_npl"])
-    out["segment_ead"] = seg_ead
-    out["segment_loss"] = seg_loss
-    out["segment_balance"] = seg_bal
-    out["segment_balance_end"] = seg_bal_end
+    # small aggregates the summary needs, whatever the number of segments
+    guaranteed = wf.s_product == 1
+    g_bal = np.zeros((n_paths, H, NG))
+    for g in range(NG):
+        g_bal[:, :, g] = seg_bal[:, :, wf.s_guar == g].sum(axis=2)
+    out["guarantor_balance"] = g_bal
+    out["guarantee_balance_end"] = seg_bal_end[:, :, guaranteed].sum(axis=2)
+    if keep_segments:  # per-segment detail (risk contributions), when it fits in memory
+        out["segment_ead"] = seg_ead
+        out["segment_loss"] = seg_loss
+        out["segment_balance"] = seg_bal
+        out["segment_balance_end"] = seg_bal_end
     return out
 
 
@@ -91,8 +100,13 @@ def default_workers() -> int:
         return max(1, os.cpu_count() or 1)
 
 
+#: Per-segment outputs (exposure at default, loss and balances per path, year and segment)
+#: are kept only while they take at most this many bytes.
+KEEP_SEGMENTS_BYTES = 2**30
+
+
 def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor | None = None,
-              chunk_size: int | None = None,
+              chunk_size: int | None = None, keep_segments: bool | None = None,
               progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
     """Run ``paths`` paths of ``inputs`` and return the raw per-path arrays.
 
@@ -104,6 +118,9 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
     """
     if paths < 1:
         raise ValueError(f"paths must be >= 1, got {paths}")
+    if keep_segments is None:
+        size = 4 * 8 * paths * inputs.n_years * inputs.waterfall.n_segments
+        keep_segments = size <= KEEP_SEGMENTS_BYTES
     if chunk_size is None:
         workers = default_workers()
         chunk_size = max(256, min(DEFAULT_CHUNK, -(-paths // (4 * workers))))
@@ -116,7 +133,8 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
         executor = ThreadPoolExecutor(max_workers=default_workers())
     futures = []
     try:
-        futures = [(p0, executor.submit(run_chunk, inputs, seed, p0, n)) for p0, n in bounds]
+        futures = [(p0, executor.submit(run_chunk, inputs, seed, p0, n, keep_segments))
+                   for p0, n in bounds]
         done = 0
         for k in range(len(futures)):
             p0, fut = futures[k]

@@ -195,8 +195,7 @@ class Results:
                 finite = np.where(np.isfinite(lev[:, y]), lev[:, y], np.nan)
                 if np.isfinite(finite).all():
                     rows.append((year, m, _named(stats.mean(finite, w), "leverage")))
-                segs = wf.s_guar == g
-                gb = raw["segment_balance"][:, y, segs].sum(axis=1)
+                gb = raw["guarantor_balance"][:, y, g]
                 paid = raw["entity"][:, y, len(wf.bank_names) + g]
                 rate = np.divide(paid, gb, out=np.zeros_like(paid), where=gb > 0)
                 rows.append((year, m, _named(stats.mean(rate, w), "net payout rate")))
@@ -218,7 +217,7 @@ class Results:
         guaranteed = wf.s_product == 1
         if guaranteed.any() and rep.guarantee_balance_year in years:
             y = years.index(rep.guarantee_balance_year)
-            bal = raw["segment_balance_end"][:, y, guaranteed].sum(axis=1)
+            bal = raw["guarantee_balance_end"][:, y]
             rows.append((rep.guarantee_balance_year, "guarantee_balance",
                          _named(stats.mean(bal, w), "end of year")))
             rows.append((rep.guarantee_balance_year, "guarantee_balance",

@@ -340,3 +340,19 @@ def test_fee_above_one_percent_warns():
         "guarantors": [{"name": "g", "net_assets": 10, "fee_rate": 0.012}]})
     msgs = [str(p) for p in scenario_warnings(sc)]
     assert any("guarantors.g.fee_rate: warning: 0.012 is above the plan's 1% a year" in m for m in msgs)
+
+
+def test_segment_detail_dropped_when_too_big(monkeypatch):
+    """Per-segment outputs scale with paths x years x segments: above a memory budget they are
+    not kept; the summary does not need them, and contributions say why they cannot run."""
+    import simpool.engine
+
+    sc = simpool.load_scenario(ROOT / "scenarios" / "hubei_base.toml")
+    full = simpool.simulate(sc, paths=500)
+    monkeypatch.setattr(simpool.engine, "KEEP_SEGMENTS_BYTES", 0)
+    lean = simpool.simulate(sc, paths=500)
+    assert "segment_loss" in full._raw and "segment_loss" not in lean._raw
+    a, b = full.summary(), lean.summary()
+    assert a.equals(b)
+    with pytest.raises(ValueError, match="kept no per-segment losses"):
+        lean.contributions()
