@@ -123,17 +123,12 @@ def waterfall_chunk(
     insolvent = np.zeros(NG, np.bool_)
     bk_bal = np.zeros(NB)
     bk_def = np.zeros(NB)
-    from_cr = cr
-    n_coh = from_cr[6].shape[0]
-    n_loans = from_cr[16].shape[0]
-    n_sec = from_cr[1].shape[0]
-    c_n = from_cr[6]
-    c_exposure = from_cr[11]
-    is_on = from_cr[34]
-    defensive = from_cr[35]
-    c_seg = from_cr[36]
-    c_start = from_cr[39]
-    c_amort = from_cr[41]
+    # the credit inputs this loop needs, by name (cr is KernelInputs.kernel_args())
+    (_, chol, _, _, _, _, c_n, _, _, _, _, c_exposure, _, _, _, _, l_id, _, _, _, _, _, _, _,
+     _, _, _, _, _, _, _, _, _, _, is_on, defensive, c_seg, _, _, c_start, _, c_amort) = cr
+    n_coh = c_n.shape[0]
+    n_loans = l_id.shape[0]
+    n_sec = chol.shape[0]
     z = np.zeros(n_sec)
     z_prev = np.zeros(n_sec)
     eta = np.zeros(n_sec)
