@@ -30,6 +30,7 @@ import math
 
 import numpy as np
 from numba import njit
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .binomial import binom_inv
 from .rng import (
@@ -45,7 +46,14 @@ from .rng import (
     norm_ppf,
     path_year_key,
     uniform,
+    unit_threshold,
 )
+from .rng import _S11, _TWO_P53
+
+# hit flags are bytes 0/1; times this constant, byte j's bit lands on bit 56 + j
+_GATHER = np.uint64(0x0102040810204080)
+_S56 = np.uint64(56)
+_ONE64 = np.uint64(1)
 
 # Stochastic LGD of a cohort with K defaults in one path-year: the first min(K, 256) Beta
 # LGDs are drawn exactly; the sum over the remaining m = K - 256 is drawn from its normal
@@ -90,11 +98,18 @@ def hit_words(n_loans):
 def _screen(key, l_id, bound, hit):
     """hit[i] = (U_i < bound) for the loans of one bucket: the branch-free hot loop.
 
-    Takes slices and loops over ``range(len)``: with loop bounds read from an array numba
-    cannot prove the index non-negative and LLVM does not vectorise (5x slower).
+    Compares the raw 64-bit draws against :func:`~simpool.rng.unit_threshold` (the same
+    decisions as comparing the doubles, without a conversion per draw). Takes slices and
+    loops over ``range(len)``: with loop bounds read from an array numba cannot prove the
+    index non-negative and LLVM does not vectorise (5x slower).
     """
+    t = unit_threshold(bound)
+    if t >= _TWO_P53:
+        hit[:] = True
+        return
+    thr = np.uint64(t) << _S11
     for i in range(l_id.shape[0]):
-        hit[i] = uniform(key, STREAM_LOAN, l_id[i]) < bound
+        hit[i] = draw(key, STREAM_LOAN, l_id[i]) < thr
 
 
 @njit(cache=True)
@@ -343,13 +358,21 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
         _screen(key, l_id[lo:hi], bnd, hit_b)
         exact = b_exact[b]
         # pass 2 reads the flags 8 at a time (hit is padded to whole words): most words
-        # are 0 and are skipped with one comparison; order of the loans is unchanged
+        # are 0 and are skipped with one comparison; the flags of a word become a bit mask
+        # whose set bits are visited in order (no branch per loan)
         for w in range(lo >> 3, (hi + 7) >> 3):
-            if hit64[w] == 0:
+            word = hit64[w]
+            if word == 0:
                 continue
-            for i in range(max(w << 3, lo), min((w << 3) + 8, hi)):
-                if not hit[i]:
-                    continue
+            m = (word * _GATHER) >> _S56
+            base = w << 3
+            if base < lo:  # the bucket's first word: drop the flags of the previous bucket
+                m &= ~((_ONE64 << np.uint64(lo - base)) - _ONE64)
+            if base + 8 > hi:  # its last word
+                m &= (_ONE64 << np.uint64(hi - base)) - _ONE64
+            while m != 0:
+                i = base + np.int64(trailing_zeros(m))
+                m &= m - _ONE64
                 if track and dead[i]:
                     continue
                 if not exact:

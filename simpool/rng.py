@@ -99,6 +99,29 @@ def to_unit(x):
     return min((np.float64(x >> _S11) + 0.5) * _TWO_M53, _U_MAX)
 
 
+_TWO_P53 = 9007199254740992  # 2**53: the number of values of x >> 11
+
+
+@njit(cache=True)
+def unit_threshold(bound):
+    """The integer T with ``to_unit(x) < bound  <=>  (x >> 11) < T`` for every 64-bit x.
+
+    ``to_unit`` is non-decreasing in ``x >> 11``, so the uniforms below ``bound`` are exactly
+    those whose top 53 bits are below T: comparing raw bits against ``T << 11`` (when
+    ``T < 2**53``) gives the same decisions as comparing doubles, bit for bit, without an
+    integer-to-double conversion per draw. Returns 0 when nothing is below ``bound`` and
+    ``2**53`` when everything is.
+    """
+    if not bound > 0.0:
+        return 0
+    if bound > _U_MAX:
+        return _TWO_P53
+    t = max(int(bound * 9007199254740992.0) - 2, 0)  # at most a few steps below T
+    while t < _TWO_P53 and min((np.float64(t) + 0.5) * _TWO_M53, _U_MAX) < bound:
+        t += 1
+    return t
+
+
 @njit(cache=True)
 def uniform(key, stream, j):
     """Uniform(0, 1) number ``j`` of ``stream`` under ``key``."""

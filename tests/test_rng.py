@@ -162,6 +162,43 @@ def test_to_unit_never_one():
     assert rng.uniform(U64(key), 0, 0) < 1.0
 
 
+def _unit_of_top_bits(m: int) -> float:
+    """to_unit of any x with x >> 11 == m."""
+    return float(rng.to_unit(U64(m << 11)))
+
+
+_BOUNDS = ([0.0, -1.0, float("nan"), 1.0, 2.0, 1.0 - 2.0**-53, 1.0 - 2.0**-52, 0.5,
+            0.5 - 2.0**-54, 0.5 + 2.0**-53, 2.0**-54, 2.0**-53, 1.5 * 2.0**-53, 3.0 * 2.0**-54,
+            1e-300, 0.02, 0.3, 0.75, 0.999999]
+           + list(np.random.default_rng(5).uniform(size=200))
+           + list(10.0 ** np.random.default_rng(6).uniform(-17, 0, size=200)))
+
+
+@pytest.mark.parametrize("bound", _BOUNDS)
+def test_unit_threshold_splits_exactly(bound):
+    """(x >> 11) < T  <=>  to_unit(x) < bound, checked on both sides of T (the screen uses it)."""
+    t = int(rng.unit_threshold(bound))
+    assert 0 <= t <= 2**53
+    if t > 0:
+        assert _unit_of_top_bits(t - 1) < bound
+    if t < 2**53:
+        assert not _unit_of_top_bits(t) < bound
+    # monotone: a few more points on either side agree with the float comparison
+    for m in {0, t - 2, t + 1, t + 2, 2**52, 2**53 - 1} - {-1, -2}:
+        if 0 <= m < 2**53:
+            assert (m < t) == (_unit_of_top_bits(m) < bound)
+
+
+def test_unit_threshold_matches_draws():
+    """On 200,000 real draws the integer test gives the float test's decisions."""
+    key = U64(rng.path_year_key(rng.seed_key(U64(3)), 7, 0))
+    x = np.array([int(rng.draw(key, rng.STREAM_LOAN, j)) for j in range(2000)], dtype=np.uint64)
+    u = np.minimum(((x >> U64(11)).astype(np.float64) + 0.5) * 2.0**-53, 1.0 - 2.0**-53)
+    for bound in np.concatenate([np.sort(u)[::20], [0.01, 0.5, 0.99]]):
+        t = int(rng.unit_threshold(bound))
+        assert np.array_equal((x >> U64(11)) < U64(t), u < bound)
+
+
 def test_uniform_open_interval_on_many_draws():
     u = _uniform_block(U64(3), 200, 5, 1000, rng.STREAM_LOAN)
     assert u.min() > 0.0 and u.max() < 1.0
