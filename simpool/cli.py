@@ -87,8 +87,9 @@ def _cmd_validate(args) -> int:
             continue
         n_tape = len(sc.tape) if sc.tape is not None else 0
         n = sum(c.loans for c in sc.cohorts) + n_tape
-        print(f"{f}: ok ({len(sc.cohorts)} cohorts, {n_tape:,} tape loans, {n:,} loans in all, "
-              f"years {sc.years[0]}-{sc.years[-1]})")
+        funds = f", {len(sc.funds)} fund{'s' if len(sc.funds) != 1 else ''}" if sc.funds else ""
+        print(f"{f}: ok ({len(sc.cohorts)} cohorts, {n_tape:,} tape loans, {n:,} loans in all"
+              f"{funds}, years {sc.years[0]}-{sc.years[-1]})")
     return EXIT_BAD_INPUT if bad else EXIT_OK
 
 

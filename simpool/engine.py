@@ -79,6 +79,23 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
         g_bal[:, :, g] = seg_bal[:, :, wf.s_guar == g].sum(axis=2)
     out["guarantor_balance"] = g_bal
     out["guarantee_balance_end"] = seg_bal_end[:, :, guaranteed].sum(axis=2)
+    for f in inputs.funds:  # angel funds: same keys, same factor paths
+        from .fundkernels import N_FIGURES, fund_chunk
+
+        fig = np.zeros((n_paths, N_FIGURES))
+        cash = np.zeros((n_paths, f.life))
+        market = np.zeros((n_paths, f.inv_years))
+        proceeds = np.zeros((n_paths, f.life))
+        (fid, life, inv, dpy, investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a,
+         st_cap, rho, shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc) = f.kernel_args()
+        fund_chunk(skey, path0, n_paths, fid, inputs.chol, inputs.phi, life, inv, dpy,
+                   investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a, st_cap, rho,
+                   shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc,
+                   fig, cash, market, proceeds)
+        out[f"fund:{f.name}:figures"] = fig
+        out[f"fund:{f.name}:gov_cash"] = cash
+        out[f"fund:{f.name}:market"] = market
+        out[f"fund:{f.name}:proceeds"] = proceeds
     if keep_segments:  # per-segment detail (risk contributions), when it fits in memory
         out["segment_ead"] = seg_ead
         out["segment_loss"] = seg_loss

@@ -89,11 +89,74 @@ class KernelInputs:
     max_loss: float = 0.0
     is_info: dict | None = None
     waterfall: "WaterfallInputs | None" = None
+    funds: tuple = ()  # FundInputs, one per [[funds]] table
 
     def kernel_args(self) -> tuple:
         """Positional arguments of the kernel after (skey, path0, n_paths)."""
-        skip = {"n_loans_total", "max_loss", "is_info", "waterfall"}
+        skip = {"n_loans_total", "max_loss", "is_info", "waterfall", "funds"}
         return tuple(getattr(self, f.name) for f in fields(self) if f.name not in skip)
+
+
+@dataclass(frozen=True)
+class FundInputs:
+    """Everything :func:`simpool.fundkernels.fund_chunk` needs for one fund (FUNDS.md)."""
+
+    name: str
+    fund_id: int
+    life: int
+    inv_years: int
+    deals_per_year: int
+    investable: float  # yuan
+    fee_per_year: float  # yuan
+    sector: int
+    st_cum: np.ndarray  # cumulative stage shares
+    st_ticket: np.ndarray  # yuan
+    st_p_loss: np.ndarray
+    st_p_partial: np.ndarray
+    st_alpha: np.ndarray
+    st_cap: np.ndarray
+    rho: float
+    exit_shape: float
+    exit_mean: float
+    gov_share: float
+    hurdle: float
+    carry: float
+    catch_up: bool
+    concession: float
+    first_loss: float
+    tolerance: float
+    discount: float
+
+    def kernel_args(self) -> tuple:
+        """Arguments of fund_chunk after (skey, path0, n_paths), except chol and phi."""
+        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "name")
+
+
+def plan_funds(sc) -> tuple:
+    """One :class:`FundInputs` per ``[[funds]]`` table of a validated scenario."""
+    sectors = {s: i for i, s in enumerate(sc.model.sectors)}
+    out = []
+    for k, f in enumerate(sc.funds):
+        stages = f.stage_list()
+        shares = np.array([s[1] for s in stages], float)
+        cum = np.cumsum(shares) / shares.sum()
+        cum[-1] = 1.0
+        oc = [s[3] for s in stages]
+        out.append(FundInputs(
+            name=f.name, fund_id=k, life=f.life_years, inv_years=f.investment_years,
+            deals_per_year=f.deals_per_year, investable=float(f.investable),
+            fee_per_year=float(f.management_fee * f.size), sector=sectors[f.sector],
+            st_cum=np.ascontiguousarray(cum), st_ticket=np.array([s[2] for s in stages], float),
+            st_p_loss=np.array([o.p_loss for o in oc], float),
+            st_p_partial=np.array([o.p_partial for o in oc], float),
+            st_alpha=np.array([o.alpha for o in oc], float),
+            st_cap=np.array([o.cap for o in oc], float),
+            rho=float(f.deal_correlation), exit_shape=float(f.exit_shape),
+            exit_mean=float(f.exit_mean_years), gov_share=float(f.government_share),
+            hurdle=float(f.hurdle), carry=float(f.carry), catch_up=bool(f.catch_up),
+            concession=float(f.profit_concession), first_loss=float(f.first_loss),
+            tolerance=float(f.tolerance), discount=float(f.discount_rate)))
+    return tuple(out)
 
 
 def default_threshold(pd: np.ndarray, copula: str, dof: float) -> np.ndarray:
@@ -313,6 +376,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         c_end=np.array([v["end"] for v in vint], np.int64),
         c_amort=np.ascontiguousarray(np.array([v["amort"] for v in vint], float).reshape(len(vint), n_years)),
         waterfall=plan_waterfall(sc, tape_products),
+        funds=plan_funds(sc),
     )
     imp = getattr(sc, "importance_sampling", None)
     if imp is None or imp.method == "none" or explicit_shift:

@@ -132,7 +132,24 @@ def _keep(row, last_year) -> bool:
         return False
     if st in ("VaR", "ES"):
         return row["param"] >= 0.99
+    if row["measure"].startswith("fund:"):
+        return True
     return st in _CONSOLE_STATS
+
+
+def _fund_value(row) -> tuple[str, str] | None:
+    """Value and SE of an angel-fund row as text (None: not a fund row)."""
+    m, st = row["measure"], row["statistic"]
+    if not m.startswith("fund:"):
+        return None
+    v, se = row["value"], row["se"]
+    if m.endswith(":gov_loss_ratio") or st.startswith("P(") or "IRR" in st:
+        return f"{v:.2%}", f"{se:.2%}"
+    if "TVPI" in st:
+        return f"{v:.3f}x", f"{se:.3f}"
+    if st in ("deals funded", "leverage of public money"):
+        return f"{v:,.2f}", f"{se:,.2f}"
+    return format_yuan(v), format_yuan(se)
 
 
 def format_summary(res, summary) -> str:
@@ -141,15 +158,17 @@ def format_summary(res, summary) -> str:
     Whole-horizon figures, and each pool's, guarantor's and bank's figures for the last year;
     summary.csv holds every year and statistic.
     """
+    years = res.calendar_years
+    funds = f", {len(res.funds)} fund{'s' if len(res.funds) > 1 else ''}" if res.funds else ""
     lines = [f"{res.scenario.name}: {res.paths:,} paths, seed {res.seed}, "
-             f"{res.n_loans_at_start:,} loans at the start, years {res.years[0]}-{res.years[-1]}"
+             f"{res.n_loans_at_start:,} loans at the start{funds}, years {years[0]}-{years[-1]}"
              f" ({res.timing.get('simulate_s', float('nan')):.2f} s)"]
     if res.importance:
         imp = res.importance
         lines.append(f"  importance sampling: {imp['method']}, target {format_yuan(imp.get('target', float('nan')))}, "
                      f"shift {', '.join(f'{v:.3f}' for v in imp['shift'])}, "
                      f"{imp.get('defensive', 0):.0%} of paths from the original model")
-    header = f"  {'period':<10} {'measure':<32} {'statistic':<26} {'value':>14} {'± se':>12}"
+    header = f"  {'period':<10} {'measure':<32} {'statistic':<40} {'value':>14} {'± se':>12}"
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
     last = res.years[-1]
@@ -158,12 +177,15 @@ def format_summary(res, summary) -> str:
             continue
         period = "all years" if row["year"] is None or str(row["year"]) == "<NA>" else str(row["year"])
         st = row["statistic"]
-        if st.startswith("P(") or st in ("prob", "subsidy rate"):
+        fund = _fund_value(row)
+        if fund is not None:
+            val, se = fund
+        elif st.startswith("P(") or st in ("prob", "subsidy rate"):
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
         elif row["measure"] in ("defaults", "borrowers") or st in ("leverage", "loans per yuan of public money"):
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])
-        lines.append(f"  {period:<10} {row['measure']:<32} {_label(row):<26} {val:>14} {se:>12}")
+        lines.append(f"  {period:<10} {row['measure']:<32} {_label(row):<40} {val:>14} {se:>12}")
     lines.append("  (every year and statistic: summary.csv)")
     return "\n".join(lines)

@@ -7,7 +7,11 @@
 ``insurance_pool``: net loss in the year the cash moves; they sum to ``net``), one entity
 (``guarantor:<name>``, ``bank:<name>``, ``compensation_pool:<name>``, ``insurer:<name>``),
 ``fiscal`` (NPV of public outflows), ``pending_payments`` and ``pending_recoveries`` (due
-after the horizon).
+after the horizon). Angel funds (FUNDS.md): ``fund:<name>:<figure>`` for every figure of
+:data:`simpool.fundkernels.FIGURES` (per path) and ``fund:<name>:gov_cash`` (the
+government's net cash out, per calendar year of the fund's life); ``public_cash``: public
+money's net outflow per calendar year across the credit programmes' public parties and the
+funds' government cash.
 
 ``Results.summary()`` is a tidy long table, one row per
 (scenario, year, measure, statistic, param) with the estimate and its Monte Carlo standard
@@ -26,6 +30,9 @@ from .policy import PARTIES
 BASE_MEASURES = ("gross", "defaults", "net")
 #: Per-path scalars (no year).
 SCALARS = ("fiscal", "pending_payments", "pending_recoveries")
+#: Parties whose money is public (the fiscal view).
+PUBLIC_PARTIES = ("reguarantor", "national_fund", "government", "compensation_pool",
+                  "insurance_pool")
 
 
 class Results:
@@ -74,9 +81,37 @@ class Results:
         return self._wf.entity_names if self._wf is not None else []
 
     @property
+    def funds(self) -> list[str]:
+        """Names of the scenario's angel funds."""
+        return [f.name for f in self.scenario.funds]
+
+    @property
+    def has_credit(self) -> bool:
+        """Whether the scenario has a loan portfolio (cohorts or a tape)."""
+        return bool(self.scenario.cohorts) or self.scenario.tape is not None
+
+    @property
+    def fund_years(self) -> list[int]:
+        """Calendar years covered by the funds' lives (empty without funds)."""
+        years = set()
+        for f in self.scenario.funds:
+            years.update(range(f.start_year, f.start_year + f.life_years))
+        return sorted(years)
+
+    @property
+    def calendar_years(self) -> list[int]:
+        """All calendar years with cash flows: the credit horizon and the funds' lives."""
+        return sorted(set(self.years if self.has_credit else []) | set(self.fund_years))
+
+    @property
     def measures(self) -> tuple[str, ...]:
         """Names accepted by :meth:`samples`."""
-        return BASE_MEASURES + tuple(self.parties) + tuple(self.entities) + SCALARS
+        from .fundkernels import FIGURES
+
+        fund = tuple(f"fund:{n}:{fig}" for n in self.funds for fig in FIGURES + ("gov_cash",))
+        extra = ("public_cash",) if self.funds else ()
+        return (BASE_MEASURES + tuple(self.parties) + tuple(self.entities) + SCALARS + fund
+                + extra)
 
     def _year_index(self, year: int) -> int:
         years = self.years
@@ -91,6 +126,8 @@ class Results:
         Over the whole horizon (``year=None``) or in one calendar ``year``.
         """
         raw = self._raw
+        if measure.startswith("fund:") or measure == "public_cash":
+            return self._fund_samples(measure, year)
         if measure in SCALARS:
             if year is not None:
                 raise KeyError(f"'{measure}' is one figure per path, not per year")
@@ -112,6 +149,112 @@ class Results:
         if year is None:
             return a.sum(axis=1)
         return a[:, self._year_index(year)].copy()
+
+    def _fund_samples(self, measure: str, year: int | None) -> np.ndarray:
+        from .fundkernels import FIGURES
+
+        raw = self._raw
+        if measure == "public_cash":
+            years = self.calendar_years
+            if year is not None and year not in years:
+                raise KeyError(f"year {year} has no cash flows; years are {years[0]}..{years[-1]}")
+            sel = years if year is None else [year]
+            return sum((self._public_cash_in(y) for y in sel), np.zeros(self.paths))
+        parts = measure.split(":")
+        if len(parts) != 3 or parts[1] not in self.funds:
+            raise KeyError(f"unknown measure '{measure}'; funds: {', '.join(self.funds) or 'none'}"
+                           "; use fund:<name>:<figure>")
+        name, fig = parts[1], parts[2]
+        if fig == "gov_cash":
+            cash = raw[f"fund:{name}:gov_cash"]
+            if year is None:
+                return cash.sum(axis=1)
+            f = self.scenario.funds[self.funds.index(name)]
+            t = year - f.start_year
+            if not 0 <= t < f.life_years:
+                raise KeyError(f"year {year} is outside fund '{name}' ({f.start_year}.."
+                               f"{f.start_year + f.life_years - 1})")
+            return cash[:, t].copy()
+        if fig not in FIGURES:
+            raise KeyError(f"unknown fund figure '{fig}'; figures: {', '.join(FIGURES)}, gov_cash")
+        if year is not None:
+            raise KeyError(f"'{measure}' is one figure per path, not per year")
+        return raw[f"fund:{name}:figures"][:, FIGURES.index(fig)].copy()
+
+    def _public_cash_in(self, year: int) -> np.ndarray:
+        """Public money's net outflow in calendar ``year``: credit public parties + funds."""
+        total = np.zeros(self.paths)
+        if self.has_credit and year in self.years:
+            y = self.years.index(year)
+            for p in PUBLIC_PARTIES:
+                if p in self.parties:
+                    total += self._raw["party"][:, y, PARTIES.index(p)]
+        for f in self.scenario.funds:
+            t = year - f.start_year
+            if 0 <= t < f.life_years:
+                total += self._raw[f"fund:{f.name}:gov_cash"][:, t]
+        return total
+
+    def _fund_rows(self):
+        """(year, measure, Estimate) rows of the angel funds and the combined fiscal view."""
+        w = self.weights
+        rows = []
+        levels = self.scenario.report.levels
+        for f in self.scenario.funds:
+            m = f"fund:{f.name}"
+
+            def fig(name, _f=f):
+                return self.samples(f"fund:{_f.name}:{name}")
+
+            tol = float(f.tolerance)
+            lr = fig("gov_loss_ratio")
+            by_basis = {
+                "fund": stats.prob(lr > tol, w),
+                "portfolio_weighted": stats.prob(fig("portfolio_loss_ratio") > tol, w),
+                "per_project": stats.mean(fig("project_breach_share"), w),
+            }
+            rows.append((None, m, _named(by_basis[f.tolerance_basis],
+                                         f"P(breach, {f.tolerance_basis})", tol)))
+            for basis, est in by_basis.items():
+                label = ("P(project loss>{:g})" if basis == "per_project"
+                         else "P(loss ratio>{:g}, " + basis + ")").format(tol)
+                rows.append((None, m, _named(est, label, tol)))
+            for est in stats.describe(lr, levels=levels, thresholds=(), weights=w):
+                rows.append((None, f"{m}:gov_loss_ratio", est))
+            for est in stats.describe(fig("fiscal_cost"), levels=levels, thresholds=(), weights=w):
+                rows.append((None, f"{m}:fiscal_cost", est))
+            for name, label in (("gov_tvpi", "government TVPI"),
+                                ("private_tvpi", "private TVPI"),
+                                ("private_tvpi_no_concession", "private TVPI without concession"),
+                                ("concession_cost", "concession cost (NPV)"),
+                                ("gov_paid_in", "government paid-in"),
+                                ("carry", "manager's carry"),
+                                ("deals", "deals funded"),
+                                ("proceeds", "exit proceeds"),
+                                ("first_loss_paid", "first-loss paid")):
+                x = fig(name)
+                if np.isfinite(x).all():
+                    rows.append((None, m, _named(stats.mean(x, w), label)))
+            irr_with, irr_without = fig("private_irr"), fig("private_irr_no_concession")
+            if np.isfinite(irr_with).all() and np.isfinite(irr_without).all():
+                rows.append((None, m, _named(stats.var(irr_with, 0.5, w), "private IRR (median)")))
+                rows.append((None, m, _named(stats.var(irr_without, 0.5, w),
+                                             "private IRR without concession (median)")))
+                rows.append((None, m, _named(stats.mean(irr_with - irr_without, w),
+                                             "private IRR uplift (mean)")))
+            if f.government_share > 0:
+                rows.append((None, m, stats.Estimate("leverage of public money", np.nan,
+                                                     1.0 / f.government_share, 0.0)))
+            for t in range(f.life_years):
+                year = f.start_year + t
+                rows.append((year, m, _named(stats.mean(self.samples(f"{m}:gov_cash", year), w),
+                                             "government net cash out")))
+        if self.scenario.funds:
+            for year in [None] + self.calendar_years:
+                for est in stats.describe(self.samples("public_cash", year), levels=levels,
+                                          thresholds=(), weights=w):
+                    rows.append((year, "public_cash", est))
+        return rows
 
     @property
     def n_loans_at_start(self) -> int:
@@ -263,12 +406,13 @@ class Results:
 
         rows = []
         periods = [None] + (self.years if len(self.years) > 1 else [])
-        for year in periods:
+        credit = self.has_credit
+        for year in periods if credit else []:
             for est in self.describe("gross", year):
                 rows.append((year, "gross", est))
             d = self.samples("defaults", year).astype(float)
             rows.append((year, "defaults", stats.mean(d, self.weights)))
-        if self._wf is not None:
+        if self._wf is not None and credit:
             levels = self.scenario.report.levels
             for year in periods:
                 for m in ["net"] + self.parties:
@@ -276,6 +420,7 @@ class Results:
                                               weights=self.weights):
                         rows.append((year, m, est))
             rows.extend(self._policy_rows())
+        rows.extend(self._fund_rows())
         df = pd.DataFrame({
             "scenario": self.scenario.name,
             "year": pd.array([y if y is not None else pd.NA for y, _, _ in rows], dtype="Int64"),

@@ -28,6 +28,7 @@ from pydantic import (
 )
 
 from .errors import Problem, ProblemList, ScenarioError, did_you_mean
+from .fund import Fund, Outcomes, Stage
 from .tomlpos import format_path, line_of, locate_keys
 from .policy import (
     Bank,
@@ -254,6 +255,7 @@ class Scenario(_Strict):
     pools: list[Pool] = Field(default_factory=list)
     insurers: list[Insurer] = Field(default_factory=list)
     insurance_pool: InsurancePool = Field(default_factory=InsurancePool)
+    funds: list[Fund] = Field(default_factory=list, description="government angel funds (FUNDS.md)")
 
     _source: str = PrivateAttr("<dict>")
     _base_dir: str = PrivateAttr(".")
@@ -311,8 +313,9 @@ _MODEL_AT = {
     "pools": Pool,
     "insurers": Insurer,
     "insurance_pool": InsurancePool,
+    "funds": Fund,
 }
-_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers")
+_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds")
 
 
 def _model_for(parent: tuple) -> type[BaseModel] | None:
@@ -320,6 +323,10 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
     if not parent:
         return Scenario
     cls = _MODEL_AT.get(parent[0])
+    if parent[0] == "funds" and len(parent) > 2:
+        tail = tuple("#" if isinstance(x, int) else x for x in parent[2:])
+        return {("outcomes",): Outcomes, ("stages", "#"): Stage,
+                ("stages", "#", "outcomes"): Outcomes}.get(tail)
     if parent[0] in _ARRAYS:
         return cls if len(parent) == 2 else None
     if parent == ("policy", "sharing"):
@@ -517,6 +524,21 @@ def _warnings(sc: Scenario, file: str, index: dict, names: dict) -> list[Problem
         out.append(Problem(*index.at(loc), "model.dof",
                            f"{sc.model.dof} degrees of freedom is unusual for a t copula "
                            "(typical 3 to 30; large values are nearly Gaussian)", "warning"))
+    for i, f in enumerate(sc.funds):
+        stages = f.stage_list()
+        mean_ticket = sum(share * ticket for _, share, ticket, _ in stages)
+        planned = f.deals_per_year * f.investment_years * mean_ticket
+        loc = ("funds", i, "deals_per_year")
+        if planned > 1.05 * f.investable:
+            out.append(Problem(*index.at(loc), format_path(loc, names),
+                               f"{f.deals_per_year} deals a year for {f.investment_years} years "
+                               f"need about {planned:,.0f} yuan but {f.investable:,.0f} yuan can "
+                               "be invested (size less fees): the fund stops dealing early",
+                               "warning"))
+        elif planned < 0.5 * f.investable:
+            out.append(Problem(*index.at(loc), format_path(loc, names),
+                               f"the planned deals invest about {planned:,.0f} yuan, under half "
+                               f"of the {f.investable:,.0f} yuan investable", "warning"))
     if sc.simulation.paths < 1000:
         loc = ("simulation", "paths")
         out.append(Problem(*index.at(loc), "simulation.paths",
@@ -561,9 +583,33 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
             problems.error(*index.at(loc), "importance_sampling.method",
                            "the automatic shift needs horizon_years = 1; give "
                            "importance_sampling.shift (one value per sector, used every year)")
-    if not sc.cohorts and sc.portfolio.loans_file is None:
+    if not sc.cohorts and sc.portfolio.loans_file is None and not sc.funds:
         problems.error(*index.at(("cohorts",)), "cohorts",
-                       "the portfolio is empty: add [[cohorts]] or portfolio.loans_file")
+                       "the scenario is empty: add [[cohorts]], portfolio.loans_file or [[funds]]")
+    _check_funds(sc, index, names, problems)
+
+
+def _check_funds(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
+    """Funds: market sector, start year; importance sampling does not cover them."""
+    sectors = sc.model.sectors
+    for i, f in enumerate(sc.funds):
+        where = format_path(("funds", i), names)
+        if f.sector is None:
+            f.sector = sectors[0]
+        elif f.sector not in sectors:
+            problems.error(*index.at(("funds", i, "sector")), f"{where}.sector",
+                           f"unknown sector '{f.sector}'{did_you_mean(f.sector, sectors)}; "
+                           f"model.sectors are: {', '.join(sectors)}")
+        if f.start_year is None:
+            f.start_year = sc.simulation.start_year
+        elif f.start_year != sc.simulation.start_year:
+            problems.error(*index.at(("funds", i, "start_year")), f"{where}.start_year",
+                           f"must be the simulation's start_year ({sc.simulation.start_year}) "
+                           "for now: the fund's vintages share the credit model's factor years")
+    if sc.funds and sc.importance_sampling.method != "none":
+        problems.error(*index.at(("importance_sampling", "method")), "importance_sampling.method",
+                       "importance sampling does not cover [[funds]] yet: use method = \"none\" "
+                       "for scenarios with funds")
 
 
 def _check_routes(sc: Scenario, file: str, index: dict, names: dict, problems: ProblemList) -> None:
@@ -660,7 +706,7 @@ def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict 
 
 
 #: Arrays of tables merged by ``name`` when a scenario ``extends`` another.
-_NAMED_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers")
+_NAMED_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds")
 
 
 def _read_toml(path: Path, shown: str) -> tuple[dict, dict]:

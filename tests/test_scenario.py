@@ -26,7 +26,7 @@ def test_unknown_keys_are_errors_with_did_you_mean():
         "allowed: paths, seed, start_year, horizon_years",
         "unknown_keys.toml:5: modle: unknown key 'modle' (did you mean 'model'?); "
         "allowed: title, description, simulation, model, cohorts, portfolio, report, importance_sampling, "
-        "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool",
+        "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool, funds",
         "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
         "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, "
         "guarantor, pool, insurer, first_loan, term_years, amortization, growth, rollover",
@@ -106,7 +106,7 @@ def test_warnings_not_errors():
 
 
 def test_empty_portfolio_is_an_error():
-    with pytest.raises(ScenarioError, match="the portfolio is empty"):
+    with pytest.raises(ScenarioError, match="the scenario is empty"):
         load_scenario({})
 
 
@@ -216,8 +216,13 @@ def test_extends_cycles_and_missing_bases(tmp_path):
 
 
 def test_shipped_whatifs_load_and_differ_from_the_base():
-    base = resolved_dict(load_scenario(ROOT / "scenarios" / "hubei_base.toml"))
+    import tomllib
+
     for f in sorted((ROOT / "scenarios" / "whatif").glob("*.toml")):
+        parent = tomllib.loads(f.read_text(encoding="utf-8"))["extends"]
+        base = resolved_dict(load_scenario(f.parent / parent))
         d = resolved_dict(load_scenario(f))
         assert d != base, f.name
         assert len(d["cohorts"]) == len(base["cohorts"]), f.name
+        # a what-if changes levers; only the combined one adds a programme (a fund)
+        assert len(d["funds"]) == len(base["funds"]) + (f.stem == "hubei_with_angel_fund"), f.name
