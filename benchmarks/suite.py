@@ -188,6 +188,22 @@ def bench_hotloop(cfg: Config) -> list[Row]:
     return rows
 
 
+def bench_fund(cfg: Config) -> list[Row]:
+    """The angel fund of scenarios/angel_fund.toml: deal-paths per second, all threads."""
+    from pathlib import Path
+
+    paths = cfg.pick(200_000, 5_000)
+    sc = _load(Path(__file__).resolve().parents[1] / "scenarios" / "angel_fund.toml")
+    _simulate(sc, 1000)
+    best = interleaved({"f": lambda: _simulate(sc, paths)}, cfg.repeats)["f"]
+    res = _simulate(sc, 2000)
+    deals = float(res.samples("fund:hubei_angel:deals").mean())
+    size = f"~{deals:.0f} deals × {_n(paths)} paths, {cfg.workers} thr"
+    return [Row("fund", "deal_paths", size, deals * paths / best, "deal-paths/s",
+                note=f"{best:.2f} s incl. two waterfalls and two IRRs per path"),
+            Row("fund", "paths", size, paths / best, "paths/s")]
+
+
 # ---------------------------------------------------------------------------------------
 # 3. Cohort mode
 # ---------------------------------------------------------------------------------------
@@ -585,6 +601,7 @@ def bench_importance(cfg: Config) -> list[Row]:
 GROUPS: dict[str, Callable[[Config], list[Row]]] = {
     "hotloop": bench_hotloop,
     "cohorts": bench_cohorts,
+    "fund": bench_fund,
     "threads": bench_threads,
     "scaling": bench_scaling,
     "compile": bench_compile,
