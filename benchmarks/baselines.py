@@ -17,7 +17,7 @@ from __future__ import annotations
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
-from numba import njit
+from simpool._jit import jit
 
 from simpool.rng import STREAM_LOAN, path_year_key, seed_key, uniform
 
@@ -37,7 +37,7 @@ _S32 = np.uint64(32)
 _TWO_M32 = 1.0 / 4294967296.0  # 2**-32
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _philox_round(c0, c1, c2, c3, k0, k1):
     # 32 x 32 -> 64-bit products in uint64 (operands < 2**32, so no overflow)
     p0 = c0 * _PHILOX_M0
@@ -45,7 +45,7 @@ def _philox_round(c0, c1, c2, c3, k0, k1):
     return ((p1 >> _S32) ^ c1 ^ k0, p1 & _MASK32, (p0 >> _S32) ^ c3 ^ k1, p0 & _MASK32)
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def philox4x32_10(c0, c1, c2, c3, k0, k1):
     """Philox4x32-10 block function: 4 x 32-bit counter, 2 x 32-bit key -> 4 x 32-bit words.
 
@@ -66,7 +66,7 @@ def philox4x32_10(c0, c1, c2, c3, k0, k1):
     return c0, c1, c2, c3
 
 
-@njit(cache=True)
+@jit()
 def _philox_block(c0, c1, c2, c3, k0, k1):
     return philox4x32_10(c0, c1, c2, c3, k0, k1)
 
@@ -89,13 +89,13 @@ def philox_kat_ok() -> bool:
     return True
 
 
-@njit(cache=True, inline="always")
+@jit(inline="always")
 def _u01_32(x):
     """32 random bits -> double in the open interval (0, 1): (x + 0.5) / 2**32."""
     return (np.float64(x) + 0.5) * _TWO_M32
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def _philox_chunk(k0, k1, path0, n_paths, n_loans, year, p):
     """Count ``u < p`` over ``n_loans`` Philox uniforms in each of ``n_paths`` paths.
 
@@ -123,7 +123,7 @@ def _philox_chunk(k0, k1, path0, n_paths, n_loans, year, p):
     return count
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def _splitmix_chunk(skey, path0, n_paths, n_loans, year, p):
     """Count ``u < p`` over ``n_loans`` simpool uniforms in each of ``n_paths`` paths.
 

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from numba import njit
+from simpool._jit import jit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -360,7 +360,7 @@ def obligor_rate(n_loans: int, paths: int, years: int, seconds: float) -> float:
 # ---------------------------------------------------------------------------------------
 
 
-@njit(cache=True)
+@jit()
 def _pmf_given_p(p, units, total):
     """pmf over 0..total of sum_k units_k D_k, with D_k ~ Bernoulli(p_k) independent."""
     dist = np.zeros(total + 1)

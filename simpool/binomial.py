@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 
 from .rng import norm_ppf
 
@@ -49,7 +49,7 @@ _S3 = 1.0 / 1680.0
 _S4 = 1.0 / 1188.0
 
 
-@njit(cache=True)
+@jit()
 def stirlerr(n):
     """Error of Stirling's formula for log(n!), n a non-negative integer (as float)."""
     if n <= 15.0:
@@ -64,7 +64,7 @@ def stirlerr(n):
     return (_S0 - (_S1 - (_S2 - (_S3 - _S4 / nn) / nn) / nn) / nn) / n
 
 
-@njit(cache=True)
+@jit()
 def bd0(x, np_):
     """Deviance term x log(x/np) + np - x, computed without cancellation."""
     if abs(x - np_) < 0.1 * (x + np_):
@@ -84,7 +84,7 @@ def bd0(x, np_):
     return x * math.log(x / np_) + np_ - x
 
 
-@njit(cache=True)
+@jit()
 def binom_pmf(k, n, p):
     """P(K = k) for K ~ Binomial(n, p); k, n integers (as int64), 0 <= p <= 1."""
     q = 1.0 - p
@@ -109,7 +109,7 @@ def binom_pmf(k, n, p):
     return math.exp(lc - 0.5 * lf)
 
 
-@njit(cache=True)
+@jit()
 def _betacf(a, b, x):
     """Continued fraction of the incomplete beta function (modified Lentz)."""
     fpmin = 1e-300
@@ -153,7 +153,7 @@ def _betacf(a, b, x):
 _DIRECT_SUM_MAX = 1000
 
 
-@njit(cache=True)
+@jit()
 def _cdf_direct(k, n, p):
     """P(K <= k) by summing the pmf downwards from k (for k below the mean)."""
     f = binom_pmf(k, n, p)
@@ -167,7 +167,7 @@ def _cdf_direct(k, n, p):
     return acc
 
 
-@njit(cache=True)
+@jit()
 def _tail(k, n, p):
     """(t, upper) for 0 <= k < n, 0 < p < 1: the smaller-error tail of K ~ Binomial(n, p).
 
@@ -185,7 +185,7 @@ def _tail(k, n, p):
     return binom_pmf(k, n, p) * p * (a / b) * _betacf(b, a, p), True
 
 
-@njit(cache=True)
+@jit()
 def binom_cdf(k, n, p):
     """P(K <= k) for K ~ Binomial(n, p)."""
     if k < 0:
@@ -198,7 +198,7 @@ def binom_cdf(k, n, p):
     return max(0.0, 1.0 - t) if upper else min(1.0, t)
 
 
-@njit(cache=True)
+@jit()
 def binom_sf(k, n, p):
     """P(K > k) for K ~ Binomial(n, p), accurate in the upper tail (no 1 - CDF there)."""
     if k < 0:
@@ -211,7 +211,7 @@ def binom_sf(k, n, p):
     return min(1.0, t) if upper else max(0.0, 1.0 - t)
 
 
-@njit(cache=True)
+@jit()
 def _guess(u, v, n, p):
     """Cornish-Fisher start for the inversion at u (v = 1 - u), clipped to [0, n]."""
     q = 1.0 - p
@@ -223,7 +223,7 @@ def _guess(u, v, n, p):
     return int(min(max(g, 0.0), float(n)))
 
 
-@njit(cache=True)
+@jit()
 def _binom_inv_low(u, v, n, p):
     """Inversion at u (v = 1 - u, given exactly by the caller) for p <= 0.5.
 
@@ -286,7 +286,7 @@ def _binom_inv_low(u, v, n, p):
     return k
 
 
-@njit(cache=True)
+@jit()
 def binom_inv(u, n, p):
     """Smallest k with P(K <= k) >= u, K ~ Binomial(n, p), for u in (0, 1).
 

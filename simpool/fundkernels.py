@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 
 from .kernels import _draw_factors
 from .rng import draw, gamma_variate, norm_cdf, norm_ppf, path_year_key, uniform
@@ -53,7 +53,7 @@ FIGURES = (
 N_FIGURES = len(FIGURES)
 
 
-@njit(cache=True)
+@jit()
 def deal_multiple(u, p_loss, p_partial, alpha, cap):
     """Multiple of a deal's ticket at quantile ``u`` of the outcome mixture (FUNDS.md).
 
@@ -69,7 +69,7 @@ def deal_multiple(u, p_loss, p_partial, alpha, cap):
     return min((1.0 - v * (1.0 - cap ** -alpha)) ** (-1.0 / alpha), cap)
 
 
-@njit(cache=True)
+@jit()
 def tail_mean(alpha, cap):
     """Mean of the Pareto(alpha) tail on [1, cap] (truncated)."""
     if abs(alpha - 1.0) < 1e-9:
@@ -77,7 +77,7 @@ def tail_mean(alpha, cap):
     return alpha / (alpha - 1.0) * (1.0 - cap ** (1.0 - alpha)) / (1.0 - cap ** -alpha)
 
 
-@njit(cache=True)
+@jit()
 def fund_waterfall(calls, proceeds, gov_share, hurdle, carry, catch_up, concession, first_loss,
                    out):
     """Whole-fund (European) distribution waterfall, year by year (FUNDS.md).
@@ -143,7 +143,7 @@ def fund_waterfall(calls, proceeds, gov_share, hurdle, carry, catch_up, concessi
         out[W_FIRST_LOSS, L - 1] = (1.0 - g) * min(lp_paid - lp_dist, first_loss * lp_paid)
 
 
-@njit(cache=True)
+@jit()
 def npv(rate, calls, dists):
     """Investor's NPV at ``rate``: distributions (end of year) less calls (start of year)."""
     acc = 0.0
@@ -155,7 +155,7 @@ def npv(rate, calls, dists):
     return acc
 
 
-@njit(cache=True)
+@jit()
 def irr(calls, dists):
     """Annual IRR of calls at the start of each year and distributions at its end.
 
@@ -183,7 +183,7 @@ def irr(calls, dists):
     return 0.5 * (lo + hi)
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def fund_chunk(skey, path0, n_paths, fund_id, chol, phi,
                life, inv_years, deals_per_year, investable, fee_per_year, sector,
                st_cum, st_ticket, st_p_loss, st_p_partial, st_alpha, st_cap,

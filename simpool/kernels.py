@@ -29,7 +29,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 from numba.cpython.unsafe.numbers import trailing_zeros
 
 from .binomial import binom_inv
@@ -64,7 +64,7 @@ _ONE64 = np.uint64(1)
 BETA_SUM_EXACT_MAX = 256
 
 
-@njit(cache=True)
+@jit()
 def beta_variate(key, a, b):
     """Beta(a, b) variate from sub-key ``key`` (two gammas on streams 0 and 1)."""
     g1 = gamma_variate(key, 0, a)
@@ -72,7 +72,7 @@ def beta_variate(key, a, b):
     return g1 / (g1 + g2)
 
 
-@njit(cache=True)
+@jit()
 def _beta_sum(ckey, k, mean, sd, a, b):
     """Sum of k Beta(a, b) LGDs of one cohort-path-year (see BETA_SUM_EXACT_MAX)."""
     acc = 0.0
@@ -88,13 +88,13 @@ def _beta_sum(ckey, k, mean, sd, a, b):
     return acc
 
 
-@njit(cache=True)
+@jit()
 def hit_words(n_loans):
     """Length of the screening flags: n_loans rounded up to whole 8-byte words."""
     return ((n_loans + 7) // 8) * 8
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def _screen(key, l_id, bound, hit):
     """hit[i] = (U_i < bound) for the loans of one bucket: the branch-free hot loop.
 
@@ -112,7 +112,7 @@ def _screen(key, l_id, bound, hit):
         hit[i] = draw(key, STREAM_LOAN, l_id[i]) < thr
 
 
-@njit(cache=True)
+@jit()
 def _draw_factors(key, y, chol, phi, shift, apply_shift, z_prev, eta, z):
     """Fill ``z`` with the sector factors of year ``y``.
 
@@ -143,7 +143,7 @@ def _draw_factors(key, y, chol, phi, shift, apply_shift, z_prev, eta, z):
     return logr
 
 
-@njit(cache=True)
+@jit()
 def _psi(theta, p, c, n):
     """Conditional log-MGF of the loss, sum_i n_i log(1 + p_i (e^{theta c_i} - 1)), and its
     first two derivatives in theta (c in units of the twist scale)."""
@@ -161,7 +161,7 @@ def _psi(theta, p, c, n):
     return f0, f1, f2
 
 
-@njit(cache=True)
+@jit()
 def solve_twist(p, c, n, x):
     """theta >= 0 with psi'(theta) = x (0 when the conditional mean already reaches x).
 
@@ -195,7 +195,7 @@ def solve_twist(p, c, n, x):
     return theta
 
 
-@njit(cache=True)
+@jit()
 def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
                   c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
                   c_lgd_sd, c_lgd_a, c_lgd_b,
@@ -269,7 +269,7 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
     return loss, ndef, theta * sum_c - psi
 
 
-@njit(cache=True)
+@jit()
 def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track, use_is,
                 out_loss, out_defaults, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
                 cum_l, out_count_end):
@@ -397,7 +397,7 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
     return logr
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def simulate_chunk(
     skey, path0, n_paths, n_years,
     chol, phi, is_t, dof, shift,

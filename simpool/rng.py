@@ -33,7 +33,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 
 GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _M1 = np.uint64(0xBF58476D1CE4E5B9)
@@ -56,7 +56,7 @@ STREAM_LGD = 4
 STREAM_MIX = 5
 
 
-@njit(cache=True)
+@jit()
 def mix64(z):
     """SplitMix64 finaliser: a bijective 64-bit mixing function (uint64 -> uint64)."""
     z = (z ^ (z >> _S30)) * _M1
@@ -64,13 +64,13 @@ def mix64(z):
     return z ^ (z >> _S31)
 
 
-@njit(cache=True)
+@jit()
 def seed_key(seed):
     """Whiten a user seed (0 <= seed < 2**64) into a 64-bit key."""
     return mix64(np.uint64(seed) ^ _SEED_SALT)
 
 
-@njit(cache=True)
+@jit()
 def path_year_key(skey, path, year):
     """Key of one path-year: a hash of the seed key, the global path index and the year."""
     # np.uint64(...) everywhere: a key that fits in int64 would otherwise be typed int64 and
@@ -79,7 +79,7 @@ def path_year_key(skey, path, year):
     return mix64(k ^ ((np.uint64(year) + _ONE) * _YEAR_MULT))
 
 
-@njit(cache=True)
+@jit()
 def draw(key, stream, j):
     """The ``j``-th 64-bit output of stream ``stream`` under ``key``."""
     ctr = (np.uint64(stream) << _S40) + np.uint64(j) + _ONE
@@ -89,7 +89,7 @@ def draw(key, stream, j):
 _U_MAX = 1.0 - _TWO_M53  # largest double below 1
 
 
-@njit(cache=True)
+@jit()
 def to_unit(x):
     """Map 64 random bits to a double uniform in the open interval (0, 1).
 
@@ -102,7 +102,7 @@ def to_unit(x):
 _TWO_P53 = 9007199254740992  # 2**53: the number of values of x >> 11
 
 
-@njit(cache=True)
+@jit()
 def unit_threshold(bound):
     """The integer T with ``to_unit(x) < bound  <=>  (x >> 11) < T`` for every 64-bit x.
 
@@ -122,7 +122,7 @@ def unit_threshold(bound):
     return t
 
 
-@njit(cache=True)
+@jit()
 def uniform(key, stream, j):
     """Uniform(0, 1) number ``j`` of ``stream`` under ``key``."""
     return to_unit(draw(key, stream, j))
@@ -135,13 +135,13 @@ def uniform(key, stream, j):
 _SQRT1_2 = 0.7071067811865476
 
 
-@njit(cache=True)
+@jit()
 def norm_cdf(x):
     """Standard normal CDF Phi(x); exact at +-inf."""
     return 0.5 * math.erfc(-x * _SQRT1_2)
 
 
-@njit(cache=True)
+@jit()
 def norm_ppf(p):
     """Inverse standard normal CDF (Wichura 1988, AS241 PPND16, relative error ~1e-16).
 
@@ -187,7 +187,7 @@ def norm_ppf(p):
     return -val if q < 0.0 else val
 
 
-@njit(cache=True)
+@jit()
 def norm_ppf_array(p):
     """Elementwise :func:`norm_ppf` of a float64 array."""
     out = np.empty_like(p)
@@ -196,7 +196,7 @@ def norm_ppf_array(p):
     return out
 
 
-@njit(cache=True)
+@jit()
 def gamma_variate(key, stream, a):
     """Gamma(shape a, scale 1) variate from the counter stream ``stream`` under ``key``.
 

@@ -20,7 +20,7 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from numba import njit
+from ._jit import jit
 
 from .kernels import credit_step, hit_words
 from .rng import STREAM_MIX, path_year_key, uniform
@@ -35,7 +35,7 @@ N_PARTIES = 8
 HUGE = 1e300
 
 
-@njit(cache=True)
+@jit()
 def _schedule(sched, row0, col, amount, lag):
     """Book ``amount`` for ``col`` ``lag`` years after defaults spread uniformly over year row0."""
     if amount == 0.0:
@@ -48,7 +48,7 @@ def _schedule(sched, row0, col, amount, lag):
         sched[r + 1, col] += amount * frac
 
 
-@njit(cache=True, nogil=True)
+@jit(nogil=True)
 def waterfall_chunk(
     skey, path0, cr, s_static, g_lev_cap, p_lev_target, bk_slowdown, feedback,
     out_loss, out_defaults, out_logw,
@@ -478,7 +478,7 @@ def waterfall_chunk(
         out_pending[ip, 1] = r_all - received  # recoveries still to come
 
 
-@njit(cache=True)
+@jit()
 def _reallocate(amt, s, x):
     """Move ``x`` of the national fund's part to the re-guarantor, guarantor and government
     pro rata to their shares (all to the guarantor if they hold none)."""
@@ -493,7 +493,7 @@ def _reallocate(amt, s, x):
     amt[s, SH_G] += x * (1.0 - a_rg - a_gov)
 
 
-@njit(cache=True)
+@jit()
 def _pending(sched, y, T, col):
     """Payments already scheduled for ``col`` from year ``y`` on (committed, not yet paid)."""
     acc = 0.0
@@ -503,7 +503,7 @@ def _pending(sched, y, T, col):
     return acc
 
 
-@njit(cache=True)
+@jit()
 def _recover(recov, y, col, amount, recov_sched, T):
     """Spread ``amount`` of recoveries over the years after default year ``y``."""
     if amount == 0.0:

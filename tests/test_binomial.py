@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from numba import njit
+from simpool._jit import jit
 from scipy import stats
 
 from simpool import binomial as B
@@ -27,7 +27,7 @@ PS = [1e-6, 0.01, 0.02, 0.3, 0.5, 0.7, 0.999]
 
 # --------------------------------------------------------------------------- numba wrappers
 
-@njit(cache=True)
+@jit()
 def _pmf_many(k, n, p):
     out = np.empty(k.size)
     for i in range(k.size):
@@ -35,7 +35,7 @@ def _pmf_many(k, n, p):
     return out
 
 
-@njit(cache=True)
+@jit()
 def _cdf_many(k, n, p):
     out = np.empty(k.size)
     for i in range(k.size):
@@ -43,7 +43,7 @@ def _cdf_many(k, n, p):
     return out
 
 
-@njit(cache=True)
+@jit()
 def _inv_many(u, n, p):
     out = np.empty(u.size, np.int64)
     for i in range(u.size):

@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from numba import njit
+from simpool._jit import jit
 from scipy import special, stats
 
 import reference_model as ref
@@ -22,7 +22,7 @@ U64 = np.uint64
 
 # --------------------------------------------------------------------------- numba helpers
 
-@njit(cache=True)
+@jit()
 def _mix64_many(x):
     out = np.empty_like(x)
     for i in range(x.size):
@@ -30,7 +30,7 @@ def _mix64_many(x):
     return out
 
 
-@njit(cache=True)
+@jit()
 def _uniform_block(seed, n_paths, n_years, n_loans, stream):
     """u[path, year, loan] = uniform(path_year_key(seed_key(seed), path, year), stream, loan)."""
     sk = rng.seed_key(seed)
@@ -43,7 +43,7 @@ def _uniform_block(seed, n_paths, n_years, n_loans, stream):
     return out
 
 
-@njit(cache=True)
+@jit()
 def _draws(seed, n_paths, n_years, n_loans):
     sk = rng.seed_key(seed)
     out = np.empty(n_paths * n_years * n_loans, dtype=np.uint64)
@@ -57,7 +57,7 @@ def _draws(seed, n_paths, n_years, n_loans):
     return out
 
 
-@njit(cache=True)
+@jit()
 def _norm_ppf_many(p):
     out = np.empty_like(p)
     for i in range(p.size):
@@ -65,7 +65,7 @@ def _norm_ppf_many(p):
     return out
 
 
-@njit(cache=True)
+@jit()
 def _norm_cdf_many(x):
     out = np.empty_like(x)
     for i in range(x.size):
@@ -73,7 +73,7 @@ def _norm_cdf_many(x):
     return out
 
 
-@njit(cache=True)
+@jit()
 def _gammas(seed, n, a):
     sk = rng.seed_key(seed)
     out = np.empty(n)

@@ -1,0 +1,74 @@
+"""``@jit``: numba's ``njit(cache=True)`` with an on-disk cache keyed by the kernels' source.
+
+numba revalidates a cached function against the timestamp of *its own* source file only,
+not of the functions it calls: after an edit to ``rng.py`` (or an upgrade of simpool in
+place), a cached ``waterfall_chunk`` would silently keep the old generator inlined. Every
+kernel of simpool is therefore cached in a directory named after a hash of all kernel
+sources, so that any change recompiles them all.
+
+The directory is ``numba-<hash>`` under ``NUMBA_CACHE_DIR`` when that is set, else under
+``simpool/__pycache__`` (or the user's cache folder when the package is read-only). Only
+functions decorated here use it: other numba code in the same process is unaffected.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from functools import lru_cache
+from pathlib import Path
+
+from numba import njit
+from numba.core import config
+
+#: Modules whose numba functions call one another (the hash covers them all).
+KERNEL_SOURCES = ("_jit.py", "rng.py", "binomial.py", "kernels.py", "waterfall.py",
+                  "fundkernels.py")
+
+
+@lru_cache(maxsize=4)
+def source_hash(directory: str | None = None) -> str:
+    """First 16 hex digits of the SHA-256 of the kernel sources (in ``directory``, default
+    this package)."""
+    here = Path(directory) if directory is not None else Path(__file__).parent
+    h = hashlib.sha256()
+    for name in KERNEL_SOURCES:
+        h.update(name.encode())
+        h.update((here / name).read_bytes())
+    return h.hexdigest()[:16]
+
+
+def _writable(path: Path) -> bool:
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return False
+    return os.access(path, os.W_OK)
+
+
+@lru_cache(maxsize=1)
+def cache_dir() -> str:
+    """The cache directory of this version of the kernels (created if needed)."""
+    name = f"numba-{source_hash()}"
+    user = os.environ.get("NUMBA_CACHE_DIR")
+    candidates = [Path(user)] if user else []
+    candidates += [Path(__file__).parent / "__pycache__",
+                   Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "simpool"]
+    for base in candidates:
+        if _writable(base / name):
+            return str(base / name)
+    return ""  # nowhere to write: numba compiles in memory each time
+
+
+def jit(**options):
+    """Decorator: ``numba.njit(cache=True, **options)`` cached in :func:`cache_dir`."""
+
+    def decorate(fn):
+        old = config.CACHE_DIR
+        config.CACHE_DIR = cache_dir()
+        try:
+            return njit(cache=bool(config.CACHE_DIR), **options)(fn)
+        finally:
+            config.CACHE_DIR = old
+
+    return decorate
