@@ -1,4 +1,4 @@
-"""Command line: ``simpool run | validate | show``.
+"""Command line: ``simpool run | sweep | validate | show``.
 
 Exit codes: 0 success, 1 runtime or I/O error (with a clear message), 2 bad input (every
 problem printed as ``file:line: dotted.path: message``), 130 interrupted.
@@ -46,7 +46,30 @@ def _parser() -> argparse.ArgumentParser:
                           "--set importance_sampling.method=...)")
     run.add_argument("--is-target", metavar="YUAN",
                      help='loss level the importance sampler aims at, e.g. 5e8 or "5亿"')
+    run.add_argument("--format", default="csv", metavar="LIST",
+                     help="tables to write: csv (default), parquet, xlsx; comma-separated")
     add_set(run)
+
+    sw = sub.add_parser(
+        "sweep", help="run a grid of what-if variants (or several files) into one table",
+        description="Expand the scenario's [sweep] table and --sweep flags into a cross product "
+                    "of variants (every variant validated first), run them on the same seed "
+                    "and paths, and write one tidy table with a variant column. Each finished "
+                    "variant is written at once: rerun the same command to resume.")
+    sw.add_argument("files", nargs="+", help="scenario files (TOML); each with its own [sweep]")
+    sw.add_argument("--sweep", dest="sweeps", action="append", default=[], metavar="KEY=V1,V2",
+                    help="add an axis, e.g. pools.provincial_sme.cash=5亿,10亿; repeatable "
+                         "(the axes form a cross product)")
+    sw.add_argument("--paths", type=int, help="paths per variant (default: the scenario's)")
+    sw.add_argument("--seed", type=int, help="seed of every variant (default: the scenario's)")
+    sw.add_argument("--out", help="output folder (default: simpool-out/<name>-sweep)")
+    sw.add_argument("--fresh", action="store_true",
+                    help="start afresh in an output folder made by a different batch")
+    sw.add_argument("--format", default="csv", metavar="LIST",
+                    help="tables to write: csv (default), parquet, xlsx; comma-separated")
+    sw.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    sw.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
+    add_set(sw)
 
     val = sub.add_parser("validate", help="check scenario files and report every problem",
                          description="Validate scenario files (and their loan tapes) without simulating.")
@@ -116,6 +139,73 @@ def _progress_bar(total: int, quiet: bool):
     return update, bar.close
 
 
+def _formats(text: str) -> tuple[str, ...] | None:
+    from .batch import FORMATS
+
+    items = tuple(x.strip().lower() for x in text.split(",") if x.strip())
+    bad = [x for x in items if x not in FORMATS]
+    if bad or not items:
+        print(f"--format: unknown {', '.join(bad) or 'empty list'}; choose from "
+              f"{', '.join(FORMATS)} (comma-separated)", file=sys.stderr)
+        return None
+    return items
+
+
+def _check_counts(args) -> bool:
+    for name in ("paths", "threads", "chunk_size"):
+        v = getattr(args, name, None)
+        if v is not None and v < 1:
+            print(f"--{name.replace('_', '-')}: must be >= 1, got {v}", file=sys.stderr)
+            return False
+    if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**63:
+        print(f"--seed: must be in [0, 2**63), got {args.seed}", file=sys.stderr)
+        return False
+    return True
+
+
+def _cmd_sweep(args) -> int:
+    from .batch import run_batch
+    from .scenario import scenario_warnings
+    from .sweep import expand
+
+    if not _check_counts(args):
+        return EXIT_BAD_INPUT
+    formats = _formats(args.format)
+    if formats is None:
+        return EXIT_BAD_INPUT
+    variants = expand(args.files, args.sweeps, args.overrides)
+    seen = set()
+    for v in variants:  # each warning once, not once per variant
+        for w in scenario_warnings(v.scenario):
+            if str(w) not in seen:
+                seen.add(str(w))
+                print(str(w), file=sys.stderr)
+    name = Path(args.files[0]).stem + ("-sweep" if len(args.files) == 1 else "-batch")
+    out = Path(args.out) if args.out else Path("simpool-out") / name
+    executor = None
+    if args.threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=args.threads)
+    show = not args.quiet and sys.stderr.isatty()
+
+    def report(i: int, label: str, skipped: bool) -> None:
+        if not args.quiet and not show:
+            print(f"[{i + 1}/{len(variants)}] {label}{' (done before, skipped)' if skipped else ''}",
+                  file=sys.stderr)
+
+    try:
+        table = run_batch(variants, out, paths=args.paths, seed=args.seed, fresh=args.fresh,
+                          formats=formats, executor=executor, progress=show, on_variant=report)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    if not args.quiet:
+        print(f"{len(variants)} variants, {len(table):,} rows: "
+              f"{', '.join(str(out / f'summary.{f}') for f in formats)}")
+    return EXIT_OK
+
+
 def _cmd_run(args) -> int:
     import time
 
@@ -129,6 +219,9 @@ def _cmd_run(args) -> int:
             return EXIT_BAD_INPUT
     if args.seed is not None and not 0 <= args.seed < 2**63:
         print(f"--seed: must be in [0, 2**63), got {args.seed}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    formats = _formats(args.format)
+    if formats is None:
         return EXIT_BAD_INPUT
     overrides = list(args.overrides)
     if args.importance_sampling:
@@ -154,6 +247,11 @@ def _cmd_run(args) -> int:
             executor.shutdown(cancel_futures=True)
     summary = res.summary()
     files = write_run(out, res, summary, argv=sys.argv, wall_s=time.time() - t0)
+    extra = tuple(f for f in formats if f != "csv")
+    if extra:
+        from .batch import write_tables
+
+        files += write_tables(out, {"summary": summary}, extra)
     if not args.quiet:
         print(format_summary(res, summary))
         print(f"\nwrote {', '.join(str(f) for f in files)}")
@@ -177,7 +275,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     from .errors import ScenarioError, SimpoolError
 
-    handler = {"run": _cmd_run, "validate": _cmd_validate, "show": _cmd_show}[args.command]
+    handler = {"run": _cmd_run, "sweep": _cmd_sweep, "validate": _cmd_validate,
+               "show": _cmd_show}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:

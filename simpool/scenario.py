@@ -256,6 +256,9 @@ class Scenario(_Strict):
     insurers: list[Insurer] = Field(default_factory=list)
     insurance_pool: InsurancePool = Field(default_factory=InsurancePool)
     funds: list[Fund] = Field(default_factory=list, description="government angel funds (FUNDS.md)")
+    sweep: dict[str, Any] = Field(
+        default_factory=dict,
+        description="what-if grid: dotted key = [values]; `simpool sweep` runs the cross product")
 
     _source: str = PrivateAttr("<dict>")
     _base_dir: str = PrivateAttr(".")
@@ -653,6 +656,12 @@ def _check_routes(sc: Scenario, file: str, index: dict, names: dict, problems: P
             resolve(holder, loc, "insurer", product == "insured")
         if holder.pool is not None:
             resolve(holder, loc, "pool", False)
+
+
+def read_raw(source: str | os.PathLike) -> dict:
+    """The raw data of a scenario file with its ``extends`` chain merged (not validated)."""
+    raw, _ = _read_with_extends(Path(source), str(source), [])
+    return raw
 
 
 def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict | None = None,
