@@ -194,8 +194,8 @@ def variants_table(manifest: dict):
 
 
 def write_tables(out: Path, tables: dict, formats: tuple[str, ...]) -> list[Path]:
-    """Write tables as CSV (UTF-8 with BOM; ``summary.csv``, ``variants.csv``), Parquet and
-    Excel (one sheet per table), each atomically."""
+    """Write tables as CSV (UTF-8 with BOM; ``<name>.csv``), Parquet (``<name>.parquet``) and
+    Excel (one workbook named after the first table, one sheet per table), each atomically."""
     import io
 
     written = []
@@ -219,7 +219,7 @@ def write_tables(out: Path, tables: dict, formats: tuple[str, ...]) -> list[Path
             with pd.ExcelWriter(buf, engine="openpyxl") as xw:
                 for name, df in tables.items():
                     df.to_excel(xw, sheet_name=name[:31], index=False)
-            p = out / "summary.xlsx"
+            p = out / f"{next(iter(tables))}.xlsx"
             atomic_write_bytes(p, buf.getvalue())
             written.append(p)
     return written

@@ -1,4 +1,4 @@
-"""Command line: ``simpool run | sweep | validate | show``.
+"""Command line: ``simpool run | sweep | compare | validate | show``.
 
 Exit codes: 0 success, 1 runtime or I/O error (with a clear message), 2 bad input (every
 problem printed as ``file:line: dotted.path: message``), 130 interrupted.
@@ -70,6 +70,23 @@ def _parser() -> argparse.ArgumentParser:
     sw.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     sw.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
     add_set(sw)
+
+    cmp_ = sub.add_parser(
+        "compare", help="what-ifs against a base on common random numbers",
+        description="Run a base scenario and what-ifs on the same seed and paths (common random "
+                    "numbers) and report each figure's difference with the standard error of "
+                    "the difference (batch means), in compare.csv and a plot.")
+    cmp_.add_argument("base", help="base scenario (TOML)")
+    cmp_.add_argument("whatifs", nargs="+", help="what-if scenarios (TOML)")
+    cmp_.add_argument("--paths", type=int, help="paths (default: the base's)")
+    cmp_.add_argument("--seed", type=int, help="seed (default: the base's)")
+    cmp_.add_argument("--out", help="output folder (default: simpool-out/<base>-compare)")
+    cmp_.add_argument("--format", default="csv", metavar="LIST",
+                      help="tables to write: csv (default), parquet, xlsx; comma-separated")
+    cmp_.add_argument("--no-plot", action="store_true", help="do not draw compare.png")
+    cmp_.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    cmp_.add_argument("--quiet", action="store_true", help="print no table")
+    add_set(cmp_)
 
     val = sub.add_parser("validate", help="check scenario files and report every problem",
                          description="Validate scenario files (and their loan tapes) without simulating.")
@@ -206,6 +223,66 @@ def _cmd_sweep(args) -> int:
     return EXIT_OK
 
 
+def _cmd_compare(args) -> int:
+    import json
+
+    from .batch import write_tables
+    from .compare import compare, headline, plot
+    from .output import atomic_write_bytes
+    from .scenario import resolved_toml
+    from .units import format_yuan
+
+    if not _check_counts(args):
+        return EXIT_BAD_INPUT
+    formats = _formats(args.format)
+    if formats is None:
+        return EXIT_BAD_INPUT
+    base = _load(args.base, args.overrides)
+    whatifs = [_load(f, args.overrides) for f in args.whatifs]
+    out = Path(args.out) if args.out else Path("simpool-out") / f"{base.name}-compare"
+    executor = None
+    if args.threads:
+        from concurrent.futures import ThreadPoolExecutor
+
+        executor = ThreadPoolExecutor(max_workers=args.threads)
+    try:
+        table = compare(base, whatifs, paths=args.paths, seed=args.seed, executor=executor)
+    finally:
+        if executor is not None:
+            executor.shutdown(cancel_futures=True)
+    files = write_tables(out, {"compare": table}, formats)
+    for sc in [base] + whatifs:
+        p = out / f"{sc.name}.resolved.toml"
+        atomic_write_bytes(p, resolved_toml(sc).encode("utf-8"))
+    meta = {"base": args.base, "whatifs": args.whatifs, "overrides": args.overrides,
+            "paths": args.paths or base.simulation.paths,
+            "seed": base.simulation.seed if args.seed is None else args.seed,
+            "command_line": sys.argv}
+    atomic_write_bytes(out / "provenance.json", (json.dumps(meta, indent=2, ensure_ascii=False)
+                                                 + "\n").encode("utf-8"))
+    if not args.no_plot:
+        png = out / "compare.png"
+        tmp = out / ".compare.png.tmp.png"
+        plot(table, tmp)
+        tmp.replace(png)
+        files.append(png)
+    if not args.quiet:
+        rows = headline(table)
+        print(f"{base.name} vs {', '.join(w.name for w in whatifs)}: "
+              f"{meta['paths']:,} paths, seed {meta['seed']}, common random numbers")
+        print(f"  {'what-if':<24} {'measure':<28} {'statistic':<30} {'base':>12} {'what-if':>12} "
+              f"{'difference':>12} {'± se':>10}")
+        for _, r in rows.iterrows():
+            fmt = (lambda v: f"{v:.4%}") if str(r.statistic).startswith("P(") or \
+                r.statistic == "subsidy rate" else format_yuan
+            if r.statistic == "loans per yuan of public money":
+                fmt = (lambda v: f"{v:,.2f}")
+            print(f"  {r.scenario:<24} {r.measure:<28} {r.statistic:<30} {fmt(r.base):>12} "
+                  f"{fmt(r.whatif):>12} {fmt(r['diff']):>12} {fmt(r.se_diff):>10}")
+        print(f"\nwrote {', '.join(str(f) for f in files)}")
+    return EXIT_OK
+
+
 def _cmd_run(args) -> int:
     import time
 
@@ -275,7 +352,8 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_BAD_INPUT
     from .errors import ScenarioError, SimpoolError
 
-    handler = {"run": _cmd_run, "sweep": _cmd_sweep, "validate": _cmd_validate,
+    handler = {"run": _cmd_run, "sweep": _cmd_sweep, "compare": _cmd_compare,
+               "validate": _cmd_validate,
                "show": _cmd_show}[args.command]
     try:
         return handler(args)
