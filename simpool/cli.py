@@ -1,4 +1,4 @@
-"""Command line: ``simpool run | sweep | compare | validate | show``.
+"""Command line: ``simpool run | sweep | compare | solve | validate | show``.
 
 Exit codes: 0 success, 1 runtime or I/O error (with a clear message), 2 bad input (every
 problem printed as ``file:line: dotted.path: message``), 130 interrupted.
@@ -87,6 +87,30 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--threads", type=int, help="worker threads (default: all cores)")
     cmp_.add_argument("--quiet", action="store_true", help="print no table")
     add_set(cmp_)
+
+    sol = sub.add_parser(
+        "solve", help="find the lever value at which a figure meets a target",
+        description="Goal-seek one lever (a dotted key, as for --set) so that one summary figure "
+                    "equals a target, on common random numbers with a bracketing root finder; "
+                    "reports the answer and the range of lever values within --z standard "
+                    "errors of the target. Example: the smallest pool with P(depleted by 2029) "
+                    "<= 5%%: --lever pools.provincial_sme.cash --bracket 1亿,100亿 --measure "
+                    "pool:provincial_sme --statistic 'P(depleted by year)' --year 2029 --target 0.05")
+    sol.add_argument("file", help="scenario file (TOML)")
+    sol.add_argument("--lever", required=True, metavar="KEY", help="dotted key of the lever")
+    sol.add_argument("--bracket", required=True, metavar="LOW,HIGH",
+                     help='lever values that bracket the answer, e.g. 1e8,1e10 or "1亿,100亿"')
+    sol.add_argument("--measure", required=True, help="summary measure, e.g. pool:provincial_sme")
+    sol.add_argument("--statistic", required=True, help="summary statistic, e.g. 'P(depleted by year)'")
+    sol.add_argument("--year", type=int, help="calendar year of the figure (default: whole horizon)")
+    sol.add_argument("--param", type=float, help="the row's param (level or threshold) if needed")
+    sol.add_argument("--target", required=True, help="target value of the figure")
+    sol.add_argument("--z", type=float, default=1.96, help="width of the answer's range in SE")
+    sol.add_argument("--paths", type=int, help="paths per evaluation (default: the scenario's)")
+    sol.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    sol.add_argument("--out", help="output folder (default: simpool-out/<name>-solve)")
+    sol.add_argument("--quiet", action="store_true", help="print only the answer")
+    add_set(sol)
 
     val = sub.add_parser("validate", help="check scenario files and report every problem",
                          description="Validate scenario files (and their loan tapes) without simulating.")
@@ -283,6 +307,47 @@ def _cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def _cmd_solve(args) -> int:
+    import json
+
+    from .output import atomic_write_bytes
+    from .solve import Figure, solve
+    from .units import parse_money
+
+    if not _check_counts(args):
+        return EXIT_BAD_INPUT
+    try:
+        low, high = (parse_money(x.strip()) for x in args.bracket.split(","))
+    except (ValueError, TypeError):
+        print(f"--bracket: expected LOW,HIGH (numbers or amounts like 5亿), got {args.bracket!r}",
+              file=sys.stderr)
+        return EXIT_BAD_INPUT
+    try:
+        target = float(args.target)
+    except ValueError:
+        print(f"--target: expected a number, got {args.target!r}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    fig = Figure(args.measure, args.statistic, args.year, args.param)
+
+    def log(x, v, se):
+        if not args.quiet:
+            print(f"  {args.lever} = {x:.6g}: {v:.6g} ± {se:.3g}", file=sys.stderr)
+
+    sol = solve(args.file, args.lever, low, high, fig, target, overrides=args.overrides,
+                paths=args.paths, seed=args.seed, z=args.z, log=log)
+    out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-solve"
+    record = {"lever": sol.lever, "value": sol.value, "low": sol.low, "high": sol.high,
+              "z": sol.z, "figure": {"measure": fig.measure, "statistic": fig.statistic,
+                                     "year": fig.year, "param": fig.param},
+              "target": sol.target, "achieved": sol.achieved, "se": sol.se,
+              "evaluations": [{"lever": x, "value": v, "se": s} for x, v, s in sol.evaluations],
+              "scenario": args.file, "overrides": args.overrides, "command_line": sys.argv}
+    atomic_write_bytes(out / "solve.json",
+                       (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    print(str(sol))
+    return EXIT_OK
+
+
 def _cmd_run(args) -> int:
     import time
 
@@ -350,15 +415,18 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
-    from .errors import ScenarioError, SimpoolError
+    from .errors import ScenarioError, SimpoolError, UsageError
 
-    handler = {"run": _cmd_run, "sweep": _cmd_sweep, "compare": _cmd_compare,
+    handler = {"run": _cmd_run, "sweep": _cmd_sweep, "compare": _cmd_compare, "solve": _cmd_solve,
                "validate": _cmd_validate,
                "show": _cmd_show}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:
         _print_problems(e.problems + e.warnings)
+        return EXIT_BAD_INPUT
+    except UsageError as e:
+        print(f"simpool: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
         print("simpool: interrupted", file=sys.stderr)

@@ -48,6 +48,11 @@ class SimpoolError(Exception):
     """Base class of the errors simpool raises on purpose."""
 
 
+class UsageError(SimpoolError, ValueError):
+    """A command's arguments cannot be honoured (CLI exit code 2), e.g. a figure that is not
+    in the summary or a bracket that does not contain the target."""
+
+
 class ScenarioError(SimpoolError, ValueError):
     """Bad input: one or more problems, all reported at once (CLI exit code 2)."""
 

@@ -1,0 +1,125 @@
+"""Goal-seeking: the value of one lever at which a figure meets a target.
+
+Every evaluation runs the scenario with the lever set (``--set`` semantics) on the same seed
+and paths, so the figure is one fixed function of the lever (common random numbers) and a
+bracketing root finder (scipy's Brent method) applies. The answer's uncertainty is the range
+of lever values whose figure is within ``z`` standard errors of the target: the roots of
+figure(x) = target -/+ z se, found the same way.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+
+from .errors import ScenarioError, UsageError
+
+
+@dataclass
+class Figure:
+    """A row of the summary: measure, statistic, calendar year (None = whole horizon), param."""
+
+    measure: str
+    statistic: str
+    year: int | None = None
+    param: float | None = None
+
+    def pick(self, summary) -> tuple[float, float]:
+        """(value, se) of this figure in a summary table; SimpoolError if absent."""
+        t = summary[(summary.measure == self.measure) & (summary.statistic == self.statistic)]
+        t = t[t.year.isna()] if self.year is None else t[t.year == self.year]
+        if self.param is not None:
+            t = t[(t.param - self.param).abs() <= 1e-12 * max(1.0, abs(self.param))]
+        if len(t) != 1:
+            have = summary[summary.measure == self.measure].statistic.unique().tolist()
+            hint = (f"; statistics of {self.measure}: {', '.join(map(str, have))}" if have
+                    else f"; measures: {', '.join(summary.measure.unique()[:40])}")
+            raise UsageError(f"figure {self} {'is ambiguous (give --param)' if len(t) > 1 else 'not in the summary'}{hint}")
+        return float(t.value.iloc[0]), float(t.se.iloc[0])
+
+    def __str__(self) -> str:
+        s = f"{self.measure} / {self.statistic}"
+        if self.year is not None:
+            s += f" / {self.year}"
+        if self.param is not None:
+            s += f" (param {self.param:g})"
+        return s
+
+
+@dataclass
+class Solution:
+    lever: str
+    value: float  # the lever at which the figure meets the target
+    low: float  # range of lever values within z SE of the target
+    high: float
+    figure: Figure
+    target: float
+    achieved: float  # the figure at ``value``
+    se: float  # its standard error
+    z: float
+    evaluations: list = field(default_factory=list)  # (lever, figure, se)
+
+    def __str__(self) -> str:
+        return (f"{self.lever} = {self.value:.6g} (range {self.low:.6g} .. {self.high:.6g}: "
+                f"figure within {self.z:g} SE of the target); {self.figure} = {self.achieved:.6g} "
+                f"± {self.se:.3g} (target {self.target:g}); {len(self.evaluations)} runs")
+
+
+def solve(file, lever: str, low: float, high: float, figure: Figure, target: float, *,
+          overrides: list[str] | None = None, paths: int | None = None, seed: int | None = None,
+          xtol: float | None = None, z: float = 1.96, executor=None, log=None) -> Solution:
+    """Find the lever value in [low, high] where ``figure`` equals ``target``.
+
+    The figure must cross the target inside the bracket (it is monotone for the levers
+    analysts ask about: pool size, top-up, leverage cap). ``xtol`` defaults to 1e-4 of the
+    bracket.
+    """
+    from scipy.optimize import brentq
+
+    from .engine import simulate
+    from .scenario import load_scenario
+
+    if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
+        raise UsageError(f"--bracket must be two finite numbers low < high, got {low}, {high}")
+    base = load_scenario(file, overrides)
+    paths = int(paths or base.simulation.paths)
+    seed = int(base.simulation.seed if seed is None else seed)
+    xtol = xtol if xtol is not None else 1e-4 * (high - low)
+    cache: dict[float, tuple[float, float]] = {}
+    evaluations = []
+
+    def evaluate(x: float) -> tuple[float, float]:
+        if x not in cache:
+            try:
+                sc = load_scenario(file, list(overrides or []) + [f"{lever}={x!r}"])
+            except ScenarioError as e:
+                raise ScenarioError([p.__class__(p.file, p.line, p.path,
+                                                 f"{p.message} (at {lever} = {x:g})", p.severity)
+                                     for p in e.problems]) from None
+            res = simulate(sc, paths=paths, seed=seed, executor=executor)
+            cache[x] = figure.pick(res.summary())
+            evaluations.append((x, *cache[x]))
+            if log:
+                log(x, *cache[x])
+        return cache[x]
+
+    f_lo, _ = evaluate(low)
+    f_hi, _ = evaluate(high)
+    if (f_lo - target) * (f_hi - target) > 0:
+        raise UsageError(f"the target {target:g} is not bracketed: {figure} is {f_lo:.6g} at "
+                           f"{lever} = {low:g} and {f_hi:.6g} at {high:g}; widen --bracket")
+
+    def root(level: float) -> float:
+        g_lo, g_hi = evaluate(low)[0] - level, evaluate(high)[0] - level
+        if g_lo == 0.0:
+            return low
+        if g_hi == 0.0:
+            return high
+        if g_lo * g_hi > 0:  # the shifted level lies outside the bracket's range
+            return low if abs(g_lo) < abs(g_hi) else high
+        return brentq(lambda x: evaluate(x)[0] - level, low, high, xtol=xtol, maxiter=100)
+
+    x = root(target)
+    achieved, se = evaluate(x)
+    band = [root(target - z * se), root(target + z * se)] if se > 0 else [x, x]
+    return Solution(lever, x, min(band), max(band), figure, target, achieved, se, z, evaluations)
