@@ -1,4 +1,4 @@
-"""Command line: ``simpool run | sweep | compare | solve | validate | show``.
+"""Command line: ``simpool run | sweep | compare | solve | sensitivity | validate | show``.
 
 Exit codes: 0 success, 1 runtime or I/O error (with a clear message), 2 bad input (every
 problem printed as ``file:line: dotted.path: message``), 130 interrupted.
@@ -111,6 +111,28 @@ def _parser() -> argparse.ArgumentParser:
     sol.add_argument("--out", help="output folder (default: simpool-out/<name>-solve)")
     sol.add_argument("--quiet", action="store_true", help="print only the answer")
     add_set(sol)
+
+    sen = sub.add_parser(
+        "sensitivity", help="tornado (one-at-a-time) and Sobol sensitivity of one figure",
+        description="Move each real-valued lever of the scenario by +/- --delta (one at a time, "
+                    "common random numbers) and rank the swings of one summary figure; with "
+                    "--sobol K, Sobol indices (SALib) of the top K levers.")
+    sen.add_argument("file", help="scenario file (TOML)")
+    sen.add_argument("--measure", required=True, help="summary measure, e.g. fiscal or bank")
+    sen.add_argument("--statistic", required=True, help="summary statistic, e.g. NPV or EL")
+    sen.add_argument("--year", type=int, help="calendar year of the figure (default: whole horizon)")
+    sen.add_argument("--param", type=float, help="the row's param (level or threshold) if needed")
+    sen.add_argument("--delta", type=float, default=0.2, help="relative move of each lever (0.2)")
+    sen.add_argument("--levers", help="comma-separated levers (default: every real-valued key)")
+    sen.add_argument("--sobol", type=int, default=0, metavar="K",
+                     help="also Sobol indices of the top K levers (K >= 2)")
+    sen.add_argument("--sobol-samples", type=int, default=32, metavar="N",
+                     help="Saltelli base samples (a power of 2; N x (K + 2) runs)")
+    sen.add_argument("--paths", type=int, help="paths per run (default: the scenario's)")
+    sen.add_argument("--seed", type=int, help="seed (default: the scenario's)")
+    sen.add_argument("--out", help="output folder (default: simpool-out/<name>-sensitivity)")
+    sen.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
+    add_set(sen)
 
     val = sub.add_parser("validate", help="check scenario files and report every problem",
                          description="Validate scenario files (and their loan tapes) without simulating.")
@@ -348,6 +370,62 @@ def _cmd_solve(args) -> int:
     return EXIT_OK
 
 
+def _cmd_sensitivity(args) -> int:
+    from .batch import write_tables
+    from .sensitivity import plot_tornado, sobol, tornado, tornado_table
+    from .solve import Figure
+
+    if not _check_counts(args):
+        return EXIT_BAD_INPUT
+    fig = Figure(args.measure, args.statistic, args.year, args.param)
+    only = [k.strip() for k in args.levers.split(",") if k.strip()] if args.levers else None
+    bar = None
+    if not args.quiet and sys.stderr.isatty():
+        from tqdm import tqdm
+
+        bar = tqdm(unit="lever", desc="tornado", leave=False)
+
+    def progress(i, n, key):
+        if bar is not None:
+            bar.total = n
+            bar.update(i - bar.n)
+
+    try:
+        f0, se0, swings = tornado(args.file, fig, delta=args.delta, only=only,
+                                  overrides=args.overrides, paths=args.paths, seed=args.seed,
+                                  progress=progress)
+    finally:
+        if bar is not None:
+            bar.close()
+    table = tornado_table(f0, se0, swings)
+    out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-sensitivity"
+    tables = {"tornado": table}
+    if args.sobol:
+        if args.sobol < 2:
+            print("--sobol: needs K >= 2 levers", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        top = [s.lever for s in swings if s.swing > 0][: args.sobol]
+        st, runs = sobol(args.file, fig, top, delta=args.delta, samples=args.sobol_samples,
+                         overrides=args.overrides, paths=args.paths, seed=args.seed)
+        tables["sobol"] = st
+    files = write_tables(out, tables, ("csv",))
+    png = out / "tornado.png"
+    tmp = out / ".tornado.png.tmp.png"
+    plot_tornado(table, fig, tmp)
+    tmp.replace(png)
+    files.append(png)
+    if not args.quiet:
+        print(f"{fig}: base {f0:.6g} ± {se0:.3g}; levers moved by ±{args.delta:g}")
+        for _, r in table.head(15).iterrows():
+            print(f"  {r.lever:<50} {r.figure_low:>14.6g} {r.figure_high:>14.6g}  swing {r.swing:.4g}")
+        if "sobol" in tables:
+            print("Sobol indices (first order, total, 95% confidence):")
+            for _, r in tables["sobol"].iterrows():
+                print(f"  {r.lever:<50} S1 {r.S1:.3f} ± {r.S1_conf:.3f}   ST {r.ST:.3f} ± {r.ST_conf:.3f}")
+        print(f"\nwrote {', '.join(str(f) for f in files)}")
+    return EXIT_OK
+
+
 def _cmd_run(args) -> int:
     import time
 
@@ -418,6 +496,7 @@ def main(argv: list[str] | None = None) -> int:
     from .errors import ScenarioError, SimpoolError, UsageError
 
     handler = {"run": _cmd_run, "sweep": _cmd_sweep, "compare": _cmd_compare, "solve": _cmd_solve,
+               "sensitivity": _cmd_sensitivity,
                "validate": _cmd_validate,
                "show": _cmd_show}[args.command]
     try:

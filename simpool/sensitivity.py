@@ -1,0 +1,190 @@
+"""Sensitivity of one figure to the levers: one-at-a-time (tornado) and variance-based (Sobol).
+
+Levers are the scenario's real-valued keys (amounts, rates, shares, probabilities), found in
+the resolved scenario; ``simulation``, ``report``, ``importance_sampling``, the factor model's
+matrix and zero-valued keys are left out. Each lever moves by a relative ``delta`` (default
+±20%) with all else fixed, on common random numbers (same seed and paths), so the swings are
+differences of one fixed function, not of noise. The Sobol option uses SALib (Saltelli
+sampling, Jansen/Saltelli estimators) over the top levers within the same ranges.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from .errors import ScenarioError, UsageError
+from .solve import Figure
+
+#: Sections that are not policy or portfolio levers.
+SKIP_SECTIONS = ("simulation", "report", "importance_sampling", "sweep")
+SKIP_KEYS = ("sector_correlation", "corridor", "levels", "exceedance", "shift")
+
+
+def levers(sc) -> dict[str, float]:
+    """The real-valued keys of a resolved scenario (named arrays addressed by name)."""
+    from .scenario import resolved_dict
+
+    out: dict[str, float] = {}
+
+    def walk(node: Any, path: list[str]) -> None:
+        if isinstance(node, dict):
+            for k, v in node.items():
+                if k in SKIP_KEYS or (not path and k in SKIP_SECTIONS):
+                    continue
+                walk(v, path + [str(k)])
+        elif isinstance(node, list):
+            for i, item in enumerate(node):
+                if isinstance(item, dict):
+                    walk(item, path + [str(item.get("name", i))])
+        elif isinstance(node, float) and not isinstance(node, bool) and node != 0.0 \
+                and math.isfinite(node):
+            out[".".join(path)] = node
+
+    walk(resolved_dict(sc), [])
+    return out
+
+
+@dataclass
+class Swing:
+    lever: str
+    base: float  # lever value
+    low: float  # lever values tried (None when not allowed)
+    high: float
+    f_low: float  # figure at each (NaN when not allowed)
+    f_high: float
+    se_low: float
+    se_high: float
+
+    @property
+    def swing(self) -> float:
+        vals = [v for v in (self.f_low, self.f_high) if math.isfinite(v)]
+        return max(vals) - min(vals) if len(vals) == 2 else float("nan")
+
+
+def _runner(file, overrides, paths, seed, figure: Figure, executor):
+    from .engine import simulate
+    from .scenario import load_scenario
+
+    def run(sets: list[str]) -> tuple[float, float]:
+        sc = load_scenario(file, list(overrides or []) + sets)
+        res = simulate(sc, paths=paths, seed=seed, executor=executor)
+        return figure.pick(res.summary())
+
+    return run
+
+
+def tornado(file, figure: Figure, *, delta: float = 0.2, only: list[str] | None = None,
+            overrides: list[str] | None = None, paths: int | None = None,
+            seed: int | None = None, executor=None,
+            progress: Callable[[int, int, str], None] | None = None):
+    """One-at-a-time swings of ``figure``; returns (base value, base se, swings sorted)."""
+    from .scenario import load_scenario
+
+    if not 0 < delta < 1:
+        raise UsageError(f"--delta must be in (0, 1), got {delta}")
+    base_sc = load_scenario(file, overrides)
+    paths = int(paths or base_sc.simulation.paths)
+    seed = int(base_sc.simulation.seed if seed is None else seed)
+    run = _runner(file, overrides, paths, seed, figure, executor)
+    f0, se0 = run([])
+    all_levers = levers(base_sc)
+    if only:
+        unknown = [k for k in only if k not in all_levers]
+        if unknown:
+            raise UsageError(f"not a real-valued lever of this scenario: {', '.join(unknown)}")
+        all_levers = {k: all_levers[k] for k in only}
+    swings = []
+    for i, (key, v) in enumerate(all_levers.items()):
+        vals = []
+        for x in (v * (1 - delta), v * (1 + delta)):
+            try:
+                vals.append((x, *run([f"{key}={x!r}"])))
+            except ScenarioError:  # outside the key's allowed range: that side is skipped
+                vals.append((float("nan"), float("nan"), float("nan")))
+        swings.append(Swing(key, v, vals[0][0], vals[1][0], vals[0][1], vals[1][1],
+                            vals[0][2], vals[1][2]))
+        if progress:
+            progress(i + 1, len(all_levers), key)
+    swings.sort(key=lambda s: -(s.swing if math.isfinite(s.swing) else -1.0))
+    return f0, se0, swings
+
+
+def tornado_table(f0: float, se0: float, swings: list[Swing]):
+    import pandas as pd
+
+    return pd.DataFrame([{"lever": s.lever, "value": s.base, "low": s.low, "high": s.high,
+                          "figure_base": f0, "se_base": se0, "figure_low": s.f_low,
+                          "se_low": s.se_low, "figure_high": s.f_high, "se_high": s.se_high,
+                          "swing": s.swing} for s in swings])
+
+
+def sobol(file, figure: Figure, keys: list[str], *, delta: float = 0.2, samples: int = 32,
+          overrides: list[str] | None = None, paths: int | None = None, seed: int | None = None,
+          executor=None, progress: Callable[[int, int, str], None] | None = None):
+    """First-order and total Sobol indices of ``figure`` over ``keys`` (each uniform within
+    ±delta of its value), by SALib; returns a DataFrame with confidence intervals."""
+    import numpy as np
+    import pandas as pd
+    from SALib.analyze import sobol as analyze
+    from SALib.sample import sobol as sample
+
+    from .scenario import load_scenario
+
+    base_sc = load_scenario(file, overrides)
+    values = levers(base_sc)
+    unknown = [k for k in keys if k not in values]
+    if unknown:
+        raise UsageError(f"not a real-valued lever of this scenario: {', '.join(unknown)}")
+    if len(keys) < 2:
+        raise UsageError("Sobol indices need at least two levers")
+    problem = {"num_vars": len(keys), "names": list(keys),
+               "bounds": [sorted([values[k] * (1 - delta), values[k] * (1 + delta)]) for k in keys]}
+    n = 1 << max(2, int(math.ceil(math.log2(max(samples, 4)))))  # SALib wants a power of 2
+    X = sample.sample(problem, n, calc_second_order=False, seed=1)
+    paths = int(paths or base_sc.simulation.paths)
+    seed = int(base_sc.simulation.seed if seed is None else seed)
+    run = _runner(file, overrides, paths, seed, figure, executor)
+    Y = np.empty(len(X))
+    for i, row in enumerate(X):
+        try:
+            Y[i] = run([f"{k}={float(x)!r}" for k, x in zip(keys, row)])[0]
+        except ScenarioError as e:
+            raise UsageError(f"a Sobol sample is outside a lever's allowed range ({e}); use a "
+                             "smaller --delta") from None
+        if progress:
+            progress(i + 1, len(X), "sample")
+    res = analyze.analyze(problem, Y, calc_second_order=False, seed=1)
+    return pd.DataFrame({"lever": keys, "S1": res["S1"], "S1_conf": res["S1_conf"],
+                         "ST": res["ST"], "ST_conf": res["ST_conf"]}), len(X)
+
+
+def plot_tornado(table, figure: Figure, path, top: int = 15) -> None:
+    """Horizontal tornado bars of the ``top`` swings around the base value (a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    t = table[table.swing.notna()].head(top)
+    f0 = float(table.figure_base.iloc[0]) if len(table) else 0.0
+    fig, ax = plt.subplots(figsize=(9, 0.4 * max(len(t), 3) + 1.6))
+    for i, (_, r) in enumerate(t.iterrows()):
+        for val, se, color, lab in ((r.figure_low, r.se_low, "C0", "lever -delta"),
+                                    (r.figure_high, r.se_high, "C3", "lever +delta")):
+            if math.isfinite(val):
+                ax.barh(i, val - f0, left=f0, color=color, alpha=0.8,
+                        xerr=1.96 * se if math.isfinite(se) else None, capsize=2,
+                        label=lab if i == 0 else None)
+    ax.axvline(f0, color="black", lw=0.8)
+    ax.set_yticks(range(len(t)))
+    ax.set_yticklabels(list(t.lever), fontsize=8)
+    ax.invert_yaxis()
+    ax.set_xlabel(f"{figure} (each run's 95% error bar)")
+    ax.set_title("One-at-a-time sensitivity (tornado)")
+    if len(t):
+        ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
