@@ -101,7 +101,6 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
     the same ones (common random numbers across variants). ``on_variant(index, label,
     skipped)`` is called after each variant.
     """
-    import pandas as pd
 
     from .engine import simulate
     from .output import provenance

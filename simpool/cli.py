@@ -30,6 +30,17 @@ def _parser() -> argparse.ArgumentParser:
         sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a scenario key, e.g. cohorts.ip_pledge.pd=0.03 or model.copula=t "
                              "(value parsed as TOML, else a string); repeatable")
+        sp.add_argument("--stress", action="append", default=[], metavar="YEAR=QUANTILE",
+                        help="fix every systematic factor of YEAR at its QUANTILE, e.g. 2026=0.01 "
+                             "(a 1-in-100 bad year); repeatable; replaces the file's [[stress]]")
+
+    def add_exec(sp, threads=True):
+        if threads:
+            sp.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+        sp.add_argument("--dask", metavar="ADDRESS",
+                        help="run the path chunks on Dask: 'local' starts a LocalCluster, "
+                             "tcp://host:port joins a scheduler (needs simpool[dask])")
+        sp.add_argument("--dask-workers", type=int, help="worker processes of --dask local")
 
     run = sub.add_parser("run", help="simulate a scenario and write its summary",
                          description="Simulate a scenario file; write summary.csv, the resolved "
@@ -38,7 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--paths", type=int, help="Monte Carlo paths (default: simulation.paths)")
     run.add_argument("--seed", type=int, help="seed (default: simulation.seed)")
     run.add_argument("--out", help="output folder (default: simpool-out/<scenario name>)")
-    run.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    add_exec(run)
     run.add_argument("--chunk-size", type=int, help="paths per chunk (never changes results)")
     run.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
     run.add_argument("--importance-sampling", choices=["none", "shift", "shift_twist"],
@@ -46,6 +57,12 @@ def _parser() -> argparse.ArgumentParser:
                           "--set importance_sampling.method=...)")
     run.add_argument("--is-target", metavar="YUAN",
                      help='loss level the importance sampler aims at, e.g. 5e8 or "5亿"')
+    run.add_argument("--target-se", action="append", default=[], metavar="FIGURE=SE",
+                     help="run paths in batches until this figure's standard error is at most "
+                          "SE, e.g. net/EL=2e7 or 'pool:provincial_sme/P(depleted by year)@2029"
+                          "=0.002' (--paths is the first batch); repeatable")
+    run.add_argument("--max-paths", type=int, default=10_000_000,
+                     help="most paths in all with --target-se (default 10,000,000)")
     run.add_argument("--format", default="csv", metavar="LIST",
                      help="tables to write: csv (default), parquet, xlsx; comma-separated")
     add_set(run)
@@ -67,7 +84,7 @@ def _parser() -> argparse.ArgumentParser:
                     help="start afresh in an output folder made by a different batch")
     sw.add_argument("--format", default="csv", metavar="LIST",
                     help="tables to write: csv (default), parquet, xlsx; comma-separated")
-    sw.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    add_exec(sw)
     sw.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
     add_set(sw)
 
@@ -84,7 +101,7 @@ def _parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--format", default="csv", metavar="LIST",
                       help="tables to write: csv (default), parquet, xlsx; comma-separated")
     cmp_.add_argument("--no-plot", action="store_true", help="do not draw compare.png")
-    cmp_.add_argument("--threads", type=int, help="worker threads (default: all cores)")
+    add_exec(cmp_)
     cmp_.add_argument("--quiet", action="store_true", help="print no table")
     add_set(cmp_)
 
@@ -110,6 +127,7 @@ def _parser() -> argparse.ArgumentParser:
     sol.add_argument("--seed", type=int, help="seed (default: the scenario's)")
     sol.add_argument("--out", help="output folder (default: simpool-out/<name>-solve)")
     sol.add_argument("--quiet", action="store_true", help="print only the answer")
+    add_exec(sol)
     add_set(sol)
 
     sen = sub.add_parser(
@@ -132,6 +150,7 @@ def _parser() -> argparse.ArgumentParser:
     sen.add_argument("--seed", type=int, help="seed (default: the scenario's)")
     sen.add_argument("--out", help="output folder (default: simpool-out/<name>-sensitivity)")
     sen.add_argument("--quiet", action="store_true", help="print no table and no progress bar")
+    add_exec(sen)
     add_set(sen)
 
     val = sub.add_parser("validate", help="check scenario files and report every problem",
@@ -245,11 +264,8 @@ def _cmd_sweep(args) -> int:
                 print(str(w), file=sys.stderr)
     name = Path(args.files[0]).stem + ("-sweep" if len(args.files) == 1 else "-batch")
     out = Path(args.out) if args.out else Path("simpool-out") / name
-    executor = None
-    if args.threads:
-        from concurrent.futures import ThreadPoolExecutor
+    from .cluster import open_executor
 
-        executor = ThreadPoolExecutor(max_workers=args.threads)
     show = not args.quiet and sys.stderr.isatty()
 
     def report(i: int, label: str, skipped: bool) -> None:
@@ -257,12 +273,9 @@ def _cmd_sweep(args) -> int:
             print(f"[{i + 1}/{len(variants)}] {label}{' (done before, skipped)' if skipped else ''}",
                   file=sys.stderr)
 
-    try:
+    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
         table = run_batch(variants, out, paths=args.paths, seed=args.seed, fresh=args.fresh,
                           formats=formats, executor=executor, progress=show, on_variant=report)
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
     if not args.quiet:
         print(f"{len(variants)} variants, {len(table):,} rows: "
               f"{', '.join(str(out / f'summary.{f}') for f in formats)}")
@@ -286,16 +299,10 @@ def _cmd_compare(args) -> int:
     base = _load(args.base, args.overrides)
     whatifs = [_load(f, args.overrides) for f in args.whatifs]
     out = Path(args.out) if args.out else Path("simpool-out") / f"{base.name}-compare"
-    executor = None
-    if args.threads:
-        from concurrent.futures import ThreadPoolExecutor
+    from .cluster import open_executor
 
-        executor = ThreadPoolExecutor(max_workers=args.threads)
-    try:
+    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
         table = compare(base, whatifs, paths=args.paths, seed=args.seed, executor=executor)
-    finally:
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
     files = write_tables(out, {"compare": table}, formats)
     for sc in [base] + whatifs:
         p = out / f"{sc.name}.resolved.toml"
@@ -355,8 +362,11 @@ def _cmd_solve(args) -> int:
         if not args.quiet:
             print(f"  {args.lever} = {x:.6g}: {v:.6g} ± {se:.3g}", file=sys.stderr)
 
-    sol = solve(args.file, args.lever, low, high, fig, target, overrides=args.overrides,
-                paths=args.paths, seed=args.seed, z=args.z, log=log)
+    from .cluster import open_executor
+
+    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+        sol = solve(args.file, args.lever, low, high, fig, target, overrides=args.overrides,
+                    paths=args.paths, seed=args.seed, z=args.z, log=log, executor=executor)
     out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-solve"
     record = {"lever": sol.lever, "value": sol.value, "low": sol.low, "high": sol.high,
               "z": sol.z, "figure": {"measure": fig.measure, "statistic": fig.statistic,
@@ -390,24 +400,28 @@ def _cmd_sensitivity(args) -> int:
             bar.total = n
             bar.update(i - bar.n)
 
-    try:
-        f0, se0, swings = tornado(args.file, fig, delta=args.delta, only=only,
-                                  overrides=args.overrides, paths=args.paths, seed=args.seed,
-                                  progress=progress)
-    finally:
-        if bar is not None:
-            bar.close()
-    table = tornado_table(f0, se0, swings)
+    from .cluster import open_executor
+
+    if args.sobol == 1 or args.sobol < 0:
+        print("--sobol: needs K >= 2 levers", file=sys.stderr)
+        return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-sensitivity"
-    tables = {"tornado": table}
-    if args.sobol:
-        if args.sobol < 2:
-            print("--sobol: needs K >= 2 levers", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        top = [s.lever for s in swings if s.swing > 0][: args.sobol]
-        st, runs = sobol(args.file, fig, top, delta=args.delta, samples=args.sobol_samples,
-                         overrides=args.overrides, paths=args.paths, seed=args.seed)
-        tables["sobol"] = st
+    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+        try:
+            f0, se0, swings = tornado(args.file, fig, delta=args.delta, only=only,
+                                      overrides=args.overrides, paths=args.paths, seed=args.seed,
+                                      progress=progress, executor=executor)
+        finally:
+            if bar is not None:
+                bar.close()
+        table = tornado_table(f0, se0, swings)
+        tables = {"tornado": table}
+        if args.sobol:
+            top = [s.lever for s in swings if s.swing > 0][: args.sobol]
+            st, runs = sobol(args.file, fig, top, delta=args.delta, samples=args.sobol_samples,
+                             overrides=args.overrides, paths=args.paths, seed=args.seed,
+                             executor=executor)
+            tables["sobol"] = st
     files = write_tables(out, tables, ("csv",))
     png = out / "tornado.png"
     tmp = out / ".tornado.png.tmp.png"
@@ -451,20 +465,42 @@ def _cmd_run(args) -> int:
     sc = _load(args.file, overrides)
     paths = args.paths or sc.simulation.paths
     out = Path(args.out) if args.out else Path("simpool-out") / sc.name
-    executor = None
-    if args.threads:
-        from concurrent.futures import ThreadPoolExecutor
+    from .cluster import open_executor
 
-        executor = ThreadPoolExecutor(max_workers=args.threads)
-    update, close = _progress_bar(paths, args.quiet)
+    targets = []
+    for text in args.target_se:
+        from .errors import UsageError
+        from .solve import parse_figure
+
+        fig_text, eq, value = text.rpartition("=")
+        try:
+            targets.append((parse_figure(fig_text), float(value)))
+        except ValueError:
+            raise UsageError(f"--target-se: expected FIGURE=SE, e.g. net/EL=2e7, got {text!r}") from None
+        if not eq or not targets[-1][1] > 0:
+            raise UsageError(f"--target-se: the standard error must be > 0, got {text!r}")
     t0 = time.time()
-    try:
-        res = simulate(sc, paths=paths, seed=args.seed, executor=executor,
-                       chunk_size=args.chunk_size, progress=update)
-    finally:
-        close()
-        if executor is not None:
-            executor.shutdown(cancel_futures=True)
+    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+        if targets:
+            from .engine import simulate_until
+
+            def log(msg):
+                if not args.quiet:
+                    print(msg, file=sys.stderr)
+
+            res = simulate_until(sc, targets, paths=paths, max_paths=args.max_paths,
+                                 seed=args.seed, executor=executor, chunk_size=args.chunk_size,
+                                 log=log)
+            if not res.target_se_met:
+                print(f"simpool: warning: --max-paths {args.max_paths:,} reached before every "
+                      "--target-se was met", file=sys.stderr)
+        else:
+            update, close = _progress_bar(paths, args.quiet)
+            try:
+                res = simulate(sc, paths=paths, seed=args.seed, executor=executor,
+                               chunk_size=args.chunk_size, progress=update)
+            finally:
+                close()
     summary = res.summary()
     files = write_run(out, res, summary, argv=sys.argv, wall_s=time.time() - t0)
     extra = tuple(f for f in formats if f != "csv")
@@ -493,6 +529,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
+    if getattr(args, "stress", None):
+        entries = []
+        for text in args.stress:
+            year, _, q = text.partition("=")
+            try:
+                entries.append(f"{{year = {int(year)}, quantile = {float(q)!r}, name = \"--stress {text}\"}}")
+            except ValueError:
+                print(f"--stress: expected YEAR=QUANTILE, e.g. 2026=0.01, got {text!r}", file=sys.stderr)
+                return EXIT_BAD_INPUT
+        args.overrides.append(f"stress=[{', '.join(entries)}]")
     from .errors import ScenarioError, SimpoolError, UsageError
 
     handler = {"run": _cmd_run, "sweep": _cmd_sweep, "compare": _cmd_compare, "solve": _cmd_solve,

@@ -88,7 +88,7 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
         proceeds = np.zeros((n_paths, f.life))
         (fid, life, inv, dpy, investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a,
          st_cap, rho, shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc) = f.kernel_args()
-        fund_chunk(skey, path0, n_paths, fid, inputs.chol, inputs.phi, life, inv, dpy,
+        fund_chunk(skey, path0, n_paths, fid, inputs.chol, inputs.phi, _fixed_for(inputs, inv), life, inv, dpy,
                    investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a, st_cap, rho,
                    shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc,
                    fig, cash, market, proceeds)
@@ -101,6 +101,15 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
         out["segment_loss"] = seg_loss
         out["segment_balance"] = seg_bal
         out["segment_balance_end"] = seg_bal_end
+    return out
+
+
+def _fixed_for(inputs: KernelInputs, years: int) -> np.ndarray:
+    """Stressed factors for ``years`` vintage years (NaN beyond the credit horizon)."""
+    n_sec = inputs.chol.shape[0]
+    out = np.full((max(years, 1), n_sec), np.nan)
+    k = min(years, inputs.fixed_z.shape[0])
+    out[:k] = inputs.fixed_z[:k]
     return out
 
 
@@ -124,8 +133,11 @@ KEEP_SEGMENTS_BYTES = 2**30
 
 def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor | None = None,
               chunk_size: int | None = None, keep_segments: bool | None = None,
-              progress: Callable[[int, int], None] | None = None) -> dict[str, np.ndarray]:
-    """Run ``paths`` paths of ``inputs`` and return the raw per-path arrays.
+              progress: Callable[[int, int], None] | None = None,
+              first_path: int = 0) -> dict[str, np.ndarray]:
+    """Run paths ``first_path .. first_path + paths - 1`` of ``inputs``; return the raw
+    per-path arrays (row i = path first_path + i). Runs of consecutive path ranges
+    concatenate to exactly the run of their union.
 
     Returns
     -------
@@ -150,7 +162,7 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
         executor = ThreadPoolExecutor(max_workers=default_workers())
     futures = []
     try:
-        futures = [(p0, executor.submit(run_chunk, inputs, seed, p0, n, keep_segments))
+        futures = [(p0, executor.submit(run_chunk, inputs, seed, first_path + p0, n, keep_segments))
                    for p0, n in bounds]
         done = 0
         for k in range(len(futures)):
@@ -215,3 +227,57 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
                    timing={"plan_s": t1 - t0, "simulate_s": t2 - t1},
                    n_loans=inputs.n_loans_total, importance=inputs.is_info,
                    waterfall=inputs.waterfall)
+
+
+def merge_raw(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
+    """Concatenate the raw arrays of consecutive path ranges."""
+    keys = [k for k in parts[0] if all(k in p for p in parts)]
+    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
+
+
+def simulate_until(scenario, targets: list[tuple], *, paths: int | None = None,
+                   max_paths: int = 10_000_000, seed: int | None = None,
+                   executor: Executor | None = None, chunk_size: int | None = None,
+                   log: Callable[[str], None] | None = None):
+    """Run paths in batches until every target's standard error is at most its value.
+
+    ``targets``: (Figure, max_se) pairs (:class:`simpool.solve.Figure`). The first batch has
+    ``paths`` paths (default the scenario's); each next batch is sized from SE ~ 1/sqrt(n)
+    (at most 8x the paths so far), up to ``max_paths`` in all. Path i is the same path
+    whatever the batches, so the result equals one run of the final path count.
+    """
+    from .results import Results
+
+    from .scenario import Scenario, load_scenario
+
+    sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
+    seed = sc.simulation.seed if seed is None else int(seed)
+    n = int(paths or sc.simulation.paths)
+    t0 = time.perf_counter()
+    inputs = plan(sc)
+    t1 = time.perf_counter()
+    parts = [run_paths(inputs, seed, n, executor=executor, chunk_size=chunk_size)]
+    done = n
+    while True:
+        res = Results(sc, seed=seed, paths=done, raw=merge_raw(parts) if len(parts) > 1 else parts[0],
+                      timing={"plan_s": t1 - t0, "simulate_s": time.perf_counter() - t1},
+                      n_loans=inputs.n_loans_total, importance=inputs.is_info,
+                      waterfall=inputs.waterfall)
+        summary = res.summary()
+        worst = 1.0
+        status = []
+        for fig, max_se in targets:
+            _, se = fig.pick(summary)
+            ratio = (se / max_se) if max_se > 0 else float("inf")
+            status.append(f"{fig}: SE {se:.4g} (target {max_se:.4g})")
+            worst = max(worst, ratio) if se == se else worst
+        if log:
+            log(f"{done:,} paths: " + "; ".join(status))
+        if worst <= 1.0 or done >= max_paths:
+            res.target_se_met = worst <= 1.0
+            return res
+        want = int(done * worst * worst * 1.1) + 1
+        more = min(max(want - done, done // 4, 1), 8 * done, max_paths - done)
+        parts = [res._raw, run_paths(inputs, seed, more, executor=executor, chunk_size=chunk_size,
+                                     first_path=done)]
+        done += more

@@ -184,7 +184,7 @@ def irr(calls, dists):
 
 
 @jit(nogil=True)
-def fund_chunk(skey, path0, n_paths, fund_id, chol, phi,
+def fund_chunk(skey, path0, n_paths, fund_id, chol, phi, fixed_z,
                life, inv_years, deals_per_year, investable, fee_per_year, sector,
                st_cum, st_ticket, st_p_loss, st_p_partial, st_alpha, st_cap,
                rho, exit_shape, exit_mean, gov_share, hurdle, carry, catch_up, concession,
@@ -192,7 +192,8 @@ def fund_chunk(skey, path0, n_paths, fund_id, chol, phi,
                out_fig, out_gov_cash, out_market, out_proceeds):
     """Simulate one fund on paths ``path0 .. path0 + n_paths - 1``.
 
-    Stages (arrays st_*, one per stage): cumulative share of deals, ticket (yuan), outcome
+    ``fixed_z`` (>= inv_years, S): stressed factor values, NaN where drawn (as the credit
+    side). Stages (arrays st_*, one per stage): cumulative share of deals, ticket (yuan), outcome
     parameters. ``sector``: index of the market factor. Outputs, row = path of the chunk:
     ``out_fig`` (n, N_FIGURES) per FIGURES; ``out_gov_cash`` (n, life) the government's net
     cash out per year (calls - distributions + first loss, yuan); ``out_market`` (n,
@@ -226,7 +227,7 @@ def fund_chunk(skey, path0, n_paths, fund_id, chol, phi,
         full = False
         for v in range(inv_years):
             key = path_year_key(skey, path, v)
-            _draw_factors(key, v, chol, phi, no_shift, False, z_prev, eta, z)
+            _draw_factors(key, v, chol, phi, no_shift, False, z_prev, eta, z, fixed_z)
             m_v = z[sector]
             out_market[ip, v] = m_v
             if full:

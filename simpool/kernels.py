@@ -113,11 +113,13 @@ def _screen(key, l_id, bound, hit):
 
 
 @jit()
-def _draw_factors(key, y, chol, phi, shift, apply_shift, z_prev, eta, z):
+def _draw_factors(key, y, chol, phi, shift, apply_shift, z_prev, eta, z, fixed_z):
     """Fill ``z`` with the sector factors of year ``y``.
 
     The normals are shifted by ``shift[y]`` when ``apply_shift``; returns
     log(q/p) = shift.eta - |shift|^2 / 2 of the realised normals (q: shifted density).
+    ``fixed_z[y, s]``, when not NaN, replaces the factor (deterministic stress paths); later
+    years' AR(1) recursion starts from it.
     """
     n_sec = chol.shape[0]
     logr = 0.0
@@ -139,6 +141,9 @@ def _draw_factors(key, y, chol, phi, shift, apply_shift, z_prev, eta, z):
         else:
             z[s] = phi * z_prev[s] + innov * acc
     for s in range(n_sec):
+        f = fixed_z[y, s]
+        if f == f:  # a stress scenario fixes this factor (NaN = drawn)
+            z[s] = f
         z_prev[s] = z[s]
     return logr
 
@@ -282,7 +287,7 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
     path's single-loan defaults so far; ``out_count_end[ip, y]`` gets the number of loans
     outstanding at the end of the year (after defaults and maturities).
     """
-    (n_years, chol, phi, is_t, dof, shift, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort) = cr
+    (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort) = cr
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
     n_buckets = b_sector.shape[0]
@@ -290,7 +295,7 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
     ead_row = out_seg_ead[ip, y]  # 1-D views: cheaper to index per default
     loss_row = out_seg_loss[ip, y]
     key = path_year_key(skey, path, y)
-    logr = _draw_factors(key, y, chol, phi, shift, use_is, z_prev, eta, z)
+    logr = _draw_factors(key, y, chol, phi, shift, use_is, z_prev, eta, z, fixed_z)
     sw = 1.0
     if is_t:
         sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * dof) / dof)
@@ -400,7 +405,7 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
 @jit(nogil=True)
 def simulate_chunk(
     skey, path0, n_paths, n_years,
-    chol, phi, is_t, dof, shift,
+    chol, phi, is_t, dof, shift, fixed_z,
     c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b,
     l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
     b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact,
@@ -424,6 +429,8 @@ def simulate_chunk(
         Student-t copula switch and its degrees of freedom.
     shift : (n_years, S) float64
         Importance-sampling mean shift of the independent factor normals (zeros = plain MC).
+    fixed_z : (n_years, S) float64
+        Stress: the value of each sector factor in each year, NaN where it is drawn.
     c_* : (C,) arrays
         Cohorts: loan count, default threshold c, sqrt(rho), 1/sqrt(1 - rho), sector index,
         exposure per loan (yuan), mean LGD, LGD standard deviation, Beta parameters (a, b;
@@ -476,7 +483,7 @@ def simulate_chunk(
     track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
     cum_l = np.zeros(1, np.int64)
     count_end = np.zeros((n_paths, n_years))
-    cr = (n_years, chol, phi, is_t, dof, shift, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort)
+    cr = (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort)
     for ip in range(n_paths):
         path = path0 + ip
         logr = 0.0  # log(q/p) of the path under the importance-sampling component

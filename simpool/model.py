@@ -44,6 +44,7 @@ class KernelInputs:
     is_t: bool
     dof: float
     shift: np.ndarray
+    fixed_z: np.ndarray  # (n_years, S) stressed factor values, NaN = drawn
     # cohorts
     c_n: np.ndarray
     c_thresh: np.ndarray
@@ -157,6 +158,25 @@ def plan_funds(sc) -> tuple:
             concession=float(f.profit_concession), first_loss=float(f.first_loss),
             tolerance=float(f.tolerance), discount=float(f.discount_rate)))
     return tuple(out)
+
+
+def stress_factors(sc) -> np.ndarray:
+    """(horizon_years, S) factor values of the scenario's ``[[stress]]`` entries, NaN elsewhere.
+
+    An entry fixes, in one calendar year, every sector factor (or those it names) at
+    ``z`` or at Phi^-1(``quantile``): quantile 0.01 is a 1-in-100 bad year.
+    """
+    from scipy.special import ndtri
+
+    rows = max([sc.simulation.horizon_years] + [f.investment_years for f in sc.funds])
+    sectors = list(sc.model.sectors)
+    out = np.full((rows, len(sectors)), np.nan)
+    for st in getattr(sc, "stress", []) or []:
+        y = st.year - sc.simulation.start_year
+        value = st.z if st.z is not None else float(ndtri(st.quantile))
+        for s in (st.sectors or sectors):
+            out[y, sectors.index(s)] = value
+    return np.ascontiguousarray(out)
 
 
 def default_threshold(pd: np.ndarray, copula: str, dof: float) -> np.ndarray:
@@ -358,7 +378,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     max_loss = float(np.sum(c_n * c_exposure * c_lgd) + np.sum(l_exp * l_lgd))
     inputs = KernelInputs(
         n_years=n_years, chol=chol, phi=float(m.factor_persistence), is_t=m.copula == "t",
-        dof=float(m.dof), shift=shift, is_on=is_on,
+        dof=float(m.dof), shift=shift, is_on=is_on, fixed_z=stress_factors(sc),
         c_n=c_n, c_thresh=c_(default_threshold(c_pd, m.copula, m.dof)), c_sqrt_rho=c_(np.sqrt(c_rho)),
         c_inv_sd=c_(1.0 / np.sqrt(1.0 - c_rho)),
         c_sector=np.array([sectors[c.sector] for c in binom], np.int64),

@@ -236,6 +236,24 @@ class ImportanceSampling(_Strict):
         return v
 
 
+class Stress(_Strict):
+    """A deterministic stress: the systematic factors of one calendar year fixed."""
+
+    name: str = Field("", description="label, e.g. \"1-in-100 bad year\"")
+    year: int = Field(description="calendar year whose factors are fixed")
+    quantile: float | None = Field(
+        None, gt=0.0, lt=1.0, description="the factors' quantile: 0.01 is a 1-in-100 bad year")
+    z: float | None = Field(None, ge=-10.0, le=10.0, allow_inf_nan=False,
+                            description="or the factor value itself (standard normal units)")
+    sectors: list[str] | None = Field(None, description="sectors fixed (default: all)")
+
+    @model_validator(mode="after")
+    def _one_level(self) -> "Stress":
+        if (self.quantile is None) == (self.z is None):
+            raise ValueError("give exactly one of quantile (e.g. 0.01) or z (e.g. -2.33)")
+        return self
+
+
 class Scenario(_Strict):
     """A validated scenario. Build it with :func:`load_scenario`."""
 
@@ -256,6 +274,8 @@ class Scenario(_Strict):
     insurers: list[Insurer] = Field(default_factory=list)
     insurance_pool: InsurancePool = Field(default_factory=InsurancePool)
     funds: list[Fund] = Field(default_factory=list, description="government angel funds (FUNDS.md)")
+    stress: list[Stress] = Field(
+        default_factory=list, description="deterministic stresses of the systematic factors")
     sweep: dict[str, Any] = Field(
         default_factory=dict,
         description="what-if grid: dotted key = [values]; `simpool sweep` runs the cross product")
@@ -317,6 +337,7 @@ _MODEL_AT = {
     "insurers": Insurer,
     "insurance_pool": InsurancePool,
     "funds": Fund,
+    "stress": Stress,
 }
 _ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds")
 
@@ -326,6 +347,8 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
     if not parent:
         return Scenario
     cls = _MODEL_AT.get(parent[0])
+    if parent[0] == "stress":
+        return Stress if len(parent) == 2 else None
     if parent[0] == "funds" and len(parent) > 2:
         tail = tuple("#" if isinstance(x, int) else x for x in parent[2:])
         return {("outcomes",): Outcomes, ("stages", "#"): Stage,
@@ -590,6 +613,32 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
         problems.error(*index.at(("cohorts",)), "cohorts",
                        "the scenario is empty: add [[cohorts]], portfolio.loans_file or [[funds]]")
     _check_funds(sc, index, names, problems)
+    _check_stress(sc, index, names, problems)
+
+
+def _check_stress(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
+    """Stress years inside the simulated years, sectors known, no importance sampling."""
+    start = sc.simulation.start_year
+    rows = max([sc.simulation.horizon_years] + [f.investment_years for f in sc.funds])
+    seen = set()
+    for i, st in enumerate(sc.stress):
+        if not start <= st.year < start + rows:
+            problems.error(*index.at(("stress", i, "year")), f"stress.{i}.year",
+                           f"must be a simulated year, {start}..{start + rows - 1}, got {st.year}")
+        for s in st.sectors or []:
+            if s not in sc.model.sectors:
+                problems.error(*index.at(("stress", i, "sectors")), f"stress.{i}.sectors",
+                               f"unknown sector '{s}'{did_you_mean(s, sc.model.sectors)}; "
+                               f"model.sectors are: {', '.join(sc.model.sectors)}")
+        for s in st.sectors or sc.model.sectors:
+            if (st.year, s) in seen:
+                problems.error(*index.at(("stress", i)), f"stress.{i}",
+                               f"sector '{s}' is fixed twice in {st.year}")
+            seen.add((st.year, s))
+    if sc.stress and sc.importance_sampling.method != "none":
+        problems.error(*index.at(("importance_sampling", "method")), "importance_sampling.method",
+                       "importance sampling and [[stress]] exclude each other: a stress fixes "
+                       "the factors the sampler would shift")
 
 
 def _check_funds(sc: Scenario, index, names: dict, problems: ProblemList) -> None:

@@ -46,6 +46,22 @@ class Figure:
         return s
 
 
+def parse_figure(text: str) -> Figure:
+    """``measure/statistic[/param][@year]`` -> Figure, e.g. ``net/EL``, ``gross/VaR/0.999``,
+    ``pool:provincial_sme/P(depleted by year)@2029``. UsageError when malformed."""
+    body, _, year = text.partition("@")
+    parts = [p.strip() for p in body.split("/")]
+    if len(parts) not in (2, 3) or not all(parts):
+        raise UsageError(f"figure {text!r}: expected measure/statistic[/param][@year], e.g. "
+                         "net/EL or gross/VaR/0.999 or pool:provincial_sme/P(depleted by year)@2029")
+    try:
+        param = float(parts[2]) if len(parts) == 3 else None
+        yr = int(year) if year else None
+    except ValueError:
+        raise UsageError(f"figure {text!r}: the param must be a number and the year an integer") from None
+    return Figure(parts[0], parts[1], yr, param)
+
+
 @dataclass
 class Solution:
     lever: str

@@ -124,7 +124,7 @@ def waterfall_chunk(
     bk_bal = np.zeros(NB)
     bk_def = np.zeros(NB)
     # the credit inputs this loop needs, by name (cr is KernelInputs.kernel_args())
-    (_, chol, _, _, _, _, c_n, _, _, _, _, c_exposure, _, _, _, _, l_id, _, _, _, _, _, _, _,
+    (_, chol, _, _, _, _, _, c_n, _, _, _, _, c_exposure, _, _, _, _, l_id, _, _, _, _, _, _, _,
      _, _, _, _, _, _, _, _, _, _, is_on, defensive, c_seg, _, _, c_start, _, c_amort) = cr
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
