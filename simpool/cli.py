@@ -336,6 +336,22 @@ def _cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def _write_inputs(out: Path, file: str, overrides: list[str], **extra) -> None:
+    """The resolved base scenario and a provenance record beside a command's results."""
+    import json
+
+    from . import __version__
+    from .output import atomic_write_bytes
+    from .scenario import load_scenario, resolved_toml
+
+    sc = load_scenario(file, overrides)
+    atomic_write_bytes(out / "scenario.resolved.toml", resolved_toml(sc).encode("utf-8"))
+    prov = {"simpool": __version__, "scenario_file": file, "overrides": overrides,
+            "command_line": sys.argv, **extra}
+    atomic_write_bytes(out / "provenance.json",
+                       (json.dumps(prov, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+
+
 def _cmd_solve(args) -> int:
     import json
 
@@ -376,6 +392,7 @@ def _cmd_solve(args) -> int:
               "scenario": args.file, "overrides": args.overrides, "command_line": sys.argv}
     atomic_write_bytes(out / "solve.json",
                        (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    _write_inputs(out, args.file, args.overrides)
     print(str(sol))
     return EXIT_OK
 
@@ -423,6 +440,8 @@ def _cmd_sensitivity(args) -> int:
                              executor=executor)
             tables["sobol"] = st
     files = write_tables(out, tables, ("csv",))
+    _write_inputs(out, args.file, args.overrides, delta=args.delta, figure=str(fig),
+                  paths=args.paths, seed=args.seed)
     png = out / "tornado.png"
     tmp = out / ".tornado.png.tmp.png"
     plot_tornado(table, fig, tmp)

@@ -89,6 +89,7 @@ def test_cli_sensitivity(case, tmp_path):
         list(t.lever) == ["cohorts.a.exposure", "cohorts.a.pd"]
     assert np.isfinite(t.swing).all()
     assert (out / "tornado.png").read_bytes()[:4] == b"\x89PNG"
+    assert (out / "scenario.resolved.toml").exists() and (out / "provenance.json").exists()
     assert main(["sensitivity", str(case), "--measure", "gross", "--statistic", "EL",
                  "--levers", "cohorts.a.nope", "--out", str(out), "--quiet"]) == 2
     assert main(["sensitivity", str(case), "--measure", "gross", "--statistic", "EL",

@@ -81,6 +81,7 @@ def test_cli_solve(case, tmp_path, capsys):
     rec = json.loads((out / "solve.json").read_text(encoding="utf-8"))
     assert rec["low"] <= rec["value"] <= rec["high"] and len(rec["evaluations"]) > 5
     assert "pools.p.cash = " in capsys.readouterr().out
+    assert (out / "scenario.resolved.toml").exists() and (out / "provenance.json").exists()
     assert main(["solve", str(case), "--lever", "pools.p.cash", "--bracket", "1e6",
                  "--measure", "pool:p", "--statistic", "x", "--target", "0.05"]) == 2
     assert main(["solve", str(case), "--lever", "pools.p.cash", "--bracket", "1e6,2e6",
