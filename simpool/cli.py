@@ -1,4 +1,4 @@
-"""Command line: ``simpool run | sweep | compare | solve | sensitivity | validate | show``.
+"""Command line: ``simpool run | report | sweep | compare | solve | sensitivity | validate | show``.
 
 Exit codes: 0 success, 1 runtime or I/O error (with a clear message), 2 bad input (every
 problem printed as ``file:line: dotted.path: message``), 130 interrupted.
@@ -66,6 +66,22 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--format", default="csv", metavar="LIST",
                      help="tables to write: csv (default), parquet, xlsx; comma-separated")
     add_set(run)
+
+    rep = sub.add_parser(
+        "report", help="one self-contained HTML report (plots embedded), optionally with what-ifs",
+        description="Simulate a scenario (and --compare what-ifs on common random numbers) and "
+                    "write one HTML file: headline figures with standard errors, plots, the "
+                    "assumptions marked as such, the resolved scenario.")
+    rep.add_argument("file", help="scenario file (TOML)")
+    rep.add_argument("--compare", nargs="+", default=[], metavar="WHATIF",
+                     help="what-if scenario files compared with the base")
+    rep.add_argument("--out", help="the HTML file (default: simpool-out/<name>-report.html)")
+    rep.add_argument("--pdf", action="store_true", help="also write the plots as a PDF beside it")
+    rep.add_argument("--paths", type=int, help="Monte Carlo paths (default: simulation.paths)")
+    rep.add_argument("--seed", type=int, help="seed (default: simulation.seed)")
+    rep.add_argument("--quiet", action="store_true", help="print nothing but errors")
+    add_exec(rep)
+    add_set(rep)
 
     sw = sub.add_parser(
         "sweep", help="run a grid of what-if variants (or several files) into one table",
@@ -336,6 +352,42 @@ def _cmd_compare(args) -> int:
     return EXIT_OK
 
 
+def _cmd_report(args) -> int:
+    from .cluster import open_executor
+    from .engine import simulate
+    from .output import atomic_write_bytes
+    from .report import build_html, write_pdf
+
+    if not _check_counts(args):
+        return EXIT_BAD_INPUT
+    sc = _load(args.file, args.overrides)
+    whatifs = [_load(f, args.overrides) for f in args.compare]
+    out = Path(args.out) if args.out else Path("simpool-out") / f"{sc.name}-report.html"
+    if out.suffix.lower() not in (".html", ".htm"):
+        print(f"--out: names the HTML file, e.g. report.html, got {out}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    paths = args.paths or sc.simulation.paths
+    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+        res = simulate(sc, paths=paths, seed=args.seed, executor=executor)
+        comparison = None
+        if whatifs:
+            from .compare import compare
+
+            comparison = compare(sc, whatifs, paths=paths, seed=res.seed, executor=executor)
+    page = build_html(res, res.summary(), comparison=comparison, argv=sys.argv)
+    atomic_write_bytes(out, page.encode("utf-8"))
+    files = [out]
+    if args.pdf:
+        pdf = out.with_suffix(".pdf")
+        tmp = out.with_name(f".{pdf.name}.tmp.pdf")
+        write_pdf(res, tmp, comparison)
+        tmp.replace(pdf)
+        files.append(pdf)
+    if not args.quiet:
+        print(f"wrote {', '.join(str(f) for f in files)}")
+    return EXIT_OK
+
+
 def _write_inputs(out: Path, file: str, overrides: list[str], **extra) -> None:
     """The resolved base scenario and a provenance record beside a command's results."""
     import json
@@ -560,7 +612,7 @@ def main(argv: list[str] | None = None) -> int:
         args.overrides.append(f"stress=[{', '.join(entries)}]")
     from .errors import ScenarioError, SimpoolError, UsageError
 
-    handler = {"run": _cmd_run, "sweep": _cmd_sweep, "compare": _cmd_compare, "solve": _cmd_solve,
+    handler = {"run": _cmd_run, "report": _cmd_report, "sweep": _cmd_sweep, "compare": _cmd_compare, "solve": _cmd_solve,
                "sensitivity": _cmd_sensitivity,
                "validate": _cmd_validate,
                "show": _cmd_show}[args.command]

@@ -105,40 +105,10 @@ def headline(table):
 
 
 def plot(table, path) -> None:
-    """Differences of the headline figures with 95% error bars (a PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Differences of the headline figures with 95% error bars (a PNG); see
+    :func:`simpool.plots.compare_chart`."""
     import matplotlib.pyplot as plt
 
-    rows = headline(table)
-    rows = rows[rows.statistic.isin(["EL", "NPV"])]
-    names = list(dict.fromkeys(rows.scenario))
-    measures = list(dict.fromkeys(rows.measure))
-    fig, ax = plt.subplots(figsize=(9, 0.45 * max(4, len(measures) * len(names)) + 1.5))
-    y = 0
-    ticks, labels = [], []
-    for m in measures:
-        for i, s in enumerate(names):
-            r = rows[(rows.measure == m) & (rows.scenario == s)]
-            if r.empty:
-                continue
-            d, e = float(r["diff"].iloc[0]), 1.96 * float(r["se_diff"].iloc[0])
-            ax.barh(y, d, xerr=e if math.isfinite(e) else None, color=f"C{i}",
-                    label=s if m == measures[0] else None, capsize=3)
-            ticks.append(y)
-            labels.append(f"{m} ({r.statistic.iloc[0]})")
-            y += 1
-        y += 0.5
-    ax.set_yticks(ticks)
-    ax.set_yticklabels(labels)
-    ax.axvline(0, color="black", lw=0.8)
-    ax.xaxis.set_major_formatter(matplotlib.ticker.FuncFormatter(lambda v, _: f"{v / 1e8:,.2f}"))
-    ax.set_xlabel("what-if minus base, 100 million yuan (yi); 95% error bars, common random numbers")
-    ax.invert_yaxis()
-    if names:
-        ax.legend(loc="best", fontsize=8)
-    ax.set_title("What-if differences")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from .plots import compare_chart
+
+    plt.close(compare_chart(table, path))

@@ -432,6 +432,30 @@ class Results:
         })
         return df
 
+    def _repr_html_(self) -> str:
+        """A notebook's view: the run and its headline figures with standard errors."""
+        import html
+
+        from .report import _fmt, headline_rows
+
+        e = html.escape
+        years = self.calendar_years
+        rows = [f"<p><b>{e(self.scenario.title or self.scenario.name)}</b>: {self.paths:,} paths, "
+                f"seed {self.seed}, years {years[0]}&ndash;{years[-1]}</p>",
+                "<table><thead><tr><th style='text-align:left'>period</th>"
+                "<th style='text-align:left'>measure</th><th style='text-align:left'>statistic</th>"
+                "<th>value</th><th>&plusmn; se</th></tr></thead><tbody>"]
+        for r in headline_rows(self, self.summary()):
+            period = "all years" if str(r["year"]) == "<NA>" else str(r["year"])
+            st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
+            rows.append(f"<tr><td style='text-align:left'>{period}</td>"
+                        f"<td style='text-align:left'>{e(r['measure'])}</td>"
+                        f"<td style='text-align:left'>{e(st)}</td>"
+                        f"<td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"
+                        f"<td>{_fmt(r['se'], r['statistic'], r['measure'])}</td></tr>")
+        rows.append("</tbody></table><p><i>res.summary()</i> holds every year and statistic.</p>")
+        return "\n".join(rows)
+
     def __repr__(self) -> str:
         return (f"<Results {self.scenario.name}: {self.paths:,} paths, seed {self.seed}, "
                 f"years {self.years[0]}-{self.years[-1]}>")

@@ -161,30 +161,9 @@ def sobol(file, figure: Figure, keys: list[str], *, delta: float = 0.2, samples:
 
 
 def plot_tornado(table, figure: Figure, path, top: int = 15) -> None:
-    """Horizontal tornado bars of the ``top`` swings around the base value (a PNG)."""
-    import matplotlib
-
-    matplotlib.use("Agg")
+    """Tornado bars of the ``top`` swings (a PNG); see :func:`simpool.plots.tornado_chart`."""
     import matplotlib.pyplot as plt
 
-    t = table[table.swing.notna()].head(top)
-    f0 = float(table.figure_base.iloc[0]) if len(table) else 0.0
-    fig, ax = plt.subplots(figsize=(9, 0.4 * max(len(t), 3) + 1.6))
-    for i, (_, r) in enumerate(t.iterrows()):
-        for val, se, color, lab in ((r.figure_low, r.se_low, "C0", "lever -delta"),
-                                    (r.figure_high, r.se_high, "C3", "lever +delta")):
-            if math.isfinite(val):
-                ax.barh(i, val - f0, left=f0, color=color, alpha=0.8,
-                        xerr=1.96 * se if math.isfinite(se) else None, capsize=2,
-                        label=lab if i == 0 else None)
-    ax.axvline(f0, color="black", lw=0.8)
-    ax.set_yticks(range(len(t)))
-    ax.set_yticklabels(list(t.lever), fontsize=8)
-    ax.invert_yaxis()
-    ax.set_xlabel(f"{figure} (each run's 95% error bar)")
-    ax.set_title("One-at-a-time sensitivity (tornado)")
-    if len(t):
-        ax.legend(fontsize=8, loc="best")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    from .plots import tornado_chart
+
+    plt.close(tornado_chart(table, figure, path, top))

@@ -1,0 +1,354 @@
+"""Plots for analysts and slides (matplotlib, imported lazily).
+
+Every function takes a :class:`~simpool.results.Results` (or a table) and returns a
+matplotlib Figure; ``path=`` also saves it (PNG by extension). Money axes are formatted in
+yuan with 万/亿. Chinese text renders: a CJK font of the system is used when there is one
+(Noto Sans CJK SC, Source Han Sans SC, SimHei, Microsoft YaHei, PingFang SC, WenQuanYi),
+else the subset of Noto Sans CJK SC shipped with simpool (digits, 万/亿/元 and the domain's
+words); per-glyph fallback keeps Latin text in DejaVu Sans. Text that no available font can
+draw is replaced by its ASCII part instead of empty boxes.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+
+SYSTEM_CJK = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "SimHei",
+              "Microsoft YaHei", "PingFang SC", "WenQuanYi Micro Hei", "WenQuanYi Zen Hei")
+SUBSET = Path(__file__).parent / "fonts" / "simpool-cjk-subset.otf"
+SUBSET_FAMILY = "simpool CJK subset"
+_FONT: dict = {}
+
+#: Colours of the parties (stable across plots).
+PARTY_COLORS = {"bank": "#4C72B0", "guarantor": "#DD8452", "reguarantor": "#937860",
+                "national_fund": "#8172B3", "government": "#C44E52",
+                "compensation_pool": "#55A868", "insurer": "#DA8BC3", "insurance_pool": "#64B5CD"}
+
+
+def _mpl():
+    import matplotlib
+
+    if matplotlib.get_backend().lower() not in ("agg", "module://matplotlib_inline.backend_inline"):
+        try:
+            matplotlib.use("Agg", force=False)
+        except Exception:  # noqa: BLE001 - keep the user's backend when it cannot switch
+            pass
+    import matplotlib.pyplot as plt
+
+    setup_fonts()
+    return matplotlib, plt
+
+
+def setup_fonts() -> str:
+    """Choose the CJK font (once); returns its family name."""
+    if "family" in _FONT:
+        return _FONT["family"]
+    import matplotlib
+    from matplotlib import font_manager
+
+    names = {f.name for f in font_manager.fontManager.ttflist}
+    family = next((n for n in SYSTEM_CJK if n in names), None)
+    if family is None and SUBSET.exists():
+        font_manager.fontManager.addfont(str(SUBSET))
+        family = SUBSET_FAMILY
+    if family is not None:
+        matplotlib.rcParams["font.family"] = ["DejaVu Sans", family]
+        path = font_manager.findfont(font_manager.FontProperties(family=family),
+                                     fallback_to_default=False)
+        try:
+            from matplotlib.ft2font import FT2Font
+
+            _FONT["charset"] = set(chr(c) for c in FT2Font(path).get_charmap())
+        except Exception:  # noqa: BLE001
+            _FONT["charset"] = set()
+    else:
+        _FONT["charset"] = set()
+    _FONT["family"] = family or "DejaVu Sans"
+    return _FONT["family"]
+
+
+def text(s: str) -> str:
+    """``s`` if every character can be drawn, else its drawable part (clean fallback)."""
+    setup_fonts()
+    ok = _FONT.get("charset", set())
+    if all(ord(c) < 0x2E80 or c in ok for c in s):
+        return s
+    kept = "".join(c for c in s if ord(c) < 0x2E80 or c in ok).strip()
+    return kept or "?"
+
+
+def _yuan_axis(ax, axis: str = "y") -> None:
+    import matplotlib.ticker as mt
+
+    from .units import format_yuan
+
+    fmt = mt.FuncFormatter(lambda v, _: format_yuan(v))
+    (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
+
+
+def _finish(fig, path):
+    fig.tight_layout()
+    if path is not None:
+        fig.savefig(path, dpi=120)
+    return fig
+
+
+def _title(res) -> str:
+    sc = res.scenario
+    return text(sc.title or sc.name)
+
+
+# ---------------------------------------------------------------------------- credit side
+
+def loss_distribution(res, measure: str = "net", year: int | None = None, level: float = 0.99,
+                      path=None):
+    """Histogram of a party's (or any measure's) loss per path, with EL, VaR and ES marked."""
+    from . import stats
+
+    _, plt = _mpl()
+    x = res.samples(measure, year).astype(float)
+    w = res.weights
+    el = stats.mean(x, w).value
+    var = stats.var(x, level, w).value
+    es = stats.es(x, level, w).value
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.hist(x, bins=80, weights=w, color=PARTY_COLORS.get(measure, "#4C72B0"), alpha=0.75)
+    from .units import format_yuan
+
+    for v, lab, style in ((el, "EL", "-"), (var, f"VaR {level:g}", "--"), (es, f"ES {level:g}", ":")):
+        ax.axvline(v, color="black", ls=style, lw=1.2, label=f"{lab} {format_yuan(v)}")
+    ax.set_yscale("log")
+    _yuan_axis(ax, "x")
+    span = f"{year}" if year is not None else f"{res.years[0]}-{res.years[-1]}"
+    ax.set_xlabel(f"{measure}: net loss per path, {span} (yuan)")
+    ax.set_ylabel("paths (log scale)")
+    ax.set_title(f"{_title(res)}: loss distribution of {measure}")
+    ax.legend()
+    return _finish(fig, path)
+
+
+def who_pays(res, path=None):
+    """Stacked bars: each party's expected net loss per year."""
+    _, plt = _mpl()
+    years = res.years
+    fig, ax = plt.subplots(figsize=(9.5, 4.5))
+    bottom_pos = np.zeros(len(years))
+    bottom_neg = np.zeros(len(years))
+    w = res.weights
+    for p in res.parties:
+        el = np.array([np.average(res.samples(p, y), weights=w) for y in years])
+        pos, neg = np.clip(el, 0, None), np.clip(el, None, 0)
+        ax.bar(years, pos, bottom=bottom_pos, color=PARTY_COLORS.get(p), label=p)
+        ax.bar(years, neg, bottom=bottom_neg, color=PARTY_COLORS.get(p))
+        bottom_pos += pos
+        bottom_neg += neg
+    _yuan_axis(ax)
+    ax.set_xticks(years)
+    ax.set_xlabel("year")
+    ax.set_ylabel("expected net loss (yuan)")
+    ax.set_title(f"{_title(res)}: who pays, per year")
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    return _finish(fig, path)
+
+
+def pool_fan(res, pool: str, path=None):
+    """Fan chart of a pool's cash (median, 25-75% and 5-95% bands) and the probability that it
+    has run dry by each year."""
+    _, plt = _mpl()
+    bal = res.pool_balance(pool)
+    years = [res.years[0]] + [y + 1 for y in res.years]  # start, then each year's end
+    q = np.percentile(bal, [5, 25, 50, 75, 95], axis=0)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.fill_between(years, q[0], q[4], color="#55A868", alpha=0.2, label="5-95%")
+    ax.fill_between(years, q[1], q[3], color="#55A868", alpha=0.4, label="25-75%")
+    ax.plot(years, q[2], color="#2E6B3A", lw=2, label="median")
+    _yuan_axis(ax)
+    ax.set_xlabel("start of year")
+    ax.set_ylabel("pool cash (yuan)")
+    ax2 = ax.twinx()
+    p = depletion_curve(res, pool)
+    ax2.plot([y + 1 for y in res.years], p, color="#C44E52", marker="o", label="P(depleted by year end)")
+    ax2.set_ylim(0, max(0.05, float(np.max(p)) * 1.2))
+    ax2.yaxis.set_major_formatter(_percent())
+    ax2.set_ylabel("P(depleted by year end)")
+    h1, l1 = ax.get_legend_handles_labels()
+    h2, l2 = ax2.get_legend_handles_labels()
+    ax.legend(h1 + h2, l1 + l2, fontsize=8, loc="upper left")
+    ax.set_title(f"{_title(res)}: pool {text(pool)}")
+    return _finish(fig, path)
+
+
+def _percent():
+    import matplotlib.ticker as mt
+
+    return mt.PercentFormatter(1.0)
+
+
+def depletion_curve(res, pool: str) -> np.ndarray:
+    """P(the pool could not pay a claim in full by the end of each year), weighted."""
+    names = list(res._wf.pool_names)
+    j = len(names) if pool == "insurance_pool" else names.index(pool)
+    unpaid = res._raw["pool_unpaid"][:, :, j]
+    short = unpaid > 1e-9 * max(1.0, float(np.abs(unpaid).max()))
+    by = np.logical_or.accumulate(short, axis=1)
+    w = res.weights
+    return np.array([np.average(by[:, y], weights=w) for y in range(by.shape[1])])
+
+
+def pool_survival(res, path=None):
+    """Survival curve of every pool: P(still paying in full) at the end of each year."""
+    _, plt = _mpl()
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    pools = list(res._wf.pool_names) + (["insurance_pool"] if "insurance_pool" in res.parties else [])
+    ends = [y + 1 for y in res.years]
+    for i, p in enumerate(pools):
+        ax.step([res.years[0]] + ends, [1.0] + list(1 - depletion_curve(res, p)), where="post",
+                label=text(p), color=f"C{i}")
+    ax.set_ylim(0, 1.02)
+    ax.yaxis.set_major_formatter(_percent())
+    ax.set_xlabel("year end")
+    ax.set_ylabel("P(not yet depleted)")
+    ax.set_title(f"{_title(res)}: survival of the pools")
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+def guarantor_leverage(res, guarantor: str, path=None):
+    """Leverage (guarantees / net assets) paths: median and bands, against the cap."""
+    _, plt = _mpl()
+    g = list(res._wf.guarantor_names).index(guarantor)
+    lev = res._raw["guarantor_leverage"][:, :, g].astype(float)
+    lev = np.where(np.isfinite(lev), lev, np.nan)
+    cap = float(res.scenario.guarantors[g].leverage_cap)
+    q = np.nanpercentile(lev, [5, 25, 50, 75, 95], axis=0)
+    years = res.years
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.fill_between(years, q[0], q[4], color="#DD8452", alpha=0.2, label="5-95%")
+    ax.fill_between(years, q[1], q[3], color="#DD8452", alpha=0.4, label="25-75%")
+    ax.plot(years, q[2], color="#8C4A1E", lw=2, label="median")
+    ax.axhline(cap, color="#C44E52", ls="--", label=f"cap {cap:g}x")
+    top = max(cap, float(np.nanmax(q[4])) if np.isfinite(q[4]).any() else cap)
+    ax.set_ylim(top=top * 1.12)
+    share = np.nanmean(lev > cap, axis=0)
+    for y, s in zip(years, share):
+        if s > 0:
+            ax.annotate(f"{s:.1%} > cap", (y, cap), textcoords="offset points", xytext=(0, 6),
+                        ha="center", fontsize=7, color="#C44E52")
+    ax.set_xticks(years)
+    ax.set_xlabel("year")
+    ax.set_ylabel("leverage (guarantee balance / net assets)")
+    ax.set_title(f"{_title(res)}: leverage of {text(guarantor)}")
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+# ---------------------------------------------------------------------------- angel fund
+
+def fund_loss_ratio(res, fund: str, path=None):
+    """Distribution of the government's loss ratio in a fund, against its tolerance."""
+    from . import stats
+
+    _, plt = _mpl()
+    f = res.scenario.funds[res.funds.index(fund)]
+    lr = res.samples(f"fund:{fund}:gov_loss_ratio")
+    w = res.weights
+    p = stats.prob(lr > f.tolerance, w)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.hist(lr, bins=80, weights=w, color="#8172B3", alpha=0.8)
+    ax.axvline(f.tolerance, color="#C44E52", ls="--",
+               label=f"tolerance {f.tolerance:.0%}: P(breach) {p.value:.2%} ± {p.se:.2%}")
+    ax.axvline(float(np.average(lr, weights=w)), color="black", label="mean")
+    ax.set_yscale("log")
+    ax.xaxis.set_major_formatter(_percent())
+    ax.set_xlabel("government loss ratio 1 - (distributions - first loss) / paid-in")
+    ax.set_ylabel("paths (log scale)")
+    ax.set_title(f"{_title(res)}: fund {text(fund)}")
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
+# ---------------------------------------------------------------------------- what-ifs
+
+def compare_chart(table, path=None):
+    """Differences of the headline figures (what-if - base) with 95% error bars."""
+    from .compare import headline
+
+    matplotlib, plt = _mpl()
+    rows = headline(table)
+    rows = rows[rows.statistic.isin(["EL", "NPV"])]
+    names = list(dict.fromkeys(rows.scenario))
+    measures = list(dict.fromkeys(rows.measure))
+    fig, ax = plt.subplots(figsize=(9, 0.35 * max(4, len(measures) * len(names)) + 1.5))
+    y = 0
+    ticks, labels = [], []
+    for m in measures:
+        for i, s in enumerate(names):
+            r = rows[(rows.measure == m) & (rows.scenario == s)]
+            if r.empty:
+                continue
+            d, e = float(r["diff"].iloc[0]), 1.96 * float(r["se_diff"].iloc[0])
+            ax.barh(y, d, xerr=e if math.isfinite(e) else None, color=f"C{i}",
+                    label=text(s) if m == measures[0] else None, capsize=3)
+            ticks.append(y)
+            labels.append(f"{m} ({r.statistic.iloc[0]})")
+            y += 1
+        y += 0.5
+    ax.set_yticks(ticks)
+    ax.set_yticklabels(labels, fontsize=8)
+    ax.axvline(0, color="black", lw=0.8)
+    _yuan_axis(ax, "x")
+    ax.set_xlabel("what-if minus base (yuan); 95% error bars from common random numbers")
+    ax.invert_yaxis()
+    if names:
+        ax.legend(loc="best", fontsize=8)
+    ax.set_title("What-if differences")
+    return _finish(fig, path)
+
+
+def tornado_chart(table, figure, path=None, top: int = 15):
+    """Tornado of one-at-a-time swings (from :func:`simpool.sensitivity.tornado_table`)."""
+    matplotlib, plt = _mpl()
+    t = table[table.swing.notna()].head(top)
+    f0 = float(table.figure_base.iloc[0]) if len(table) else 0.0
+    fig, ax = plt.subplots(figsize=(9, 0.4 * max(len(t), 3) + 1.6))
+    for i, (_, r) in enumerate(t.iterrows()):
+        for val, se, color, lab in ((r.figure_low, r.se_low, "C0", "lever -delta"),
+                                    (r.figure_high, r.se_high, "C3", "lever +delta")):
+            if math.isfinite(val):
+                ax.barh(i, val - f0, left=f0, color=color, alpha=0.8,
+                        xerr=1.96 * se if math.isfinite(se) else None, capsize=2,
+                        label=lab if i == 0 else None)
+    ax.axvline(f0, color="black", lw=0.8)
+    ax.set_yticks(range(len(t)))
+    ax.set_yticklabels(list(t.lever), fontsize=8)
+    ax.invert_yaxis()
+    if abs(f0) > 1e4:
+        _yuan_axis(ax, "x")
+    ax.set_xlabel(f"{figure} (each run's 95% error bar)")
+    ax.set_title("One-at-a-time sensitivity (tornado)")
+    if len(t):
+        ax.legend(fontsize=8, loc="best")
+    return _finish(fig, path)
+
+
+def standard_figures(res) -> dict:
+    """The report's figures for one run: {name: Figure}."""
+    figs = {}
+    if res.has_credit:
+        figs["who_pays"] = who_pays(res)
+        for p in ("net", "bank", "government"):
+            if p == "net" or p in res.parties:
+                figs[f"loss_{p}"] = loss_distribution(res, p)
+        pools = list(res._wf.pool_names) + (["insurance_pool"] if "insurance_pool" in res.parties else [])
+        for p in pools:
+            figs[f"pool_{p}"] = pool_fan(res, p)
+        if pools:
+            figs["pool_survival"] = pool_survival(res)
+        for g in res._wf.guarantor_names:
+            figs[f"leverage_{g}"] = guarantor_leverage(res, g)
+    for f in res.funds:
+        figs[f"fund_{f}"] = fund_loss_ratio(res, f)
+    return figs

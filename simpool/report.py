@@ -1,0 +1,185 @@
+"""A one-file HTML report of a run (and optional what-ifs): scenario, headline figures with
+standard errors, the plots (PNG embedded as base64: the file travels alone by e-mail), the
+assumptions marked as such, and the resolved scenario. Optionally the same figures as a PDF
+(matplotlib's PdfPages: no extra dependency).
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from datetime import datetime, timezone
+
+from .units import format_yuan
+
+_CSS = """
+body { font-family: "Segoe UI", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei",
+       Helvetica, Arial, sans-serif; margin: 2em auto; max-width: 1100px; color: #222; }
+h1 { font-size: 1.6em; } h2 { border-bottom: 1px solid #ccc; padding-bottom: .2em; margin-top: 2em; }
+table { border-collapse: collapse; font-size: .9em; margin: .5em 0; }
+th, td { border: 1px solid #ddd; padding: .25em .6em; text-align: right; }
+th { background: #f3f3f3; } td.l, th.l { text-align: left; }
+img { max-width: 100%; margin: .5em 0 1.5em; border: 1px solid #eee; }
+.note { color: #555; font-size: .9em; } pre { background: #f7f7f7; padding: 1em; overflow-x: auto; }
+.tag-A { color: #a15c00; font-weight: bold; } .tag-S { color: #216e39; font-weight: bold; }
+"""
+
+
+def _png(fig) -> str:
+    import matplotlib.pyplot as plt
+
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110)
+    plt.close(fig)
+    return base64.b64encode(buf.getvalue()).decode("ascii")
+
+
+def _fmt(value: float, statistic: str, measure: str) -> str:
+    if value != value:  # NaN
+        return ""
+    if statistic.startswith("P(") or statistic in ("subsidy rate",) or "IRR" in statistic \
+            or measure.endswith(":gov_loss_ratio"):
+        return f"{value:.3%}"
+    if "TVPI" in statistic:
+        return f"{value:.3f}x"
+    if statistic in ("deals funded", "leverage of public money", "loans per yuan of public money",
+                     "leverage", "end of year") and measure in ("borrowers",) or \
+            statistic in ("deals funded", "leverage of public money",
+                          "loans per yuan of public money", "leverage"):
+        return f"{value:,.2f}"
+    if measure == "defaults":
+        return f"{value:,.1f}"
+    return format_yuan(value)
+
+
+def headline_rows(res, summary):
+    """The rows a ministry slide carries: whole-horizon figures, each pool's and guarantor's
+    last-year risks, funds' breach probabilities."""
+    last = res.years[-1]
+    keep = []
+    for _, r in summary.iterrows():
+        whole = r["year"] is None or str(r["year"]) == "<NA>"
+        st, m = r["statistic"], r["measure"]
+        if whole and st in ("EL",) and ":" not in m:
+            keep.append(r)
+        elif whole and st in ("VaR", "ES") and abs(r["param"] - 0.99) < 1e-12 and m in ("net", "public_cash"):
+            keep.append(r)
+        elif whole and m == "fiscal":
+            keep.append(r)
+        elif str(r["year"]) == str(last) and (st.startswith("P(depleted") or st.startswith("P(insolvent")):
+            keep.append(r)
+        elif whole and m.startswith("fund:") and (st.startswith("P(breach") or "TVPI" in st
+                                                  or "IRR" in st or "concession" in st):
+            keep.append(r)
+        elif m in ("guarantee_balance", "borrowers") and st.startswith("P("):
+            keep.append(r)
+    return keep
+
+
+def assumptions(sc) -> list[tuple[str, str, str, str]]:
+    """(key, value, tag, description) of every field whose description marks it [A] or [S]."""
+    from pydantic import BaseModel
+
+    out = []
+
+    def walk(model, path: str) -> None:
+        for name, field in type(model).model_fields.items():
+            value = getattr(model, name)
+            key = f"{path}.{name}" if path else name
+            if isinstance(value, BaseModel):
+                walk(value, key)
+            elif isinstance(value, list) and value and isinstance(value[0], BaseModel):
+                for i, item in enumerate(value):
+                    walk(item, f"{key}.{getattr(item, 'name', i) or i}")
+            else:
+                desc = field.description or ""
+                for tag in ("A", "S"):
+                    if f"[{tag}" in desc:
+                        shown = format_yuan(value) if isinstance(value, float) and abs(value) >= 1e4 \
+                            else str(value)
+                        out.append((key, shown, tag, desc))
+                        break
+
+    walk(sc, "")
+    return out
+
+
+def build_html(res, summary, *, comparison=None, argv=None) -> str:
+    """The report as one HTML string (images embedded)."""
+    from . import __version__
+    from .plots import compare_chart, standard_figures
+    from .scenario import resolved_toml
+
+    sc = res.scenario
+    e = html.escape
+    parts = [f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
+             f"<title>simpool report: {e(sc.title or sc.name)}</title><style>{_CSS}</style></head><body>"]
+    parts.append(f"<h1>{e(sc.title or sc.name)}</h1>")
+    if sc.description:
+        parts.append(f"<p>{e(sc.description)}</p>")
+    years = res.calendar_years
+    parts.append(
+        f"<p class='note'>Scenario <code>{e(sc.source)}</code>; {res.paths:,} Monte Carlo paths, "
+        f"seed {res.seed}; years {years[0]}&ndash;{years[-1]}; simpool {__version__}; "
+        f"made {datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC. Every figure is a Monte Carlo "
+        "estimate shown with its standard error (&plusmn; se); money in yuan (万 = 10<sup>4</sup>, "
+        "亿 = 10<sup>8</sup>).</p>")
+    parts.append("<h2 id='headline'>Headline figures</h2><table><tr><th class='l'>period</th>"
+                 "<th class='l'>measure</th><th class='l'>statistic</th><th>value</th><th>&plusmn; se</th></tr>")
+    for r in headline_rows(res, summary):
+        period = "all years" if str(r["year"]) == "<NA>" or r["year"] is None else str(r["year"])
+        st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
+        parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(r['measure'])}</td>"
+                     f"<td class='l'>{e(st)}</td><td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"
+                     f"<td>{_fmt(r['se'], r['statistic'], r['measure'])}</td></tr>")
+    parts.append("</table><p class='note'>Every year and statistic: summary.csv of "
+                 "<code>simpool run</code>.</p>")
+    parts.append("<h2 id='plots'>Plots</h2>")
+    for name, fig in standard_figures(res).items():
+        parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{_png(fig)}'>")
+    if comparison is not None and len(comparison):
+        from .compare import headline
+
+        parts.append("<h2 id='whatifs'>What-ifs (common random numbers)</h2>")
+        parts.append(f"<img alt='compare' src='data:image/png;base64,{_png(compare_chart(comparison))}'>")
+        parts.append("<table><tr><th class='l'>what-if</th><th class='l'>measure</th>"
+                     "<th class='l'>statistic</th><th>base</th><th>what-if</th><th>difference</th>"
+                     "<th>&plusmn; se of difference</th></tr>")
+        for _, r in headline(comparison).iterrows():
+            f = lambda v: _fmt(v, r["statistic"], r["measure"])  # noqa: E731
+            parts.append(f"<tr><td class='l'>{e(r['scenario'])}</td><td class='l'>{e(r['measure'])}</td>"
+                         f"<td class='l'>{e(r['statistic'])}</td><td>{f(r['base'])}</td>"
+                         f"<td>{f(r['whatif'])}</td><td>{f(r['diff'])}</td><td>{f(r['se_diff'])}</td></tr>")
+        parts.append("</table>")
+    parts.append("<h2 id='assumptions'>Assumptions and sourced facts</h2><p class='note'>"
+                 "<span class='tag-A'>[A]</span> marks an assumption (a parameter to challenge), "
+                 "<span class='tag-S'>[S]</span> a figure stated by a public source "
+                 "(the Hubei plan or DOMAIN.md).</p><table><tr><th class='l'>key</th><th>value</th>"
+                 "<th class='l'></th><th class='l'>meaning</th></tr>")
+    for key, value, tag, desc in assumptions(sc):
+        parts.append(f"<tr><td class='l'><code>{e(key)}</code></td><td>{e(value)}</td>"
+                     f"<td class='l tag-{tag}'>[{tag}]</td><td class='l'>{e(desc)}</td></tr>")
+    parts.append("</table>")
+    parts.append("<h2 id='scenario'>The scenario, resolved</h2><details><summary>every key, "
+                 "money in yuan</summary><pre>" + e(resolved_toml(sc)) + "</pre></details>")
+    if argv:
+        parts.append(f"<p class='note'>Command: <code>{e(' '.join(argv))}</code></p>")
+    parts.append("</body></html>")
+    return "\n".join(parts)
+
+
+def write_pdf(res, path, comparison=None) -> None:
+    """The report's plots as a PDF (one page each), via matplotlib's PdfPages."""
+    import matplotlib.pyplot as plt
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    from .plots import compare_chart, standard_figures
+
+    with PdfPages(path) as pdf:
+        figs = list(standard_figures(res).values())
+        if comparison is not None and len(comparison):
+            figs.append(compare_chart(comparison))
+        for fig in figs:
+            pdf.savefig(fig)
+            plt.close(fig)

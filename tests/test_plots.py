@@ -1,0 +1,114 @@
+"""Plots, the HTML report and notebook display (simpool.plots, simpool.report)."""
+
+from __future__ import annotations
+
+import base64
+import re
+import warnings
+from pathlib import Path
+
+import matplotlib
+import pytest
+
+matplotlib.use("Agg")
+
+from simpool import load_scenario, plots, simulate  # noqa: E402
+from simpool.cli import main  # noqa: E402
+from simpool.compare import compare  # noqa: E402
+from simpool.report import assumptions, build_html  # noqa: E402
+from simpool.sensitivity import tornado, tornado_table  # noqa: E402
+from simpool.solve import Figure  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+BOTH = ROOT / "scenarios" / "whatif" / "hubei_with_angel_fund.toml"
+PNG = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.fixture(scope="module")
+def res():
+    return simulate(load_scenario(BOTH), paths=1500)
+
+
+def _render(fig, path: Path) -> bytes:
+    """Save to PNG, failing on any missing glyph (CJK text must render)."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*missing.*")
+        fig.savefig(path, dpi=60)
+    matplotlib.pyplot.close(fig)
+    return path.read_bytes()
+
+
+def _labelled(fig) -> bool:
+    ax = fig.axes[0]
+    return bool(ax.get_title()) and bool(ax.get_xlabel()) and bool(ax.get_ylabel())
+
+
+def test_every_standard_plot_renders_labelled(res, tmp_path):
+    figs = plots.standard_figures(res)
+    expected = {"who_pays", "loss_net", "loss_bank", "loss_government", "pool_provincial_sme",
+                "pool_knowledge_value", "pool_insurance_pool", "pool_survival",
+                "leverage_hubei_tech_guarantee", "fund_hubei_angel"}
+    assert set(figs) == expected
+    for name, fig in figs.items():
+        assert _labelled(fig), name
+        assert _render(fig, tmp_path / f"{name}.png").startswith(PNG), name
+
+
+def test_money_axes_use_wan_and_yi(res, tmp_path):
+    fig = plots.who_pays(res)
+    fig.canvas.draw()
+    labels = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert any("亿" in t for t in labels), labels
+    _render(fig, tmp_path / "w.png")
+
+
+def test_comparison_and_tornado_charts(tmp_path):
+    base = load_scenario(ROOT / "scenarios" / "hubei_base.toml")
+    fee = load_scenario(ROOT / "scenarios" / "whatif" / "fee_half.toml")
+    table = compare(base, [fee], paths=1000)
+    assert _render(plots.compare_chart(table), tmp_path / "c.png").startswith(PNG)
+    fig = Figure("gross", "EL")
+    f0, se0, swings = tornado(str(ROOT / "scenarios" / "hubei_base.toml"), fig, paths=300,
+                              only=["cohorts.opto_credit.pd", "pools.provincial_sme.cash"])
+    assert _render(plots.tornado_chart(tornado_table(f0, se0, swings), fig),
+                   tmp_path / "t.png").startswith(PNG)
+
+
+def test_cjk_font_and_clean_fallback():
+    family = plots.setup_fonts()
+    assert family in plots.SYSTEM_CJK or family == plots.SUBSET_FAMILY
+    assert plots.text("湖北 风险补偿资金池 10亿元") == "湖北 风险补偿资金池 10亿元"
+    rare = "\u9f98"  # a CJK character outside the shipped subset
+    shown = plots.text(f"fund {rare}")
+    assert shown in (f"fund {rare}", "fund")  # drawn by a full system font, or dropped
+
+
+def test_report_is_one_self_contained_file(res, tmp_path):
+    page = build_html(res, res.summary(), argv=["simpool", "report"])
+    for anchor in ("id='headline'", "id='plots'", "id='assumptions'", "id='scenario'"):
+        assert anchor in page, anchor
+    imgs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
+    assert len(imgs) == 10
+    assert all(base64.b64decode(b)[:8] == PNG for b in imgs)
+    assert "src='http" not in page and "<script" not in page  # nothing to fetch
+    assert "P(breach, fund)" in page and "&plusmn; se" in page
+    tags = {t for _, _, t, _ in assumptions(res.scenario)}
+    assert tags == {"A", "S"}
+    assert page.count("class='l tag-A'") >= 10
+
+
+def test_cli_report_with_whatifs_and_pdf(tmp_path):
+    out = tmp_path / "r.html"
+    assert main(["report", str(ROOT / "scenarios" / "hubei_base.toml"), "--compare",
+                 str(ROOT / "scenarios" / "whatif" / "fee_half.toml"), "--paths", "800",
+                 "--out", str(out), "--pdf", "--quiet"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "id='whatifs'" in page and "fee_half" in page
+    assert out.with_suffix(".pdf").read_bytes()[:5] == b"%PDF-"
+    assert main(["report", str(ROOT / "scenarios" / "hubei_base.toml"), "--out",
+                 str(tmp_path / "r.txt"), "--paths", "500", "--quiet"]) == 2
+
+
+def test_results_display_in_a_notebook(res):
+    h = res._repr_html_()
+    assert h.count("<tr>") > 10 and "P(breach, fund)" in h and "亿" in h
