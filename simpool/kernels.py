@@ -462,11 +462,12 @@ def simulate_chunk(
         Waterfall segment of each cohort and loan.
     out_seg_ead, out_seg_loss : (n_paths, n_years, n_segments) float64
         Exposure at default and gross loss of each segment, yuan (the waterfall's input).
-    c_rng, c_start, c_end, c_amort : (C,), (C,), (C,), (C, n_years)
+    c_rng, c_start, c_end, c_amort : (C,), (C,), (C,), (C, n_years + 1)
         Loan-book vintages of the cohorts: the counter of each vintage's random numbers
         (the cohort's index for the first vintage, so a static book draws as before), the
         first year it is on the book, the year it has matured by, and its exposure per loan
-        in each year as a fraction of ``c_exposure`` (amortisation).
+        in each year as a fraction of ``c_exposure`` (amortisation), the last column for the
+        year after the horizon (balances at the end of the last year).
     out_seg_bal, out_seg_bal_end : (n_paths, n_years, n_segments) float64
         Cohorts' balance outstanding at the start of each year and at its end (after
         defaults and maturities), yuan; single-loan segments are filled in by the engine.

@@ -291,7 +291,7 @@ def vintages(binom_cohorts: list, n_years: int) -> list[dict]:
                 continue
             end = n_years + 1 if term is None else min(v + term, n_years + 1)
             amort = []
-            for y in range(n_years):
+            for y in range(n_years + 1):  # and the year after the horizon (end balances)
                 age = y - v
                 if term is not None and c.amortization == "linear" and age >= 0:
                     amort.append(max(0.0, 1.0 - age / term))
@@ -394,7 +394,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         c_rng=np.array([v["rng"] for v in vint], np.int64),
         c_start=np.array([v["start"] for v in vint], np.int64),
         c_end=np.array([v["end"] for v in vint], np.int64),
-        c_amort=np.ascontiguousarray(np.array([v["amort"] for v in vint], float).reshape(len(vint), n_years)),
+        c_amort=np.ascontiguousarray(np.array([v["amort"] for v in vint], float).reshape(len(vint), n_years + 1)),
         waterfall=plan_waterfall(sc, tape_products),
         funds=plan_funds(sc),
     )

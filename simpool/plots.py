@@ -204,10 +204,16 @@ def pool_survival(res, path=None):
     fig, ax = plt.subplots(figsize=(8, 4.5))
     pools = list(res._wf.pool_names) + (["insurance_pool"] if "insurance_pool" in res.parties else [])
     ends = [y + 1 for y in res.years]
+    lowest = 1.0
+    styles = ["-", "--", ":", "-."]
     for i, p in enumerate(pools):
-        ax.step([res.years[0]] + ends, [1.0] + list(1 - depletion_curve(res, p)), where="post",
-                label=text(p), color=f"C{i}")
-    ax.set_ylim(0, 1.02)
+        surv = [1.0] + list(1 - depletion_curve(res, p))
+        lowest = min(lowest, min(surv))
+        ax.step([res.years[0]] + ends, surv, where="post", label=text(p), color=f"C{i}",
+                ls=styles[i % len(styles)], marker="o", ms=3, lw=1.6)
+    # zoom in when every pool survives almost surely, or the curves hide one another
+    bottom = 0.0 if lowest < 0.8 else max(0.0, lowest - max(0.02, (1 - lowest) * 0.5))
+    ax.set_ylim(bottom, 1.0 + (1.0 - bottom) * 0.02)
     ax.yaxis.set_major_formatter(_percent())
     ax.set_xlabel("year end")
     ax.set_ylabel("P(not yet depleted)")

@@ -200,3 +200,23 @@ def test_cli_dask_local(tmp_path):
     a = (tmp_path / "d" / "summary.csv").read_text(encoding="utf-8-sig")
     b = (tmp_path / "t" / "summary.csv").read_text(encoding="utf-8-sig")
     assert a == b
+
+
+def test_balance_at_the_end_of_the_last_year_is_exact():
+    """Regression: the last year's end balance read one amortisation column past the array
+    (garbage like 2e-297 appeared). Bullet loans without maturity: end balance = loans alive
+    x exposure, exactly, on every path."""
+    n, e = 3000, 1e6
+    sc = load_scenario({"simulation": {"paths": 500, "seed": 4, "horizon_years": 2,
+                                       "start_year": 2025},
+                        "report": {"guarantee_balance_year": 2026},
+                        "cohorts": [{"name": "g", "loans": n, "exposure": e, "pd": 0.05,
+                                     "lgd": 0.5, "rho": 0.1, "product": "guaranteed",
+                                     "guarantor": "gu"}],
+                        "guarantors": [{"name": "gu", "net_assets": 1e9}]})
+    res = simulate(sc)
+    alive = n - res.samples("defaults")
+    np.testing.assert_array_equal(res._raw["guarantee_balance_end"][:, 1], alive * e)
+    row = res.summary()
+    row = row[(row.measure == "guarantee_balance") & (row.statistic == "end of year")]
+    assert row.value.iloc[0] == pytest.approx(alive.mean() * e)
