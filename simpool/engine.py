@@ -9,6 +9,7 @@ Workers receive only plain arrays (:class:`~simpool.model.KernelInputs`).
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from concurrent.futures import Executor, ThreadPoolExecutor
@@ -268,15 +269,16 @@ def simulate_until(scenario, targets: list[tuple], *, paths: int | None = None,
         status = []
         for fig, max_se in targets:
             _, se = fig.pick(summary)
-            ratio = (se / max_se) if max_se > 0 else float("inf")
+            # an unknown SE (NaN: too few paths) or an infinite one is not met
+            ratio = se / max_se if (max_se > 0 and math.isfinite(se)) else math.inf
             status.append(f"{fig}: SE {se:.4g} (target {max_se:.4g})")
-            worst = max(worst, ratio) if se == se else worst
+            worst = max(worst, ratio)
         if log:
             log(f"{done:,} paths: " + "; ".join(status))
         if worst <= 1.0 or done >= max_paths:
             res.target_se_met = worst <= 1.0
             return res
-        want = int(done * worst * worst * 1.1) + 1
+        want = int(done * min(worst * worst * 1.1, 9.0)) + 1
         more = min(max(want - done, done // 4, 1), 8 * done, max_paths - done)
         parts = [res._raw, run_paths(inputs, seed, more, executor=executor, chunk_size=chunk_size,
                                      first_path=done)]

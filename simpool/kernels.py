@@ -42,6 +42,7 @@ from .rng import (
     STREAM_MIX,
     draw,
     gamma_variate,
+    log_gamma_variate,
     norm_cdf,
     norm_ppf,
     path_year_key,
@@ -69,7 +70,14 @@ def beta_variate(key, a, b):
     """Beta(a, b) variate from sub-key ``key`` (two gammas on streams 0 and 1)."""
     g1 = gamma_variate(key, 0, a)
     g2 = gamma_variate(key, 1, b)
-    return g1 / (g1 + g2)
+    s = g1 + g2
+    if s > 0.0:
+        return g1 / s
+    # both gammas underflowed (a and b far below 1: lgd_std close to its bound
+    # sqrt(lgd (1 - lgd)), a Beta close to Bernoulli(lgd)); the same variates, in logs
+    l1 = log_gamma_variate(key, 0, a)
+    l2 = log_gamma_variate(key, 1, b)
+    return 1.0 / (1.0 + math.exp(l2 - l1))
 
 
 @jit()
@@ -149,6 +157,20 @@ def _draw_factors(key, y, chol, phi, shift, apply_shift, z_prev, eta, z, fixed_z
 
 
 @jit()
+def _twisted_p(p, tc):
+    """Exponentially twisted default probability p e^{tc} / (1 + p (e^{tc} - 1)), tc = theta c.
+
+    Exact limits where the plain formula breaks down: 0 for p = 0 (0 x inf), 1 where e^{tc}
+    overflows (inf / inf)."""
+    if p <= 0.0:
+        return 0.0
+    e = math.expm1(tc)
+    if e == np.inf:
+        return 1.0
+    return p * (e + 1.0) / (1.0 + p * e)
+
+
+@jit()
 def _psi(theta, p, c, n):
     """Conditional log-MGF of the loss, sum_i n_i log(1 + p_i (e^{theta c_i} - 1)), and its
     first two derivatives in theta (c in units of the twist scale)."""
@@ -158,9 +180,16 @@ def _psi(theta, p, c, n):
     for i in range(p.shape[0]):
         if p[i] <= 0.0 or c[i] <= 0.0:
             continue
-        e = math.expm1(theta * c[i])
-        f0 += n[i] * math.log1p(p[i] * e)
-        pt = p[i] * (e + 1.0) / (1.0 + p[i] * e)  # twisted probability
+        tc = theta * c[i]
+        e = math.expm1(tc)
+        if e == np.inf:
+            # e^{tc} overflows: log(1 + p (e^{tc} - 1)) = tc + log(p + (1 - p) e^{-tc})
+            r = p[i] + (1.0 - p[i]) * math.exp(-tc)
+            f0 += n[i] * (tc + math.log(r))
+            pt = p[i] / r
+        else:
+            f0 += n[i] * math.log1p(p[i] * e)
+            pt = p[i] * (e + 1.0) / (1.0 + p[i] * e)  # twisted probability
         f1 += n[i] * c[i] * pt
         f2 += n[i] * c[i] * c[i] * pt * (1.0 - pt)
     return f0, f1, f2
@@ -171,7 +200,18 @@ def solve_twist(p, c, n, x):
     """theta >= 0 with psi'(theta) = x (0 when the conditional mean already reaches x).
 
     Safeguarded Newton on the increasing function psi'; c and x in units of the scale.
+    psi' rises to the largest loss the obligors with p > 0 can make; a target at or above it
+    (loans that cannot default, p = 0, count in the scenario's maximum loss) is lowered to
+    0.999 of it, so theta stays finite.
     """
+    reach = 0.0
+    for i in range(p.shape[0]):
+        if p[i] > 0.0 and c[i] > 0.0:
+            reach += n[i] * c[i]
+    if reach <= 0.0:
+        return 0.0
+    if x >= reach:
+        x = 0.999 * reach
     _, f1, _ = _psi(0.0, p, c, n)
     if f1 >= x:
         return 0.0
@@ -241,8 +281,7 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
     ndef = 0
     sum_c = 0.0  # sum of c_i D_i, in units of the scale
     for c in range(n_coh):
-        e = math.expm1(theta_draw * cc[c])
-        pt = p[c] * (e + 1.0) / (1.0 + p[c] * e)
+        pt = _twisted_p(p[c], theta_draw * cc[c])
         k = binom_inv(uniform(key, STREAM_COHORT, c), c_n[c], pt)
         if k == 0:
             continue
@@ -258,8 +297,7 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
         seg_loss[c_seg[c]] += lc
     for i in range(n_loans):
         j = n_coh + i
-        e = math.expm1(theta_draw * cc[j])
-        pt = p[j] * (e + 1.0) / (1.0 + p[j] * e)
+        pt = _twisted_p(p[j], theta_draw * cc[j])
         if uniform(key, STREAM_LOAN, l_id[i]) < pt:
             ndef += 1
             sum_c += cc[j]

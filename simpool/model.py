@@ -199,13 +199,18 @@ def default_threshold(pd: np.ndarray, copula: str, dof: float) -> np.ndarray:
 
 
 def beta_params(mean: np.ndarray, sd: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Beta (a, b) with the given mean and standard deviation; a = b = 0 where sd == 0."""
+    """Beta (a, b) with the given mean and standard deviation; a = b = 0 (a fixed LGD) where
+    sd == 0, and also where sd is so small (below ~1e-150) that a + b = mean (1 - mean) / sd^2 - 1
+    would overflow: the Beta is then the fixed LGD to far below any rounding."""
     mean = np.asarray(mean, dtype=float)
     sd = np.asarray(sd, dtype=float)
     a = np.zeros_like(mean)
     b = np.zeros_like(mean)
-    m = sd > 0
-    nu = mean[m] * (1 - mean[m]) / sd[m] ** 2 - 1.0
+    m = np.flatnonzero(sd > 0)
+    with np.errstate(over="ignore", divide="ignore"):
+        nu = mean[m] * (1 - mean[m]) / sd[m] ** 2 - 1.0
+    ok = nu < 1e300  # also drops inf (sd^2 underflowed to 0)
+    m, nu = m[ok], nu[ok]
     a[m] = mean[m] * nu
     b[m] = (1 - mean[m]) * nu
     return a, b
@@ -264,28 +269,48 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
                     np.sqrt(1.0 - b_rho_hi), np.sqrt(1.0 - b_rho_lo), b_exact)
 
 
+#: Most loans a cohort (and hence one of its vintages) may hold: the scenario's limit on
+#: ``cohorts.*.loans``.
+MAX_COHORT_LOANS = 10**12
+
 #: Random-number counter offset of a cohort's later vintages (vintage v of cohort c: c + v * this).
 VINTAGE_STRIDE = 1 << 20
 
 
-def vintages(binom_cohorts: list, n_years: int) -> list[dict]:
+def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> list[dict]:
     """Expand binomial cohorts into loan-book vintages.
 
     Vintage 0 is the book at the start. With ``growth`` g, year y >= 1 adds
     round(n0 ((1 + g)^y - (1 + g)^(y-1))) new loans, plus (``rollover``) the loans that
     matured at the end of year y - 1. With ``term_years`` T a vintage matures after T years;
     ``amortization = "linear"`` lowers its exposure by 1/T of the original each year.
+
+    Negative growth: a year's negative change cannot call loans back, so the shortfall is
+    carried forward and offsets later rollovers (the planned book follows n0 (1 + g)^y as
+    soon as maturities allow; growth = -1 runs the book off). A vintage above the 10^12
+    loans a cohort may hold (growth compounding over a long horizon) is an error.
     """
+    from .errors import Problem, ScenarioError
+
     out = []
     for rank, (index, c) in enumerate(binom_cohorts):
         term = c.term_years
         g = c.growth
         counts = [c.loans] + [0] * (n_years - 1)
+        owed = 0  # loans the shrinking target wants gone but that could not be called back
         for y in range(1, n_years):
             new = round(c.loans * ((1 + g) ** y - (1 + g) ** (y - 1))) if g else 0
             if term is not None and c.rollover:
                 new += sum(counts[v] for v in range(y) if v + term == y)
+            new += owed
+            owed = min(0, new)
             counts[y] = max(0, new)
+            if counts[y] > MAX_COHORT_LOANS:
+                raise ScenarioError([Problem(
+                    source, None, f"cohorts.{c.name}.growth",
+                    f"growth {g:g} over {n_years} years makes {counts[y]:.3g} new loans in year "
+                    f"{y + 1} of the horizon, above the {MAX_COHORT_LOANS:.0e} loans a cohort may "
+                    f"hold; lower growth or simulation.horizon_years")])
         for v in range(n_years):
             if counts[v] == 0 and v > 0:
                 continue
@@ -329,7 +354,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     is_on = bool(np.any(shift != 0.0))
 
     binom_cohorts = [(i, c) for i, c in enumerate(sc.cohorts) if c.mode == "binomial"]
-    vint = vintages(binom_cohorts, n_years)
+    vint = vintages(binom_cohorts, n_years, getattr(sc, "source", "<scenario>"))
     binom = [v["cohort"] for v in vint]
     c_pd = np.array([c.pd for c in binom], float)
     c_rho = np.array([c.rho for c in binom], float)

@@ -330,7 +330,10 @@ class Results:
         for g, name in enumerate(wf.guarantor_names):
             m = f"guarantor:{name}"
             na = raw["guarantor_net_assets"][:, 1:, g]
-            insolvent_by = np.logical_or.accumulate(na < 0, axis=1)
+            # insolvent by the end of year y: net assets <= 0 at the start (the waterfall then
+            # moves the guarantor's share to the bank for the year) or at any year end since
+            na_all = raw["guarantor_net_assets"][:, :, g]
+            insolvent_by = np.logical_or.accumulate(na_all <= 0.0, axis=1)[:, 1:]
             lev = raw["guarantor_leverage"][:, :, g]
             for y, year in enumerate(years):
                 rows.append((year, m, _named(stats.prob(insolvent_by[:, y], w), "P(insolvent by year)")))

@@ -224,3 +224,30 @@ def gamma_variate(key, stream, a):
             return d * v * boost
         if math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
             return d * v * boost
+
+
+@jit()
+def log_gamma_variate(key, stream, a):
+    """log of :func:`gamma_variate` ``(key, stream, a)``: the same draws, the same variate,
+    but finite where the variate itself underflows to 0 (shape a far below 1, where the boost
+    U**(1/a) falls below the smallest double)."""
+    lboost = 0.0
+    j = 0
+    if a < 1.0:
+        lboost = math.log(uniform(key, stream, j)) / a
+        j += 1
+        a += 1.0
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    while True:
+        x = norm_ppf(uniform(key, stream, j))
+        u = uniform(key, stream, j + 1)
+        j += 2
+        v = 1.0 + c * x
+        if v <= 0.0:
+            continue
+        v = v * v * v
+        if u < 1.0 - 0.0331 * x * x * x * x:
+            return math.log(d * v) + lboost
+        if math.log(u) < 0.5 * x * x + d * (1.0 - v + math.log(v)):
+            return math.log(d * v) + lboost
