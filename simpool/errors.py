@@ -39,9 +39,22 @@ class Problem:
 
     def __str__(self) -> str:
         where = self.file if self.line is None else f"{self.file}:{self.line}"
-        head = f"{where}: {self.path}: " if self.path else f"{where}: "
+        path = _clip(self.path, 200)
+        head = f"{where}: {path}: " if path else f"{where}: "
         tag = "warning: " if self.severity == "warning" else ""
-        return f"{head}{tag}{self.message}"
+        return f"{head}{tag}{_clip(self.message, 2000)}"
+
+
+def _clip(text: str, limit: int) -> str:
+    """``text`` cut in the middle when longer than ``limit`` (one readable line per problem,
+    however long the key or value the user wrote), and without line breaks."""
+    text = str(text)
+    if "\n" in text or "\r" in text:
+        text = text.replace("\r\n", " ").replace("\n", " ").replace("\r", " ")
+    if len(text) <= limit:
+        return text
+    half = (limit - 5) // 2
+    return f"{text[:half]}[...]{text[-half:]}"
 
 
 class SimpoolError(Exception):

@@ -8,6 +8,7 @@ points (FUNDS.md, "Presets"); explicit keys override a preset.
 from __future__ import annotations
 
 import math
+from collections import Counter
 from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
@@ -140,10 +141,16 @@ class Fund(Strict):
         if v > 0.9:
             raise ValueError(f"must be <= 0.9: the plan caps fiscal and state-owned capital at "
                              f"90% of a fund [S], got {v}")
+        if 0.0 < v < 1e-3:
+            raise ValueError(f"must be 0 or at least 0.001 (a tenth of a percent): the "
+                             f"government's loss ratio divides by its paid-in, got {v}")
         return v
 
     @model_validator(mode="after")
     def _consistent(self) -> "Fund":
+        if self.first_loss > 0 and self.government_share == 0:
+            raise ValueError("first_loss needs a government_share > 0: first-loss protection is "
+                             "paid by the government, whose loss ratio is relative to its paid-in")
         if self.investment_years > self.life_years:
             raise ValueError(f"investment_years ({self.investment_years}) must not exceed "
                              f"life_years ({self.life_years})")
@@ -162,12 +169,12 @@ class Fund(Strict):
             if abs(total - 1.0) > 1e-9:
                 raise ValueError(f"stage shares must sum to 1, got {total:.6g}")
             names = [s.name for s in self.stages]
-            dup = sorted({n for n in names if names.count(n) > 1})
+            dup = sorted(n for n, k in Counter(names).items() if k > 1)
             if dup:
                 raise ValueError(f"stage names must be unique; repeated: {', '.join(dup)}")
             for s in self.stages:
                 if not s.ticket > 0:
-                    raise ValueError(f"stage '{s.name}': ticket must be > 0 yuan, got {s.ticket}")
+                    raise ValueError(f"stage '{s.name[:60]}': ticket must be > 0 yuan, got {s.ticket}")
         if not self.size > 0 or not math.isfinite(self.size):
             raise ValueError(f"size must be a positive amount of yuan, got {self.size}")
         return self

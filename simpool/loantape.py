@@ -106,6 +106,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from simpool.errors import Problem, ProblemList, ScenarioError, did_you_mean
+from simpool.units import MAX_YUAN
 
 __all__ = ["COLUMN_ALIASES", "LoanTape", "read_loan_tape"]
 
@@ -481,6 +482,11 @@ def _decode(raw: bytes, encoding: str | None, shown: str, probs: ProblemList
             probs.error(shown, line, "", f"cannot decode the file as {encoding!r} (byte "
                         f"0x{raw[e.start]:02x} is not valid there); check portfolio.encoding")
             return None
+        except (UnicodeError, ValueError, TypeError, LookupError) as e:
+            # codecs such as punycode or idna raise a plain UnicodeError, without a position
+            probs.error(shown, None, "", f"cannot decode the file as {encoding!r} ({_short(e, 120)}); "
+                        "check portfolio.encoding")
+            return None
     elif raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         try:
             text = raw.decode("utf-16")
@@ -757,7 +763,7 @@ _RANGE = {
 def _in_range(fld: str, v: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore"):
         if fld == "exposure":
-            return np.isfinite(v) & (v >= 0)
+            return np.isfinite(v) & (v >= 0) & (v <= MAX_YUAN)
         if fld in ("pd", "lgd"):
             return (v >= 0) & (v <= 1)
         if fld == "rho":
@@ -794,6 +800,8 @@ def _numeric_message(fld: str, num: _Numeric, v: np.ndarray, money: bool
                        else "a number, e.g. 0.02 or 2%")
             return f"not a number: {_short(cell)!r} (expected {allowed})"
         text = f"{_RANGE[fld]}, got {_fmt(v[i])}"
+        if fld == "exposure" and math.isfinite(v[i]) and v[i] > MAX_YUAN:
+            text = f"must be at most {MAX_YUAN:.0e} yuan (1,000万亿), got {_fmt(v[i])}"
         raw = (cell if isinstance(cell, str) else _fmt(cell)).strip()
         unit = num.unit is not None and bool(num.unit[i])
         if unit or raw != _fmt(v[i]):
@@ -806,6 +814,28 @@ def _numeric_message(fld: str, num: _Numeric, v: np.ndarray, money: bool
 
 
 # ----------------------------------------------------------------------------- main
+
+
+def _not_a_file(p: Path) -> str | None:
+    """Why ``p`` cannot be read as a loan tape (None: a regular file). Never raises, never
+    blocks (a FIFO named ``loans.csv`` would hang a plain read)."""
+    import stat
+
+    if "\x00" in str(p):
+        return "the file name contains a NUL character"
+    try:
+        mode = p.stat().st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return f"file not found (looked for {os.path.abspath(p)})"
+    except (OSError, RuntimeError, ValueError) as e:
+        return f"cannot open the file: {getattr(e, 'strerror', None) or e}"
+    if stat.S_ISDIR(mode):
+        return ("is a directory, not a file; portfolio.loans_file must name a .csv or .parquet "
+                "file")
+    if not stat.S_ISREG(mode):
+        return ("is not a regular file (a pipe, socket or device?); portfolio.loans_file must "
+                "name a .csv or .parquet file")
+    return None
 
 
 def read_loan_tape(path: str | os.PathLike, *, shown_as: str | None = None,
@@ -847,12 +877,9 @@ def read_loan_tape(path: str | os.PathLike, *, shown_as: str | None = None,
         probs.error(shown, None, "", f"unsupported file type {p.suffix or '(none)'!r}; a loan tape "
                     f"must be {', '.join(_CSV_EXTS + _PARQUET_EXTS)}{hint}")
         raise ScenarioError(probs.problems)
-    if not p.exists():
-        probs.error(shown, None, "", f"file not found (looked for {p.resolve()})")
-        raise ScenarioError(probs.problems)
-    if p.is_dir():
-        probs.error(shown, None, "", "is a directory, not a file; portfolio.loans_file must "
-                    "name a .csv or .parquet file")
+    why = _not_a_file(p)
+    if why is not None:
+        probs.error(shown, None, "", why)
         raise ScenarioError(probs.problems)
 
     if ext in _PARQUET_EXTS:

@@ -31,7 +31,11 @@ import re
 import unicodedata
 from decimal import Decimal
 
-__all__ = ["parse_money", "format_yuan", "UNITS"]
+__all__ = ["parse_money", "format_yuan", "UNITS", "MAX_YUAN"]
+
+#: Largest amount a scenario or loan tape may hold, yuan (1e15 = 1,000万亿, several times
+#: China's GDP): beyond it sums of losses lose all precision and eventually overflow to inf.
+MAX_YUAN = 1e15
 
 #: Unit word -> yuan. A trailing ``元`` is also allowed after each of these.
 UNITS: dict[str, int] = {

@@ -298,3 +298,14 @@ def test_shipped_fund_scenarios_run(path):
     res = simulate(load_scenario(path), paths=500)
     assert res.funds == ["hubei_angel"]
     assert res.summary().value.notna().all()
+
+
+def test_tiny_public_share_and_first_loss_without_public_money_are_errors():
+    """Regression (generated scenarios): a government share of 5e-324 with first-loss
+    protection made the loss ratio 1 - (-fl) / 5e-324 = inf."""
+    assert "must be 0 or at least 0.001" in problems(scenario(fund(government_share=5e-324)))
+    assert "first_loss needs a government_share > 0" in problems(
+        scenario(fund(government_share=0.0, first_loss=0.2)))
+    res = simulate(load_scenario(scenario(fund(government_share=0.001, first_loss=0.5),
+                                          paths=500)))
+    assert np.isfinite(res.samples("fund:f:gov_loss_ratio")).all()

@@ -85,7 +85,7 @@ def scenarios(draw, tmp_dir=None):
     funds = []
     for k in range(draw(st.integers(0, 2))):
         f = {"name": f"f{k}", "size": draw(st.floats(1e7, 1e9)),
-             "government_share": draw(st.floats(0.0, 0.9)),
+             "government_share": draw(st.one_of(st.just(0.0), st.floats(0.001, 0.9))),
              "deals_per_year": draw(st.integers(0, 20)),
              "life_years": draw(st.integers(1, 10)),
              "profit_concession": draw(st.floats(0.0, 1.0)),
@@ -95,6 +95,8 @@ def scenarios(draw, tmp_dir=None):
              "outcomes": {"preset": draw(st.sampled_from(["wiltbank_mean", "wiltbank_tail", "vc_harsh"]))},
              "sector": SECTORS[draw(st.integers(0, n_sec - 1))]}
         f["investment_years"] = draw(st.integers(1, f["life_years"]))
+        if f["government_share"] == 0.0:
+            f["first_loss"] = 0.0
         if draw(st.booleans()):
             f["stages"] = [{"name": "seed", "share": 0.5, "ticket": f["size"] / 200},
                            {"name": "a", "share": 0.5, "ticket": f["size"] / 80,
