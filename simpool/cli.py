@@ -573,12 +573,13 @@ def _cmd_run(args) -> int:
             finally:
                 close()
     summary = res.summary()
-    files = write_run(out, res, summary, argv=sys.argv, wall_s=time.time() - t0)
     extra = tuple(f for f in formats if f != "csv")
-    if extra:
+    files = []
+    if extra:  # before summary.csv, whose presence marks a finished run
         from .batch import write_tables
 
         files += write_tables(out, {"summary": summary}, extra)
+    files = write_run(out, res, summary, argv=sys.argv, wall_s=time.time() - t0) + files
     if not args.quiet:
         print(format_summary(res, summary))
         print(f"\nwrote {', '.join(str(f) for f in files)}")

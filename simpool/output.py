@@ -107,10 +107,12 @@ def write_run(out: Path, res, summary, argv: list[str] | None = None,
     out = Path(out)
     resolved = resolved_toml(res.scenario)
     files = [out / "summary.csv", out / "scenario.resolved.toml", out / "provenance.json"]
-    atomic_write_bytes(files[0], summary.to_csv(index=False).encode("utf-8-sig"))
-    atomic_write_bytes(files[1], resolved.encode("utf-8"))
+    # everything that can fail first; summary.csv last: its presence marks a finished run
     prov = provenance(res, argv, wall_s, resolved)
+    data = summary.to_csv(index=False).encode("utf-8-sig")
+    atomic_write_bytes(files[1], resolved.encode("utf-8"))
     atomic_write_bytes(files[2], (json.dumps(prov, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
+    atomic_write_bytes(files[0], data)
     return files
 
 

@@ -178,6 +178,25 @@ def test_too_many_sectors_or_funds(tmp_path):
     f = scenario(tmp_path, SMALL + f"[model]\nsectors = [{sectors}]\n")
     rc, err = cli("validate", str(f))
     assert rc == 2 and "model.sectors: must have at most 1000 item(s), got 1001" in err
+    # 20,000 funds took minutes to simulate with 50 paths
+    fund = ('[[funds]]\nname = "f{i}"\nsize = "1亿"\ngovernment_share = 0.5\n'
+            'deals_per_year = 5\nticket = "100万"\n')
+    g = scenario(tmp_path, "".join(fund.format(i=i) for i in range(101)), "g.toml")
+    rc, err = cli("validate", str(g))
+    assert rc == 2 and "funds: must have at most 100 item(s), got 101" in err
+
+
+def test_control_characters_in_names(tmp_path):
+    # a pool named "p\x01" made `run --format xlsx` fail (openpyxl IllegalCharacterError) after
+    # summary.csv was written: exit 1 and a partial output folder
+    f = scenario(tmp_path, SMALL.replace('name = "a"', 'name = "a"\npool = "p\\u0001"')
+                 + '\n[[pools]]\nname = "p\\u0001"\ncash = "1亿"\n')
+    out = tmp_path / "out"
+    rc, err = cli("run", str(f), "--paths", "50", "--out", str(out), "--quiet", "--format",
+                  "csv,xlsx")
+    assert rc == 2 and f"{f}:15: pools.\"p\\u0001\".name: must not contain control characters, " \
+                       "got '\\x01' in 'p\\x01'" in err
+    assert not out.exists()
 
 
 def test_importance_shift_is_bounded(tmp_path):

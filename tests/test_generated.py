@@ -141,7 +141,8 @@ def check_invariants(res) -> None:
     raw = res._raw
     net = raw["net"]
     scale = max(1.0, float(np.abs(net).max()) if net.size else 1.0)
-    np.testing.assert_allclose(raw["party"].sum(axis=2), net, atol=1e-9 * scale, rtol=0)
+    # rounding of many flows of up to ~1e9 yuan: 1e-8 of the largest net loss
+    np.testing.assert_allclose(raw["party"].sum(axis=2), net, atol=1e-8 * scale, rtol=0)
     for k, a in raw.items():
         if a.dtype.kind != "f":
             continue
