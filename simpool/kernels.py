@@ -440,6 +440,16 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
     return logr
 
 
+@jit()
+def mixture_logw(defensive, logr):
+    """Log likelihood ratio of a path under the defensive mixture:
+    -log(defensive + (1 - defensive) e^logr), computed without overflow."""
+    a = math.log(defensive) if defensive > 0.0 else -np.inf
+    b = math.log1p(-defensive) + logr
+    hi = max(a, b)
+    return -(hi + math.log(math.exp(a - hi) + math.exp(b - hi)))
+
+
 @jit(nogil=True)
 def simulate_chunk(
     skey, path0, n_paths, n_years,
@@ -536,11 +546,4 @@ def simulate_chunk(
             logr += credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track,
                                 use_is, out_loss, out_defaults, out_seg_ead, out_seg_loss,
                                 out_seg_bal, out_seg_bal_end, cum_l, count_end)
-        if is_on:
-            # log LR = -log(defensive + (1 - defensive) e^logr), computed without overflow
-            a = math.log(defensive) if defensive > 0.0 else -np.inf
-            b = math.log1p(-defensive) + logr
-            hi = max(a, b)
-            out_logw[ip] = -(hi + math.log(math.exp(a - hi) + math.exp(b - hi)))
-        else:
-            out_logw[ip] = 0.0
+        out_logw[ip] = mixture_logw(defensive, logr) if is_on else 0.0

@@ -22,7 +22,7 @@ import math
 import numpy as np
 from ._jit import jit
 
-from .kernels import credit_step, hit_words
+from .kernels import credit_step, hit_words, mixture_logw
 from .rng import STREAM_MIX, path_year_key, uniform
 
 # products
@@ -457,14 +457,7 @@ def waterfall_chunk(
                     if out_npl[ip, y, s_bank[s]] > bk_tolerance[s_bank[s]]:
                         f *= 1.0 - bk_slowdown[s_bank[s]]
                     thr[c] = f
-        if is_on:
-            # log LR = -log(defensive + (1 - defensive) e^logr), computed without overflow
-            la = math.log(defensive) if defensive > 0.0 else -np.inf
-            lb = math.log1p(-defensive) + logr
-            hi_ = max(la, lb)
-            out_logw[ip] = -(hi_ + math.log(math.exp(la - hi_) + math.exp(lb - hi_)))
-        else:
-            out_logw[ip] = 0.0
+        out_logw[ip] = mixture_logw(defensive, logr) if is_on else 0.0
         out_fiscal[ip] = fiscal
         pend_pay = 0.0
         received = 0.0
