@@ -46,15 +46,19 @@ from .rng import (
     norm_cdf,
     norm_ppf,
     path_year_key,
+    phi_bracket,
     uniform,
     unit_threshold,
 )
 from .rng import _S11, _TWO_P53
 
-# hit flags are bytes 0/1; times this constant, byte j's bit lands on bit 56 + j
+# flags masked to one bit per byte are bytes 0/1; times this constant, byte j lands on bit 56 + j
 _GATHER = np.uint64(0x0102040810204080)
 _S56 = np.uint64(56)
 _ONE64 = np.uint64(1)
+_LOW_BITS = np.uint64(0x0101010101010101)  # bit 0 of each byte
+_U8_1 = np.uint8(1)
+_U8_3 = np.uint8(3)
 
 # Stochastic LGD of a cohort with K defaults in one path-year: the first min(K, 256) Beta
 # LGDs are drawn exactly; the sum over the remaining m = K - 256 is drawn from its normal
@@ -102,22 +106,73 @@ def hit_words(n_loans):
     return ((n_loans + 7) // 8) * 8
 
 
-@jit(nogil=True)
-def _screen(key, l_id, bound, hit):
-    """hit[i] = (U_i < bound) for the loans of one bucket: the branch-free hot loop.
+@jit()
+def _unit_below(bound):
+    """An integer T with ``(x >> 11) < T  =>  to_unit(x) < bound`` (0 when bound <= 0)."""
+    if not bound > 0.0:
+        return 0
+    return max(min(int(bound * 9007199254740992.0), _TWO_P53) - 1, 0)
 
-    Compares the raw 64-bit draws against :func:`~simpool.rng.unit_threshold` (the same
-    decisions as comparing the doubles, without a conversion per draw). Takes slices and
-    loops over ``range(len)``: with loop bounds read from an array numba cannot prove the
-    index non-negative and LLVM does not vectorise (5x slower).
+
+@jit(nogil=True)
+def _screen(key, l_id, lo, hi, bound, sure, exact, hit):
+    """Screening flags of the loans ``lo <= i < hi`` of one bucket: the branch-free hot loop.
+
+    ``hit[i]`` gets bit 0 when ``U_i < bound`` (a candidate) and bit 1 when ``U_i < sure``
+    (a certain default). Exact buckets (``exact``: bound is every loan's probability) flag
+    both bits at once, comparing the raw 64-bit draws against
+    :func:`~simpool.rng.unit_threshold` (the same decisions as comparing the doubles,
+    without a conversion per draw). Inexact ones may use any threshold at or above
+    ``bound`` and at or below ``sure``: the exact test of the candidates in between follows.
+    The index is unsigned: numba then emits no negative-index wraparound and LLVM
+    vectorises the loop (a signed index read from an array is 5x slower; slices cost two
+    reference counts each).
     """
-    t = unit_threshold(bound)
-    if t >= _TWO_P53:
-        hit[:] = True
+    if exact:
+        t = unit_threshold(bound)
+        ts = t
+    else:
+        t = _TWO_P53 if bound >= 1.0 else min(int(bound * 9007199254740992.0) + 1, _TWO_P53)
+        ts = _unit_below(sure)
+    ulo = np.uint64(lo)
+    n = hi - lo
+    if t <= 0:
+        for j in range(n):
+            hit[ulo + np.uint64(j)] = 0
+        return
+    if ts >= _TWO_P53:
+        for j in range(n):
+            hit[ulo + np.uint64(j)] = 3
+        return
+    if t >= _TWO_P53:  # every loan a candidate: the sure bit decides the rest
+        thr_s = np.uint64(ts) << _S11
+        for j in range(n):
+            i = ulo + np.uint64(j)
+            hit[i] = np.uint8(1) | (np.uint8(draw(key, STREAM_LOAN, l_id[i]) < thr_s) << _U8_1)
         return
     thr = np.uint64(t) << _S11
-    for i in range(l_id.shape[0]):
-        hit[i] = draw(key, STREAM_LOAN, l_id[i]) < thr
+    if exact:
+        for j in range(n):
+            i = ulo + np.uint64(j)
+            hit[i] = np.uint8(draw(key, STREAM_LOAN, l_id[i]) < thr) * _U8_3
+        return
+    thr_s = np.uint64(ts) << _S11
+    for j in range(n):
+        i = ulo + np.uint64(j)
+        d = draw(key, STREAM_LOAN, l_id[i])
+        hit[i] = np.uint8(d < thr) | (np.uint8(d < thr_s) << _U8_1)
+
+
+@jit()
+def _sure_bound(thresh_lo, sqrt_rho_lo, sqrt_rho_hi, inv_sd_lo, inv_sd_hi, sw, zs):
+    """A lower bound of ``Phi((c sw - sqrt(rho) zs) / sqrt(1 - rho))`` over a bucket's loans
+    (c >= thresh_lo, sqrt(rho) and 1 / sqrt(1 - rho) within their ranges), from the Phi
+    table."""
+    if zs > 0.0:
+        num = thresh_lo * sw - sqrt_rho_hi * zs
+    else:
+        num = thresh_lo * sw - sqrt_rho_lo * zs
+    return phi_bracket(num * (inv_sd_lo if num >= 0.0 else inv_sd_hi))[0]
 
 
 @jit()
@@ -321,11 +376,12 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
     ``cr`` is :meth:`simpool.model.KernelInputs.kernel_args` (the arguments of
     :func:`simulate_chunk` after ``n_paths``); the other arrays are the path's state (factors,
     alive counts, defaulted loans, screening scratch) and the outputs, row ``ip``. Returns
-    the year's contribution to log(q/p) of importance sampling. ``cum_l`` (1,) counts the
+    the year's contribution to log(q/p) of importance sampling. ``hit`` (uint8, padded to
+    :func:`hit_words`) is scratch for the screening flags. ``cum_l`` (1,) counts the
     path's single-loan defaults so far; ``out_count_end[ip, y]`` gets the number of loans
     outstanding at the end of the year (after defaults and maturities).
     """
-    (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort) = cr
+    (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_thresh_lo, b_sqrt_rho_lo, b_sqrt_rho_hi, b_inv_sd_lo, b_inv_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort) = cr
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
     n_buckets = b_sector.shape[0]
@@ -382,58 +438,62 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
         out_seg_loss[ip, y, c_seg[c]] += lc
     # --- single loans: screen with the bucket bound, then the exact test ---------
     # Pass 1 per bucket is branch-free so LLVM vectorises the hashing; pass 2 visits
-    # the few candidates below the bound.
+    # the few candidates below the bound, in one scan over all loans.
     for b in range(n_buckets):
         zs = z[b_sector[b]]
         if zs > 0.0:
             num = b_thresh_hi[b] * sw - b_sqrt_rho_lo[b] * zs
         else:
             num = b_thresh_hi[b] * sw - b_sqrt_rho_hi[b] * zs
-        if num >= 0.0:
-            bnd = norm_cdf(num / b_sd_lo[b])
-        else:
-            bnd = norm_cdf(num / b_sd_hi[b])
-        lo = b_start[b]
-        hi = b_start[b + 1]
-        if bnd <= 0.0:
+        x = num * (b_inv_sd_hi[b] if num >= 0.0 else b_inv_sd_lo[b])
+        if b_exact[b]:  # the probability itself: every candidate defaults
+            _screen(key, l_id, b_start[b], b_start[b + 1], norm_cdf(x), 0.0, True, hit)
+        else:  # an upper bound from the Phi table, and a lower one
+            sure = _sure_bound(b_thresh_lo[b], b_sqrt_rho_lo[b], b_sqrt_rho_hi[b],
+                               b_inv_sd_lo[b], b_inv_sd_hi[b], sw, zs)
+            _screen(key, l_id, b_start[b], b_start[b + 1], phi_bracket(x)[1], sure, False, hit)
+    # pass 2 reads the flags 8 at a time (hit is padded to whole words): most words are 0
+    # and are skipped with one comparison; bit 0 of each flag (candidates) and bit 1
+    # (certain defaults) become bit masks whose set bits are visited in order (no branch
+    # per loan). Loans are sorted by bucket, so the bucket of a candidate that needs the
+    # exact test is found by moving a pointer forward.
+    b = 0
+    b_end = b_start[1] if n_buckets > 0 else 0
+    for w in range((n_loans + 7) >> 3):
+        word = hit64[w]
+        if word == 0:
             continue
-        hit_b = hit[lo:hi]
-        _screen(key, l_id[lo:hi], bnd, hit_b)
-        exact = b_exact[b]
-        # pass 2 reads the flags 8 at a time (hit is padded to whole words): most words
-        # are 0 and are skipped with one comparison; the flags of a word become a bit mask
-        # whose set bits are visited in order (no branch per loan)
-        for w in range(lo >> 3, (hi + 7) >> 3):
-            word = hit64[w]
-            if word == 0:
+        m = ((word & _LOW_BITS) * _GATHER) >> _S56
+        ms = (((word >> _ONE64) & _LOW_BITS) * _GATHER) >> _S56
+        base = w << 3
+        while m != 0:
+            low = m & (~m + _ONE64)
+            i = base + np.int64(trailing_zeros(m))
+            m ^= low
+            if track and dead[i]:
                 continue
-            m = (word * _GATHER) >> _S56
-            base = w << 3
-            if base < lo:  # the bucket's first word: drop the flags of the previous bucket
-                m &= ~((_ONE64 << np.uint64(lo - base)) - _ONE64)
-            if base + 8 > hi:  # its last word
-                m &= (_ONE64 << np.uint64(hi - base)) - _ONE64
-            while m != 0:
-                i = base + np.int64(trailing_zeros(m))
-                m &= m - _ONE64
-                if track and dead[i]:
+            if ms & low == 0:  # between the bounds: the exact test, bracketed first
+                while i >= b_end:
+                    b += 1
+                    b_end = b_start[b + 1]
+                u = uniform(key, STREAM_LOAN, l_id[i])
+                zs = z[b_sector[b]]
+                x = (l_thresh[i] * sw - l_sqrt_rho[i] * zs) * l_inv_sd[i]
+                p_lo, p_hi = phi_bracket(x)
+                if u >= p_hi or (u >= p_lo and u >= norm_cdf(x)):
                     continue
-                if not exact:
-                    p = norm_cdf((l_thresh[i] * sw - l_sqrt_rho[i] * zs) * l_inv_sd[i])
-                    if uniform(key, STREAM_LOAN, l_id[i]) >= p:
-                        continue
-                if track:
-                    dead[i] = True
-                ndef += 1
-                if l_lgd_a[i] <= 0.0:
-                    li = l_exposure[i] * l_lgd[i]
-                else:
-                    li = l_exposure[i] * beta_variate(
-                        draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
-                loss += li
-                ead_row[l_seg[i]] += l_exposure[i]
-                loss_row[l_seg[i]] += li
-                cum_l[0] += 1
+            if track:
+                dead[i] = True
+            ndef += 1
+            if l_lgd_a[i] <= 0.0:
+                li = l_exposure[i] * l_lgd[i]
+            else:
+                li = l_exposure[i] * beta_variate(
+                    draw(key, STREAM_LGD, l_id[i]), l_lgd_a[i], l_lgd_b[i])
+            loss += li
+            ead_row[l_seg[i]] += l_exposure[i]
+            loss_row[l_seg[i]] += li
+            cum_l[0] += 1
     out_count_end[ip, y] += n_loans - cum_l[0]
     out_loss[ip, y] = loss
     out_defaults[ip, y] = ndef
@@ -456,7 +516,7 @@ def simulate_chunk(
     chol, phi, is_t, dof, shift, fixed_z,
     c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b,
     l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
-    b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact,
+    b_start, b_sector, b_thresh_hi, b_thresh_lo, b_sqrt_rho_lo, b_sqrt_rho_hi, b_inv_sd_lo, b_inv_sd_hi, b_exact,
     twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort,
     out_loss, out_defaults, out_logw, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
 ):
@@ -488,9 +548,11 @@ def simulate_chunk(
         1/sqrt(1 - rho), exposure (yuan), LGD, Beta parameters.
     b_* : (B,) arrays
         Screening buckets: first loan of each bucket (``b_start``, (B + 1,): bucket b holds
-        loans ``b_start[b] .. b_start[b + 1] - 1``), sector, largest c, smallest and largest sqrt(rho), smallest and
-        largest sqrt(1 - rho), and whether all loans of the bucket share (c, rho) (then the
-        bound is the exact probability).
+        loans ``b_start[b] .. b_start[b + 1] - 1``), sector, largest and smallest c,
+        smallest and largest sqrt(rho), smallest and largest 1/sqrt(1 - rho), and whether
+        all loans of the bucket share (c, rho) (then the bound is the exact probability;
+        else an upper and a lower bound bracket it, from the table of
+        :func:`simpool.rng.phi_bracket`).
     twist_x, twist_scale : float
         Exponential twisting of the conditional default probabilities (Glasserman & Li
         2005) towards a loss of ``twist_x`` yuan in year 0 (0 = no twist; single-year
@@ -526,13 +588,13 @@ def simulate_chunk(
     z = np.zeros(n_sec)
     z_prev = np.zeros(n_sec)
     eta = np.zeros(n_sec)
-    hit = np.zeros(hit_words(n_loans), dtype=np.bool_)
+    hit = np.zeros(hit_words(n_loans), dtype=np.uint8)
     alive_c = np.zeros(n_coh, dtype=np.int64)
     dead = np.zeros(n_loans, dtype=np.bool_)
     track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
     cum_l = np.zeros(1, np.int64)
     count_end = np.zeros((n_paths, n_years))
-    cr = (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_sqrt_rho_lo, b_sqrt_rho_hi, b_sd_lo, b_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort)
+    cr = (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_thresh_lo, b_sqrt_rho_lo, b_sqrt_rho_hi, b_inv_sd_lo, b_inv_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort)
     for ip in range(n_paths):
         path = path0 + ip
         logr = 0.0  # log(q/p) of the path under the importance-sampling component

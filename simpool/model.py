@@ -69,10 +69,11 @@ class KernelInputs:
     b_start: np.ndarray
     b_sector: np.ndarray
     b_thresh_hi: np.ndarray
+    b_thresh_lo: np.ndarray
     b_sqrt_rho_lo: np.ndarray
     b_sqrt_rho_hi: np.ndarray
-    b_sd_lo: np.ndarray
-    b_sd_hi: np.ndarray
+    b_inv_sd_lo: np.ndarray
+    b_inv_sd_hi: np.ndarray
     b_exact: np.ndarray
     # importance sampling: exponential twist towards twist_x yuan (0 = off)
     twist_x: float = 0.0
@@ -230,7 +231,7 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
     n = len(sector)
     if n == 0:
         z = np.zeros(0)
-        return np.zeros(0, np.int64), (np.zeros(0, np.int64), z, z, z, z, z, np.zeros(0, np.bool_))
+        return np.zeros(0, np.int64), (np.zeros(0, np.int64), z, z, z, z, z, np.zeros(0, np.bool_), z)
     key = np.stack([sector.astype(float), thresh, rho], axis=1)
     uniq, inv = np.unique(key, axis=0, return_inverse=True)
     inv = inv.reshape(-1)
@@ -265,8 +266,11 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
     b_thresh_lo = np.full(nb, np.inf)
     np.minimum.at(b_thresh_lo, bucket, thresh)
     b_exact = (b_thresh_lo == b_thresh_hi) & (b_rho_lo == b_rho_hi)
+    # 1 / sqrt(1 - rho) as the loans compute it, so an exact bucket's bound is bit for bit
+    # each of its loans' probability
     return bucket, (b_sector, b_thresh_hi, np.sqrt(b_rho_lo), np.sqrt(b_rho_hi),
-                    np.sqrt(1.0 - b_rho_hi), np.sqrt(1.0 - b_rho_lo), b_exact)
+                    1.0 / np.sqrt(1.0 - b_rho_lo), 1.0 / np.sqrt(1.0 - b_rho_hi), b_exact,
+                    b_thresh_lo)
 
 
 #: Most loans a cohort (and hence one of its vintages) may hold: the scenario's limit on
@@ -412,8 +416,8 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         l_inv_sd=c_(1.0 / np.sqrt(1.0 - l_rho[order])), l_exposure=c_(l_exp[order]),
         l_lgd=c_(l_lgd[order]), l_lgd_a=c_(l_a[order]), l_lgd_b=c_(l_b[order]),
         b_start=c_(np.searchsorted(bucket[order], np.arange(len(b[0]) + 1)), np.int64),
-        b_sector=c_(b[0], np.int64), b_thresh_hi=c_(b[1]), b_sqrt_rho_lo=c_(b[2]),
-        b_sqrt_rho_hi=c_(b[3]), b_sd_lo=c_(b[4]), b_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
+        b_sector=c_(b[0], np.int64), b_thresh_hi=c_(b[1]), b_thresh_lo=c_(b[7]), b_sqrt_rho_lo=c_(b[2]),
+        b_sqrt_rho_hi=c_(b[3]), b_inv_sd_lo=c_(b[4]), b_inv_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
         n_loans_total=int(c_n.sum() + len(l_exp)), max_loss=max_loss,
         c_seg=c_seg, l_seg=c_(l_seg[order], np.int64),
         c_rng=np.array([v["rng"] for v in vint], np.int64),

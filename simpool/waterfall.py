@@ -125,14 +125,14 @@ def waterfall_chunk(
     bk_def = np.zeros(NB)
     # the credit inputs this loop needs, by name (cr is KernelInputs.kernel_args())
     (_, chol, _, _, _, _, _, c_n, _, _, _, _, c_exposure, _, _, _, _, l_id, _, _, _, _, _, _, _,
-     _, _, _, _, _, _, _, _, _, _, is_on, defensive, c_seg, _, _, c_start, _, c_amort) = cr
+     _, _, _, _, _, _, _, _, _, _, _, is_on, defensive, c_seg, _, _, c_start, _, c_amort) = cr
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
     n_sec = chol.shape[0]
     z = np.zeros(n_sec)
     z_prev = np.zeros(n_sec)
     eta = np.zeros(n_sec)
-    hit = np.zeros(hit_words(n_loans), np.bool_)
+    hit = np.zeros(hit_words(n_loans), np.uint8)
     dead = np.zeros(n_loans, np.bool_)
     alive_c = np.zeros(n_coh, np.int64)
     thr = np.ones(n_coh)

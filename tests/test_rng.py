@@ -332,6 +332,74 @@ def test_norm_cdf_inverts_ppf():
     assert np.all(np.abs(back - p) <= 1e-15 * (4.0 + x ** 2) * p)
 
 
+# --------------------------------------------------------------------------- Phi bracket
+
+@jit()
+def _brackets(x):
+    lo = np.empty_like(x)
+    hi = np.empty_like(x)
+    for i in range(x.size):
+        lo[i], hi[i] = rng.phi_bracket(x[i])
+    return lo, hi
+
+
+def _bracket_points():
+    g = np.random.default_rng(11)
+    grid = rng.PHI_GRID_LO + rng.PHI_GRID_STEP * np.arange(
+        int((rng.PHI_GRID_HI - rng.PHI_GRID_LO) / rng.PHI_GRID_STEP) + 1)
+    pts = [grid, g.uniform(-10, 8, 200_000), g.normal(0, 3, 50_000),
+           [-np.inf, np.inf, -40.0, 40.0, -8.5, 6.0, 0.0, -1e-300, 1e-300]]
+    x = np.concatenate([np.asarray(p, float) for p in pts])
+    # every point and its neighbours a few ulps away (the kernels compute x by a division
+    # in one place and a multiplication in another)
+    with np.errstate(over="ignore"):  # nextafter(inf, inf)
+        return np.concatenate([x, np.nextafter(x, -np.inf), np.nextafter(x, np.inf),
+                               x * (1 - 8e-16), x * (1 + 8e-16)])
+
+
+def test_phi_bracket_brackets_the_kernel_cdf_and_scipy():
+    """lo <= Phi(x') <= hi for x' within ulps of x, with Phi as the kernels compute it and as
+    scipy computes it; the bracket is never looser than about 5 steps of the density."""
+    x = _bracket_points()
+    lo, hi = _brackets(x)
+    assert np.all(lo <= hi)
+    assert np.all((lo >= 0.0) & (hi <= 1.0))
+    with np.errstate(over="ignore"):  # nextafter(inf, inf)
+        neighbours = (x, np.nextafter(x, -np.inf), np.nextafter(x, np.inf))
+    for shifted in neighbours:
+        p = _norm_cdf_many(shifted)
+        assert np.all(lo <= p) and np.all(p <= hi)
+        ps = special.ndtr(shifted)
+        assert np.all(lo <= ps) and np.all(ps <= hi)
+    inside = (x > rng.PHI_GRID_LO + 0.01) & (x < rng.PHI_GRID_HI - 0.01)
+    dens = stats.norm.pdf(x[inside] - 3 * rng.PHI_GRID_STEP) + stats.norm.pdf(
+        x[inside] + 3 * rng.PHI_GRID_STEP)
+    assert np.all(hi[inside] - lo[inside] <= 3.0 * dens * rng.PHI_GRID_STEP + 1e-16)
+    # below the grid: lo = 0 and hi is a tiny upper bound; above it: hi = 1
+    lo_e, hi_e = _brackets(np.array([-np.inf, -50.0, 50.0, np.inf]))
+    assert lo_e[0] == lo_e[1] == 0.0 and 0.0 < hi_e[0] < 1e-16
+    assert hi_e[2] == hi_e[3] == 1.0 and lo_e[2] > 1 - 1e-8
+
+
+def test_phi_bracket_nan_is_uninformative():
+    lo, hi = _brackets(np.array([np.nan]))
+    assert lo[0] == 0.0 and hi[0] == 1.0
+
+
+@pytest.mark.parametrize("bound", _BOUNDS)
+def test_unit_below_is_a_sure_threshold(bound):
+    """(x >> 11) < T  =>  to_unit(x) < bound: the screen's certain-default threshold."""
+    from simpool.kernels import _unit_below
+
+    t = int(_unit_below(bound))
+    assert 0 <= t <= 2**53
+    if t > 0:
+        assert _unit_of_top_bits(t - 1) < bound
+        # and it is tight: at most two steps below the exact threshold
+        assert t >= int(rng.unit_threshold(bound)) - 2
+
+
+
 # --------------------------------------------------------------------------- Gamma
 
 @pytest.mark.parametrize("a", [0.3, 1.05, 2.0, 2.5, 50.0])
