@@ -66,7 +66,9 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
         loans_outstanding=np.zeros((n_paths, H)),
         pool_npl=np.zeros((n_paths, H, NP)),
     )
-    waterfall_chunk(skey, path0, inputs.kernel_args(), static, wf.g_lev_cap, wf.p_lev_target,
+    # None when there is no exponential twist: numba then never compiles it
+    twist = (inputs.twist_x, inputs.twist_scale) if inputs.twist_x > 0.0 else None
+    waterfall_chunk(skey, path0, inputs.kernel_args(), twist, static, wf.g_lev_cap, wf.p_lev_target,
                     wf.bk_slowdown, wf.feedback, out["loss"], out["defaults"], out["logw"],
                     seg_ead, seg_loss, seg_bal, seg_bal_end, *wf.kernel_args(),
                     out["party"], out["entity"], out["net"], out["pool_balance"],

@@ -368,7 +368,7 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
 
 
 @jit()
-def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track, use_is,
+def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, alive_c, dead, track, use_is,
                 out_loss, out_defaults, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
                 cum_l, out_count_end):
     """One path-year of the credit model: factors, then cohorts and single loans.
@@ -395,7 +395,9 @@ def credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track
         sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * dof) / dof)
     loss = 0.0
     ndef = 0
-    if twist_x > 0.0 and y == 0:
+    # ``twist`` is None (numba then prunes this branch and never compiles the twist) or
+    # (twist_x, twist_scale), the twist being on when twist_x > 0
+    if twist is not None and y == 0 and twist_x > 0.0:
         for c in range(n_coh):
             if c_start[c] == 0:
                 out_seg_bal[ip, y, c_seg[c]] += c_n[c] * c_exposure[c] * c_amort[c, 0]
@@ -605,7 +607,7 @@ def simulate_chunk(
             dead[:] = False
         cum_l[0] = 0
         for y in range(n_years):
-            logr += credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track,
+            logr += credit_step(skey, path, ip, y, cr, (twist_x, twist_scale), z, z_prev, eta, hit, alive_c, dead, track,
                                 use_is, out_loss, out_defaults, out_seg_ead, out_seg_loss,
                                 out_seg_bal, out_seg_bal_end, cum_l, count_end)
         out_logw[ip] = mixture_logw(defensive, logr) if is_on else 0.0

@@ -50,7 +50,7 @@ def _schedule(sched, row0, col, amount, lag):
 
 @jit(nogil=True)
 def waterfall_chunk(
-    skey, path0, cr, s_static, g_lev_cap, p_lev_target, bk_slowdown, feedback,
+    skey, path0, cr, twist, s_static, g_lev_cap, p_lev_target, bk_slowdown, feedback,
     out_loss, out_defaults, out_logw,
     seg_ead, seg_loss, seg_bal, seg_bal_end,
     s_product, s_bank, s_guar, s_pool, s_ins, s_share, s_pool_share, s_balance0,
@@ -68,7 +68,9 @@ def waterfall_chunk(
     """Simulate the paths of a chunk: credit and waterfall year by year, with feedback.
 
     For each path and year the credit model (:func:`simpool.kernels.credit_step`, arguments
-    ``cr`` = KernelInputs.kernel_args()) draws the defaults of every segment; the waterfall
+    ``cr`` = KernelInputs.kernel_args(); ``twist`` = None, or (twist_x, twist_scale) under
+    an exponential twist, so that numba compiles the twist only for scenarios that use it)
+    draws the defaults of every segment; the waterfall
     routes them; then, when ``feedback``, the new loans of next year's vintages are scaled
     down so that each guarantor's guarantees stay within ``g_lev_cap`` x net assets, each
     pool's eligible lending within ``p_lev_target`` x cash, and a bank that breached its NPL
@@ -181,7 +183,7 @@ def waterfall_chunk(
                 for c in range(n_coh):
                     if c_start[c] == y and thr[c] < 1.0:
                         alive_c[c] = int(math.floor(c_n[c] * thr[c] + 0.5))
-            logr += credit_step(skey, path, ip, y, cr, z, z_prev, eta, hit, alive_c, dead, track,
+            logr += credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, alive_c, dead, track,
                                 use_is, out_loss, out_defaults, seg_ead, seg_loss, seg_bal,
                                 seg_bal_end, cum_l, out_count_end)
             for s in range(S):
