@@ -181,10 +181,27 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+#: The ``--stress`` texts of the command being run (main() sets it): problems in the
+#: ``stress`` table then name the flag that wrote it, not ``--set`` or the file.
+_STRESS_FLAGS: list[str] = []
+
+
+def _located(prob):
+    """``prob``, relabelled to the ``--stress YEAR=QUANTILE`` it came from if any."""
+    import dataclasses
+    import re
+
+    m = re.match(r"stress\.(\d+)(?:\.(.*))?$", prob.path)
+    if not _STRESS_FLAGS or not m or int(m.group(1)) >= len(_STRESS_FLAGS):
+        return prob
+    return dataclasses.replace(prob, file=f"--stress {_STRESS_FLAGS[int(m.group(1))]}",
+                               line=None, path=m.group(2) or "")
+
+
 def _print_problems(problems, stream=None) -> None:
     stream = stream or sys.stderr
     for prob in problems:
-        print(str(prob), file=stream)
+        print(str(_located(prob)), file=stream)
 
 
 def _load(file: str, overrides: list[str]):
@@ -601,6 +618,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
+    _STRESS_FLAGS[:] = getattr(args, "stress", None) or []
     if getattr(args, "stress", None):
         entries = []
         for text in args.stress:

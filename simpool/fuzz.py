@@ -1325,7 +1325,7 @@ def gen_set(rng: random.Random, src: Source) -> Case | None:
     if key == "cohorts.99.pd" and str(c) == "0":
         expect = None
     return Case("set", f"{src.entry} {' '.join(args)[:120]}", dict(src.files), src.entry,
-                args=args, expect=expect, at=[("--set", None)] if args[0] == "--set" else [])
+                args=args, expect=expect, at=[(args[0], None)] if expect else [])
 
 
 def gen_bigtape(rng: random.Random, srcs: list[Source], rows: int = 1_000_000) -> Case:
@@ -1484,7 +1484,7 @@ def _check_messages(case: Case, root: Path, stderr: str) -> str | None:
         if m is None:
             return f"not shaped file[:line]: path: message: {ln[:200]}"
         name, line = m.group("file"), m.group("line")
-        if name.startswith("--") and name.split(":")[0] in _FLAG_PREFIXES:
+        if name.startswith("--") and name.split(" ")[0].split(":")[0] in _FLAG_PREFIXES:
             located.append((name, None, None, m.group("rest")))
             continue
         if name in _FLAG_PREFIXES:
@@ -1512,9 +1512,9 @@ def _check_messages(case: Case, root: Path, stderr: str) -> str | None:
             if not any(p is not None for _, p, _, _ in located):
                 return "no problem names the input file"
             continue
-        if want_file == "--set":
-            if not any(name == "--set" for name, _, _, _ in located):
-                return "no problem names --set"
+        if want_file in ("--set", "--stress"):
+            if not any(name.split(" ")[0] == want_file for name, _, _, _ in located):
+                return f"no problem names {want_file}"
             continue
         want = Path(os.path.normpath(root / want_file))
         ok = False

@@ -81,6 +81,22 @@ def test_cli_stress_flag(tmp_path):
     assert main(["run", str(f), "--stress", "2026", "--out", str(tmp_path / "o"), "--quiet"]) == 2
 
 
+@pytest.mark.parametrize("flag, where", [
+    ("2026=1.5", "--stress 2026=1.5: quantile: must be < 1.0"),
+    ("1999=0.01", "--stress 1999=0.01: year: must be a simulated year"),
+])
+def test_cli_stress_errors_name_the_flag(tmp_path, capsys, flag, where):
+    import tomli_w
+
+    f = tmp_path / "s.toml"
+    f.write_bytes(tomli_w.dumps(LHP).encode())
+    assert main(["validate", str(f), "--stress", "2026=0.01", "--stress", flag]) == 2
+    err = capsys.readouterr().err
+    assert where in err
+    errors = [ln for ln in err.splitlines() if "warning:" not in ln]
+    assert errors and not any(ln.startswith(("--set", str(f))) for ln in errors)
+
+
 def test_shipped_bad_year_differs_from_base_only_from_2026():
     from pathlib import Path
 
