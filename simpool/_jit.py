@@ -56,8 +56,31 @@ def cache_dir() -> str:
                    Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "simpool"]
     for base in candidates:
         if _writable(base / name):
+            _prune(base, keep=name)
             return str(base / name)
     return ""  # nowhere to write: numba compiles in memory each time
+
+
+#: Caches of other kernel versions kept beside the current one (most recently used first);
+#: older ones are deleted once they are an hour old (a process of that version may still be
+#: running; it would only recompile).
+KEEP_OTHER_VERSIONS = 3
+
+
+def _prune(base: Path, keep: str) -> None:
+    """Delete stale ``numba-<hash>`` siblings of the current cache directory."""
+    import shutil
+    import time
+
+    try:
+        others = [p for p in base.glob("numba-*") if p.is_dir() and p.name != keep]
+        others.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+        cutoff = time.time() - 3600
+        for p in others[KEEP_OTHER_VERSIONS:]:
+            if p.stat().st_mtime < cutoff:
+                shutil.rmtree(p, ignore_errors=True)
+    except OSError:
+        pass  # a cache we cannot tidy is still a cache
 
 
 def jit(**options):

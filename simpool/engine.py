@@ -22,6 +22,11 @@ from .model import KernelInputs, plan
 #: Default paths per chunk: big enough to amortise the call, small enough to balance load.
 DEFAULT_CHUNK = 8192
 
+#: Most bytes one chunk's per-path arrays may take (its outputs and per-segment scratch);
+#: the default chunk size shrinks below DEFAULT_CHUNK for scenarios with many segments and
+#: years, so that memory grows with paths x (parties, years), not chunk x segments.
+CHUNK_BYTES = 64 * 2**20
+
 
 def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
               keep_segments: bool = True) -> dict[str, np.ndarray]:
@@ -121,6 +126,26 @@ def chunk_bounds(paths: int, chunk_size: int) -> list[tuple[int, int]]:
     return [(p, min(chunk_size, paths - p)) for p in range(0, paths, chunk_size)]
 
 
+def chunk_bytes_per_path(inputs: KernelInputs) -> int:
+    """Bytes :func:`run_chunk` allocates per path (float64/int64 arrays, all outputs)."""
+    from .waterfall import N_PARTIES
+
+    H = inputs.n_years
+    wf = inputs.waterfall
+    S = wf.n_segments
+    NB, NG, NP, NI = (len(wf.bank_names), len(wf.guarantor_names), len(wf.pool_names),
+                      len(wf.insurer_names))
+    per_year = (4 * S + N_PARTIES + NB + NG + NP + NI + 3 * (NP + 1) + 2 * NG + NB + 8
+                + NG + 1)
+    per_path = H * per_year + (H + 1) * (NP + 1 + NG + 1) + 4
+    if inputs.funds:
+        from .fundkernels import N_FIGURES
+
+        for f in inputs.funds:
+            per_path += N_FIGURES + 2 * f.life + f.inv_years
+    return 8 * per_path
+
+
 def default_workers() -> int:
     """Threads of the default executor: the CPUs this process may use."""
     try:
@@ -156,6 +181,7 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
     if chunk_size is None:
         workers = default_workers()
         chunk_size = max(256, min(DEFAULT_CHUNK, -(-paths // (4 * workers))))
+        chunk_size = max(1, min(chunk_size, CHUNK_BYTES // chunk_bytes_per_path(inputs)))
     if chunk_size < 1:
         raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
     bounds = chunk_bounds(paths, chunk_size)

@@ -692,3 +692,38 @@ def test_unreachable_importance_sampling_target_stays_unbiased():
     assert not res._raw["segment_ead"][:, 0, 0].any()
     el = next(e for e in res.describe() if e.statistic == "EL")
     assert abs(el.value - 1.0) <= K_SE * el.se, el
+
+
+def test_default_chunk_size_keeps_chunks_within_the_memory_budget(monkeypatch):
+    """Many segments x years shrink the default chunk (memory ~ chunk x segments per
+    chunk), and the rows stay those of any other chunking."""
+    import simpool.engine as eng
+    from simpool.model import plan
+
+    sc = simpool.load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "hubei_base.toml")
+    inputs = plan(sc)
+    per_path = eng.chunk_bytes_per_path(inputs)
+    # the estimate covers what a chunk really allocates in Python (tracemalloc)
+    import tracemalloc
+
+    eng.run_chunk(inputs, 1, 0, 10)
+    tracemalloc.start()
+    eng.run_chunk(inputs, 1, 0, 500)
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert 0.5 * per_path * 500 < peak < 1.5 * per_path * 500
+    monkeypatch.setattr(eng, "CHUNK_BYTES", 37 * per_path)
+    sizes = []
+    real = eng.run_chunk
+
+    def spy(inputs, seed, path0, n, keep):
+        sizes.append(n)
+        return real(inputs, seed, path0, n, keep)
+
+    monkeypatch.setattr(eng, "run_chunk", spy)
+    small = eng.run_paths(inputs, 5, 400)
+    assert max(sizes) == 37 and sum(sizes) == 400
+    monkeypatch.setattr(eng, "run_chunk", real)
+    whole = eng.run_paths(inputs, 5, 400, chunk_size=400)
+    for k in whole:
+        np.testing.assert_array_equal(small[k], whole[k], err_msg=k)

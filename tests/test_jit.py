@@ -68,3 +68,24 @@ def test_a_user_cache_dir_is_respected(tmp_path):
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == str(tmp_path / f"numba-{_jit.source_hash()}")
     assert Path(out).is_dir()
+
+
+def test_stale_versions_are_pruned_but_recent_ones_kept(tmp_path):
+    import time
+
+    now = time.time()
+    for i in range(6):  # six other versions, the oldest two days old, one an hour ago each
+        d = tmp_path / f"numba-old{i}"
+        d.mkdir()
+        (d / "x.nbi").write_bytes(b"")
+        t = now - 86400 * 2 + i * 3600
+        os.utime(d, (t, t))
+    fresh = tmp_path / "numba-fresh"  # used a minute ago: kept whatever its rank
+    fresh.mkdir()
+    os.utime(fresh, (now - 60, now - 60))
+    (tmp_path / "numba-current").mkdir()
+    (tmp_path / "unrelated").mkdir()
+    _jit._prune(tmp_path, keep="numba-current")
+    left = sorted(p.name for p in tmp_path.iterdir())
+    # the current one, the fresh one and the two most recent old ones: KEEP_OTHER_VERSIONS = 3
+    assert left == ["numba-current", "numba-fresh", "numba-old4", "numba-old5", "unrelated"]
