@@ -155,8 +155,9 @@ _DIRECT_SUM_MAX = 1000
 
 @jit()
 def _cdf_direct(k, n, p):
-    """P(K <= k) by summing the pmf downwards from k (for k below the mean)."""
-    f = binom_pmf(k, n, p)
+    """(P(K <= k), P(K = k)) by summing the pmf downwards from k (for k below the mean)."""
+    f0 = binom_pmf(k, n, p)
+    f = f0
     acc = f
     r = (1.0 - p) / p
     for j in range(k, 0, -1):
@@ -164,12 +165,13 @@ def _cdf_direct(k, n, p):
         acc += f
         if f < 1e-17 * acc:
             break
-    return acc
+    return acc, f0
 
 
 @jit()
 def _tail(k, n, p):
-    """(t, upper) for 0 <= k < n, 0 < p < 1: the smaller-error tail of K ~ Binomial(n, p).
+    """(t, upper, pmf(k)) for 0 <= k < n, 0 < p < 1: the smaller-error tail of
+    K ~ Binomial(n, p), and P(K = k) computed on the way.
 
     ``upper`` False: t = P(K <= k) (below the mean: direct sum or I_{1-p}(n-k, k+1));
     ``upper`` True: t = P(K > k) (above it: I_p(k+1, n-k)). The incomplete-beta prefactor
@@ -180,9 +182,12 @@ def _tail(k, n, p):
     x = 1.0 - p
     if x < (a + 1.0) / (a + b + 2.0):
         if k <= _DIRECT_SUM_MAX:
-            return _cdf_direct(k, n, p), False
-        return binom_pmf(k, n, p) * p * _betacf(a, b, x), False
-    return binom_pmf(k, n, p) * p * (a / b) * _betacf(b, a, p), True
+            t, f = _cdf_direct(k, n, p)
+            return t, False, f
+        f = binom_pmf(k, n, p)
+        return f * p * _betacf(a, b, x), False, f
+    f = binom_pmf(k, n, p)
+    return f * p * (a / b) * _betacf(b, a, p), True, f
 
 
 @jit()
@@ -194,7 +199,7 @@ def binom_cdf(k, n, p):
         return 1.0
     if p >= 1.0:
         return 0.0
-    t, upper = _tail(k, n, p)
+    t, upper, _ = _tail(k, n, p)
     return max(0.0, 1.0 - t) if upper else min(1.0, t)
 
 
@@ -207,8 +212,26 @@ def binom_sf(k, n, p):
         return 0.0
     if p >= 1.0:
         return 1.0
-    t, upper = _tail(k, n, p)
+    t, upper, _ = _tail(k, n, p)
     return min(1.0, t) if upper else max(0.0, 1.0 - t)
+
+
+@jit()
+def _cdf_pmf(k, n, p):
+    """(binom_cdf(k, n, p), binom_pmf(k, n, p)) for 0 <= k <= n, 0 < p < 1, sharing the pmf."""
+    if k >= n:
+        return 1.0, binom_pmf(k, n, p)
+    t, upper, f = _tail(k, n, p)
+    return (max(0.0, 1.0 - t) if upper else min(1.0, t)), f
+
+
+@jit()
+def _sf_pmf(k, n, p):
+    """(binom_sf(k, n, p), binom_pmf(k, n, p)) for 0 <= k <= n, 0 < p < 1, sharing the pmf."""
+    if k >= n:
+        return 0.0, binom_pmf(k, n, p)
+    t, upper, f = _tail(k, n, p)
+    return (min(1.0, t) if upper else max(0.0, 1.0 - t)), f
 
 
 @jit()
@@ -245,8 +268,7 @@ def _binom_inv_low(u, v, n, p):
                 cdf += f
             return k
         k = _guess(u, v, n, p)
-        cdf = binom_cdf(k, n, p)
-        f = binom_pmf(k, n, p)
+        cdf, f = _cdf_pmf(k, n, p)
         if cdf >= u:
             while k > 0:
                 below = cdf - f
@@ -262,8 +284,7 @@ def _binom_inv_low(u, v, n, p):
             cdf += f
         return k
     k = _guess(u, v, n, p)
-    sf = binom_sf(k, n, p)
-    f = binom_pmf(k, n, p)
+    sf, f = _sf_pmf(k, n, p)
     if sf <= v:
         # walk down while P(K > k - 1) = sf + pmf(k) still <= v
         while k > 0:
@@ -279,8 +300,7 @@ def _binom_inv_low(u, v, n, p):
         k += 1
         sf -= f
         if f == 0.0:  # underflow far in the tail: re-evaluate exactly
-            sf = binom_sf(k, n, p)
-            f = binom_pmf(k, n, p)
+            sf, f = _sf_pmf(k, n, p)
             if f == 0.0:
                 break
     return k
