@@ -4,8 +4,9 @@
 single uniform. The map is monotone in ``u`` and in ``p``, so common random numbers stay
 monotone when a parameter moves (comparisons and goal-seeking rely on it). Its cost does not
 grow with ``n``: for small means it sums the pmf from 0; otherwise it starts from a
-Cornish-Fisher guess, evaluates the exact CDF there (regularised incomplete beta by continued
-fraction) and walks a few steps with pmf ratios; above the median it works with the
+Cornish-Fisher guess, evaluates the exact CDF there (term by term when the tail is short:
+below the mean up to k = 1000, above it up to 32 standard deviations; else the regularised
+incomplete beta by continued fraction) and walks a few steps with pmf ratios; above the median it works with the
 survival function so upper-tail quantiles keep full relative accuracy. A 10-million-loan
 cohort costs a few microseconds a draw.
 
@@ -168,6 +169,28 @@ def _cdf_direct(k, n, p):
     return acc, f0
 
 
+#: Above the mean, survival functions of laws with a standard deviation up to this are
+#: summed term by term (about 9 sd of terms reach 1e-17 of the sum): cheaper than the
+#: continued fraction, whose steps chain two divisions each (n = 2000, p = 0.02: 289 -> 210
+#: ns a draw; sd 44: 1008 -> 884 ns).
+_SF_DIRECT_SD_MAX = 32.0
+
+
+@jit()
+def _sf_direct(k, n, p):
+    """(P(K > k), P(K = k)) by summing the pmf upwards from k + 1 (for k above the mean)."""
+    f0 = binom_pmf(k, n, p)
+    f = f0
+    acc = 0.0
+    r = p / (1.0 - p)
+    for j in range(k, n):
+        f *= (n - j) / (j + 1.0) * r
+        acc += f
+        if f < 1e-17 * acc:
+            break
+    return acc, f0
+
+
 @jit()
 def _tail(k, n, p):
     """(t, upper, pmf(k)) for 0 <= k < n, 0 < p < 1: the smaller-error tail of
@@ -186,6 +209,10 @@ def _tail(k, n, p):
             return t, False, f
         f = binom_pmf(k, n, p)
         return f * p * _betacf(a, b, x), False, f
+    if n * p * x <= _SF_DIRECT_SD_MAX * _SF_DIRECT_SD_MAX:
+        t, f = _sf_direct(k, n, p)
+        if f > 0.0:
+            return t, True, f
     f = binom_pmf(k, n, p)
     return f * p * (a / b) * _betacf(b, a, p), True, f
 

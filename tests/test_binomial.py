@@ -209,6 +209,26 @@ def test_cdf(n, p):
             assert ok(i, cdf, sf), (n, p, int(k[i]), got[i], cdf, want[i])
 
 
+@pytest.mark.parametrize("n, p", [(2000, 0.02), (500, 0.03), (40, 0.3), (30000, 0.02),
+                                  (3000, 0.1), (40000, 0.3), (10**6, 0.5)])
+def test_sf_upper_tail_relative_accuracy(n, p):
+    """P(K > k) above the mean, relative to the exact value: the term-by-term sum (tails up
+    to 32 sd wide) and the continued fraction (wider ones) alike."""
+    mu = n * p
+    sd = math.sqrt(n * p * (1 - p))
+    ks = sorted({int(mu + z * sd) for z in np.linspace(0.05, 30, 40)} | {int(mu) + 1})
+    for k in ks:
+        if not mu < k < n:
+            continue
+        _, sf = exact_cdf_sf(k, n, p)
+        got = B.binom_sf(k, n, p)
+        if sf < 1e-290:
+            assert got < 1e-280
+            continue
+        base = 1e-14 + 4e-16 * cond(n, p)  # as test_cdf: the continued fraction's conditioning
+        assert abs(got - sf) <= base * (1 + abs(math.log(sf))) * sf, (n, p, k, got, sf)
+
+
 def test_cdf_edges():
     assert B.binom_cdf(-1, 10, 0.3) == 0.0
     assert B.binom_cdf(10, 10, 0.3) == 1.0
