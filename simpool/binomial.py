@@ -218,6 +218,18 @@ def _tail(k, n, p):
 
 
 @jit()
+def _cdf_sf_pmf(k, n, p):
+    """(P(K <= k), P(K > k), P(K = k)) for 0 <= k <= n, 0 < p < 1: each tail from the
+    smaller-error one (:func:`_tail`), and the pmf computed on the way."""
+    if k >= n:
+        return 1.0, 0.0, binom_pmf(k, n, p)
+    t, upper, f = _tail(k, n, p)
+    if upper:
+        return max(0.0, 1.0 - t), min(1.0, t), f
+    return min(1.0, t), max(0.0, 1.0 - t), f
+
+
+@jit()
 def binom_cdf(k, n, p):
     """P(K <= k) for K ~ Binomial(n, p)."""
     if k < 0:
@@ -226,8 +238,7 @@ def binom_cdf(k, n, p):
         return 1.0
     if p >= 1.0:
         return 0.0
-    t, upper, _ = _tail(k, n, p)
-    return max(0.0, 1.0 - t) if upper else min(1.0, t)
+    return _cdf_sf_pmf(k, n, p)[0]
 
 
 @jit()
@@ -239,26 +250,7 @@ def binom_sf(k, n, p):
         return 0.0
     if p >= 1.0:
         return 1.0
-    t, upper, _ = _tail(k, n, p)
-    return min(1.0, t) if upper else max(0.0, 1.0 - t)
-
-
-@jit()
-def _cdf_pmf(k, n, p):
-    """(binom_cdf(k, n, p), binom_pmf(k, n, p)) for 0 <= k <= n, 0 < p < 1, sharing the pmf."""
-    if k >= n:
-        return 1.0, binom_pmf(k, n, p)
-    t, upper, f = _tail(k, n, p)
-    return (max(0.0, 1.0 - t) if upper else min(1.0, t)), f
-
-
-@jit()
-def _sf_pmf(k, n, p):
-    """(binom_sf(k, n, p), binom_pmf(k, n, p)) for 0 <= k <= n, 0 < p < 1, sharing the pmf."""
-    if k >= n:
-        return 0.0, binom_pmf(k, n, p)
-    t, upper, f = _tail(k, n, p)
-    return (min(1.0, t) if upper else max(0.0, 1.0 - t)), f
+    return _cdf_sf_pmf(k, n, p)[1]
 
 
 @jit()
@@ -295,7 +287,7 @@ def _binom_inv_low(u, v, n, p):
                 cdf += f
             return k
         k = _guess(u, v, n, p)
-        cdf, f = _cdf_pmf(k, n, p)
+        cdf, _, f = _cdf_sf_pmf(k, n, p)
         if cdf >= u:
             while k > 0:
                 below = cdf - f
@@ -311,7 +303,7 @@ def _binom_inv_low(u, v, n, p):
             cdf += f
         return k
     k = _guess(u, v, n, p)
-    sf, f = _sf_pmf(k, n, p)
+    _, sf, f = _cdf_sf_pmf(k, n, p)
     if sf <= v:
         # walk down while P(K > k - 1) = sf + pmf(k) still <= v
         while k > 0:
@@ -327,7 +319,7 @@ def _binom_inv_low(u, v, n, p):
         k += 1
         sf -= f
         if f == 0.0:  # underflow far in the tail: re-evaluate exactly
-            sf, f = _sf_pmf(k, n, p)
+            _, sf, f = _cdf_sf_pmf(k, n, p)
             if f == 0.0:
                 break
     return k
