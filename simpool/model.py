@@ -226,17 +226,33 @@ def matrix_sqrt(corr: np.ndarray) -> np.ndarray:
         return v * np.sqrt(np.clip(w, 0.0, None))
 
 
+def _dense_rank(x: np.ndarray) -> tuple[int, np.ndarray]:
+    """(number of distinct values, rank of each element among them in increasing order)."""
+    u, inv = np.unique(x, return_inverse=True)
+    return len(u), inv.reshape(-1).astype(np.int64)
+
+
 def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
-    """Assign single loans to screening buckets. Returns (bucket index per loan, bucket arrays)."""
+    """Assign single loans to screening buckets.
+
+    Returns (bucket index per loan, the loans' order sorted by bucket (stable), bucket
+    arrays). Buckets are numbered in increasing (sector, threshold, rho) order; per-bucket
+    bounds are reductions over the sorted loans (no per-element ``ufunc.at``).
+    """
     n = len(sector)
     if n == 0:
         z = np.zeros(0)
-        return np.zeros(0, np.int64), (np.zeros(0, np.int64), z, z, z, z, z, np.zeros(0, np.bool_), z)
-    key = np.stack([sector.astype(float), thresh, rho], axis=1)
-    uniq, inv = np.unique(key, axis=0, return_inverse=True)
-    inv = inv.reshape(-1)
-    if len(uniq) <= MAX_EXACT_BUCKETS and n >= MIN_LOANS_PER_EXACT_BUCKET * len(uniq):
-        bucket = inv.astype(np.int64)
+        empty = np.zeros(0, np.int64)
+        return empty, empty, (empty, z, z, z, z, z, np.zeros(0, np.bool_), z)
+    # the distinct (sector, threshold, rho) triples, in lexicographic order, from dense
+    # ranks of each column (two steps, so that the codes fit in int64 for any tape)
+    _, si = _dense_rank(sector)
+    nt, ti = _dense_rank(thresh)
+    nr, ri = _dense_rank(rho)
+    _, st = _dense_rank(si * nt + ti)
+    n_uniq, inv = _dense_rank(st * nr + ri)
+    if n_uniq <= MAX_EXACT_BUCKETS and n >= MIN_LOANS_PER_EXACT_BUCKET * n_uniq:
+        bucket = inv
     else:
         bucket = np.empty(n, np.int64)
         next_id = 0
@@ -254,23 +270,21 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
             lu, linv = np.unique(local, return_inverse=True)
             bucket[m] = next_id + linv.reshape(-1)
             next_id += len(lu)
-    nb = int(bucket.max()) + 1
-    b_sector = np.zeros(nb, np.int64)
-    b_sector[bucket] = sector
-    b_thresh_hi = np.full(nb, -np.inf)
-    np.maximum.at(b_thresh_hi, bucket, thresh)
-    b_rho_lo = np.full(nb, np.inf)
-    np.minimum.at(b_rho_lo, bucket, rho)
-    b_rho_hi = np.full(nb, -np.inf)
-    np.maximum.at(b_rho_hi, bucket, rho)
-    b_thresh_lo = np.full(nb, np.inf)
-    np.minimum.at(b_thresh_lo, bucket, thresh)
+    order = np.argsort(bucket, kind="stable")
+    starts = np.flatnonzero(np.r_[True, np.diff(bucket[order]) != 0])  # buckets are dense
+    b_sector = sector[order][starts].astype(np.int64)
+    t_sorted = thresh[order]
+    r_sorted = rho[order]
+    b_thresh_hi = np.maximum.reduceat(t_sorted, starts)
+    b_thresh_lo = np.minimum.reduceat(t_sorted, starts)
+    b_rho_hi = np.maximum.reduceat(r_sorted, starts)
+    b_rho_lo = np.minimum.reduceat(r_sorted, starts)
     b_exact = (b_thresh_lo == b_thresh_hi) & (b_rho_lo == b_rho_hi)
     # 1 / sqrt(1 - rho) as the loans compute it, so an exact bucket's bound is bit for bit
     # each of its loans' probability
-    return bucket, (b_sector, b_thresh_hi, np.sqrt(b_rho_lo), np.sqrt(b_rho_hi),
-                    1.0 / np.sqrt(1.0 - b_rho_lo), 1.0 / np.sqrt(1.0 - b_rho_hi), b_exact,
-                    b_thresh_lo)
+    return bucket, order, (b_sector, b_thresh_hi, np.sqrt(b_rho_lo), np.sqrt(b_rho_hi),
+                           1.0 / np.sqrt(1.0 - b_rho_lo), 1.0 / np.sqrt(1.0 - b_rho_hi), b_exact,
+                           b_thresh_lo)
 
 
 #: Most loans a cohort (and hence one of its vintages) may hold: the scenario's limit on
@@ -374,16 +388,18 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     tape = sc.tape
     tape_products: list[str] = []
     if tape is not None and len(tape):
-        tape_products = sorted(set(str(p) for p in tape.product))
+        products, product_of = np.unique(np.asarray(tape.product, str), return_inverse=True)
+        tape_products = [str(p) for p in products]
     c_seg = np.array([v["segment"] for v in vint], np.int64)
     parts = []
     if tape is not None and len(tape):
-        seg_of = {p: n_coh_all + j for j, p in enumerate(tape_products)}
+        names, sector_of = np.unique(np.asarray(tape.sector, str), return_inverse=True)
+        sector_index = np.array([sectors[str(s)] for s in names], np.int64)
         parts.append((np.asarray(tape.exposure, float), np.asarray(tape.pd, float),
                       np.asarray(tape.lgd, float), np.asarray(tape.lgd_std, float),
                       np.asarray(tape.rho, float),
-                      np.array([sectors[s] for s in tape.sector], np.int64),
-                      np.array([seg_of[str(p)] for p in tape.product], np.int64)))
+                      sector_index[sector_of.reshape(-1)],
+                      n_coh_all + product_of.reshape(-1).astype(np.int64)))
     for i, c in enumerate(sc.cohorts):
         if c.mode == "loans" and c.loans > 0:
             k = c.loans
@@ -397,8 +413,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         l_sec = np.zeros(0, np.int64)
         l_seg = np.zeros(0, np.int64)
     l_thresh = default_threshold(l_pd, m.copula, m.dof)
-    bucket, b = _buckets(l_sec, l_thresh, l_rho)
-    order = np.argsort(bucket, kind="stable")
+    bucket, order, b = _buckets(l_sec, l_thresh, l_rho)
     l_a, l_b = beta_params(l_lgd, l_lgd_sd)
 
     def c_(x, dtype=float):

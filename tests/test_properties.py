@@ -618,3 +618,32 @@ def test_inexact_screening_buckets_change_nothing(monkeypatch, copula):
     for y in exact.years:
         assert np.array_equal(exact.samples("defaults", year=y), screened.samples("defaults", year=y))
         assert np.array_equal(exact.samples("gross", year=y), screened.samples("gross", year=y))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 400), st.integers(1, 3), st.integers(1, 6), st.integers(1, 3),
+       st.integers(0, 2**32 - 1))
+def test_screening_buckets_are_the_sorted_distinct_grades(n, n_sec, n_pd, n_rho, seed):
+    """Bucket assignment against a plain reference: with few grades every distinct
+    (sector, threshold, rho) is a bucket, numbered in lexicographic order; each bucket's
+    bounds are the min and max over its loans, and the loans run in bucket order."""
+    from simpool.model import MIN_LOANS_PER_EXACT_BUCKET, _buckets
+
+    rng = np.random.default_rng(seed)
+    sector = rng.integers(0, n_sec, n)
+    thresh = rng.choice(np.r_[-np.inf, rng.normal(-2.0, 0.5, n_pd)], n)
+    rho = rng.choice(rng.uniform(0.0, 0.5, n_rho), n)
+    bucket, order, b = _buckets(sector, thresh, rho)
+    rows, inverse = np.unique(np.stack([sector.astype(float), thresh, rho], axis=1), axis=0,
+                              return_inverse=True)
+    nb = int(bucket.max()) + 1
+    if n >= MIN_LOANS_PER_EXACT_BUCKET * len(rows):
+        assert np.array_equal(bucket, inverse.reshape(-1))
+        assert b[6].all()  # every bucket exact
+    assert np.array_equal(order, np.argsort(bucket, kind="stable"))
+    for k in range(nb):
+        m = bucket == k
+        assert m.any() and len(set(sector[m])) == 1 and b[0][k] == sector[m][0]
+        assert (b[1][k], b[7][k]) == (thresh[m].max(), thresh[m].min())
+        assert (b[2][k], b[3][k]) == (np.sqrt(rho[m].min()), np.sqrt(rho[m].max()))
+        assert b[6][k] == (thresh[m].min() == thresh[m].max() and rho[m].min() == rho[m].max())
