@@ -1475,6 +1475,28 @@ def _load_tape(sc: Scenario, file: str, index: dict, problems: ProblemList) -> N
         return
     problems.extend(getattr(tape, "warnings", ()))
     sc._tape = tape
+    _check_tape_routes(sc, index, problems)
+
+
+def _check_tape_routes(sc: Scenario, index: dict, problems: ProblemList) -> None:
+    """Guaranteed (insured) rows of the tape need ``portfolio.guarantor`` (``.insurer``):
+    named, or else the only one defined."""
+    import numpy as np
+
+    products = np.asarray(sc.tape.product, str)
+    for product, field, table in (("guaranteed", "guarantor", "guarantors"),
+                                  ("insured", "insurer", "insurers")):
+        count = int(np.count_nonzero(products == product))
+        if count == 0 or getattr(sc.portfolio, field) is not None:
+            continue
+        known = [x.name for x in getattr(sc, table)]
+        if len(known) == 1:  # as for cohorts: the only one defined
+            setattr(sc.portfolio, field, known[0])
+            continue
+        problems.error(*index.at(("portfolio",)), f"portfolio.{field}",
+                       f"required: the loan tape {sc.tape.file} has {count} {product} loan"
+                       f"{'s' if count > 1 else ''}; name their {field}, one of [[{table}]]"
+                       + (f" ({_listing(known)})" if known else " (none is defined)"))
 
 
 def resolved_dict(sc: Scenario) -> dict:

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+from simpool.engine import simulate
 from simpool.errors import ScenarioError
 from simpool.scenario import apply_overrides, load_scenario, resolved_dict, resolved_toml, scenario_warnings
 
@@ -174,6 +175,29 @@ def test_loan_tape_relative_to_scenario(tmp_path):
         load_scenario(scen)
     (p,) = exc.value.problems
     assert (p.line, p.path) == (2, "pd") and p.file.endswith("loans_bad.csv")
+
+
+def test_tape_products_need_their_guarantor_and_insurer(tmp_path):
+    (tmp_path / "loans.csv").write_text(
+        "name,exposure,pd,lgd,rho,product\nL1,100,0.02,0.5,0.1,guaranteed\n"
+        "L2,200,0.03,0.4,0.1,guaranteed\nL3,50,0.01,0.4,0.1,insured\nL4,50,0.01,0.4,0.1,credit\n",
+        encoding="utf-8")
+    scen = tmp_path / "s.toml"
+    scen.write_text('[portfolio]\nloans_file = "loans.csv"\n', encoding="utf-8")
+    with pytest.raises(ScenarioError) as exc:
+        load_scenario(scen)
+    got = {p.path: p for p in exc.value.problems}
+    assert set(got) == {"portfolio.guarantor", "portfolio.insurer"}
+    assert "has 2 guaranteed loans" in got["portfolio.guarantor"].message
+    assert "none is defined" in got["portfolio.guarantor"].message
+    assert "has 1 insured loan;" in got["portfolio.insurer"].message
+    assert all(p.file == str(scen) and p.line == 1 for p in got.values())
+    # the only guarantor and insurer defined are the tape's by default
+    scen.write_text('[portfolio]\nloans_file = "loans.csv"\n[[guarantors]]\nname = "g"\nnet_assets = 1000\n'
+                    '[[insurers]]\nname = "i"\n', encoding="utf-8")
+    sc = load_scenario(scen)
+    assert (sc.portfolio.guarantor, sc.portfolio.insurer) == ("g", "i")
+    assert simulate(sc, paths=50, seed=1).samples("gross").shape == (50,)
 
 
 def test_extends_merges_tables_and_named_arrays(tmp_path):
