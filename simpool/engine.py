@@ -3,7 +3,8 @@
 Random numbers are keyed by the seed and the *global* path index, so the result depends on
 (scenario, seed, paths) alone: never on the chunk size, the number of threads, processes or
 workers. The default executor is a thread pool over all cores (the kernels release the GIL);
-any :class:`concurrent.futures.Executor` works, including a Dask ``Client.get_executor()``.
+any :class:`concurrent.futures.Executor` works, including a Dask cluster's
+(:class:`simpool.cluster.DaskExecutor`, which reruns the chunks of a lost worker).
 Workers receive only plain arrays (:class:`~simpool.model.KernelInputs`).
 """
 

@@ -12,6 +12,7 @@ from scipy import special
 
 from simpool import load_scenario, simulate
 from simpool.cli import main
+from simpool.cluster import DaskExecutor
 from simpool.engine import run_paths, simulate_until
 from simpool.errors import ScenarioError
 from simpool.model import plan
@@ -185,7 +186,7 @@ def test_a_lost_worker_does_not_change_the_result(cluster):
     out = {}
 
     def run():
-        out["res"] = simulate(sc, executor=client.get_executor(), chunk_size=500, progress=tick)
+        out["res"] = simulate(sc, executor=DaskExecutor(client), chunk_size=500, progress=tick)
 
     t = threading.Thread(target=run)
     t.start()
@@ -202,6 +203,36 @@ def test_a_lost_worker_does_not_change_the_result(cluster):
     assert killed and at_kill < 40_000, at_kill  # killed mid-run
     assert "res" in out
     np.testing.assert_array_equal(out["res"].samples("gross"), ref.samples("gross"))
+
+
+def _fail(x):
+    raise KeyError(f"chunk {x} failed")
+
+
+def _slow(x):
+    time.sleep(x)
+    return x
+
+
+def test_dask_executor_passes_errors_and_cancels(cluster):
+    """A task's own exception reaches the caller (after the retries), not a wrapper's; a
+    cancelled future cancels its task."""
+    _, client = cluster
+    ex = DaskExecutor(client, retries=1)
+    ok = ex.submit(_slow, 0.0)
+    bad = ex.submit(_fail, 3)
+    assert ok.result(timeout=60) == 0.0
+    with pytest.raises(KeyError, match="chunk 3 failed"):
+        bad.result(timeout=60)
+    long = ex.submit(_slow, 30.0)
+    assert long.cancel() and long.cancelled()
+    t0 = time.perf_counter()
+    while long._task.status != "cancelled" and time.perf_counter() - t0 < 10:
+        time.sleep(0.05)
+    assert long._task.status == "cancelled"
+    pending = [ex.submit(_slow, 30.0) for _ in range(2)]
+    ex.shutdown(cancel_futures=True)
+    assert all(f.cancelled() for f in pending)
 
 
 def test_cli_dask_local(tmp_path):
