@@ -40,13 +40,16 @@ from .rng import (
     STREAM_LGD,
     STREAM_LOAN,
     STREAM_MIX,
+    counters,
     draw,
     gamma_variate,
     log_gamma_variate,
+    mix64,
     norm_cdf,
     norm_ppf,
     path_year_key,
     phi_bracket,
+    to_unit,
     uniform,
     unit_threshold,
 )
@@ -115,8 +118,12 @@ def _unit_below(bound):
 
 
 @jit(nogil=True)
-def _screen(key, l_id, lo, hi, bound, sure, exact, hit):
+def _screen(key, l_ctr, lo, hi, bound, sure, exact, hit):
     """Screening flags of the loans ``lo <= i < hi`` of one bucket: the branch-free hot loop.
+
+    Loan i's uniform is ``to_unit(mix64(key + l_ctr[i]))`` with ``l_ctr`` =
+    :func:`~simpool.rng.counters` (STREAM_LOAN, l_id): the numbers of :func:`~simpool.rng.draw`
+    bit for bit, one multiply fewer per loan.
 
     ``hit[i]`` gets bit 0 when ``U_i < bound`` (a candidate) and bit 1 when ``U_i < sure``
     (a certain default). Exact buckets (``exact``: bound is every loan's probability) flag
@@ -148,18 +155,18 @@ def _screen(key, l_id, lo, hi, bound, sure, exact, hit):
         thr_s = np.uint64(ts) << _S11
         for j in range(n):
             i = ulo + np.uint64(j)
-            hit[i] = np.uint8(1) | (np.uint8(draw(key, STREAM_LOAN, l_id[i]) < thr_s) << _U8_1)
+            hit[i] = np.uint8(1) | (np.uint8(mix64(key + l_ctr[i]) < thr_s) << _U8_1)
         return
     thr = np.uint64(t) << _S11
     if exact:
         for j in range(n):
             i = ulo + np.uint64(j)
-            hit[i] = np.uint8(draw(key, STREAM_LOAN, l_id[i]) < thr) * _U8_3
+            hit[i] = np.uint8(mix64(key + l_ctr[i]) < thr) * _U8_3
         return
     thr_s = np.uint64(ts) << _S11
     for j in range(n):
         i = ulo + np.uint64(j)
-        d = draw(key, STREAM_LOAN, l_id[i])
+        d = mix64(key + l_ctr[i])
         hit[i] = np.uint8(d < thr) | (np.uint8(d < thr_s) << _U8_1)
 
 
@@ -370,7 +377,7 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
 # inline="always": numba inlines credit_step's IR into its two callers instead of compiling
 # and optimising it as a function of its own first (about 1 s of a 19 s cold compile)
 @jit(inline="always")
-def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, alive_c, dead, track, use_is,
+def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, l_ctr, alive_c, dead, track, use_is,
                 out_loss, out_defaults, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
                 cum_l, out_count_end):
     """One path-year of the credit model: factors, then cohorts and single loans.
@@ -379,7 +386,8 @@ def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, alive_c, dead
     :func:`simulate_chunk` after ``n_paths``); the other arrays are the path's state (factors,
     alive counts, defaulted loans, screening scratch) and the outputs, row ``ip``. Returns
     the year's contribution to log(q/p) of importance sampling. ``hit`` (uint8, padded to
-    :func:`hit_words`) is scratch for the screening flags. ``cum_l`` (1,) counts the
+    :func:`hit_words`) is scratch for the screening flags; ``l_ctr`` =
+    :func:`~simpool.rng.counters` (STREAM_LOAN, l_id), computed once per chunk. ``cum_l`` (1,) counts the
     path's single-loan defaults so far; ``out_count_end[ip, y]`` gets the number of loans
     outstanding at the end of the year (after defaults and maturities).
     """
@@ -451,11 +459,11 @@ def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, alive_c, dead
             num = b_thresh_hi[b] * sw - b_sqrt_rho_hi[b] * zs
         x = num * (b_inv_sd_hi[b] if num >= 0.0 else b_inv_sd_lo[b])
         if b_exact[b]:  # the probability itself: every candidate defaults
-            _screen(key, l_id, b_start[b], b_start[b + 1], norm_cdf(x), 0.0, True, hit)
+            _screen(key, l_ctr, b_start[b], b_start[b + 1], norm_cdf(x), 0.0, True, hit)
         else:  # an upper bound from the Phi table, and a lower one
             sure = _sure_bound(b_thresh_lo[b], b_sqrt_rho_lo[b], b_sqrt_rho_hi[b],
                                b_inv_sd_lo[b], b_inv_sd_hi[b], sw, zs)
-            _screen(key, l_id, b_start[b], b_start[b + 1], phi_bracket(x)[1], sure, False, hit)
+            _screen(key, l_ctr, b_start[b], b_start[b + 1], phi_bracket(x)[1], sure, False, hit)
     # pass 2 reads the flags 8 at a time (hit is padded to whole words): most words are 0
     # and are skipped with one comparison; bit 0 of each flag (candidates) and bit 1
     # (certain defaults) become bit masks whose set bits are visited in order (no branch
@@ -480,7 +488,7 @@ def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, alive_c, dead
                 while i >= b_end:
                     b += 1
                     b_end = b_start[b + 1]
-                u = uniform(key, STREAM_LOAN, l_id[i])
+                u = to_unit(mix64(key + l_ctr[i]))
                 zs = z[b_sector[b]]
                 x = (l_thresh[i] * sw - l_sqrt_rho[i] * zs) * l_inv_sd[i]
                 p_lo, p_hi = phi_bracket(x)
@@ -593,6 +601,7 @@ def simulate_chunk(
     z_prev = np.zeros(n_sec)
     eta = np.zeros(n_sec)
     hit = np.zeros(hit_words(n_loans), dtype=np.uint8)
+    l_ctr = counters(STREAM_LOAN, l_id)
     alive_c = np.zeros(n_coh, dtype=np.int64)
     dead = np.zeros(n_loans, dtype=np.bool_)
     track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
@@ -609,7 +618,7 @@ def simulate_chunk(
             dead[:] = False
         cum_l[0] = 0
         for y in range(n_years):
-            logr += credit_step(skey, path, ip, y, cr, (twist_x, twist_scale), z, z_prev, eta, hit, alive_c, dead, track,
+            logr += credit_step(skey, path, ip, y, cr, (twist_x, twist_scale), z, z_prev, eta, hit, l_ctr, alive_c, dead, track,
                                 use_is, out_loss, out_defaults, out_seg_ead, out_seg_loss,
                                 out_seg_bal, out_seg_bal_end, cum_l, count_end)
         out_logw[ip] = mixture_logw(defensive, logr) if is_on else 0.0

@@ -86,6 +86,18 @@ def draw(key, stream, j):
     return mix64(np.uint64(key) + ctr * GOLDEN)
 
 
+@jit()
+def counters(stream, ids):
+    """The key-free term of :func:`draw` for numbers ``ids`` of ``stream`` (uint64 array):
+    ``draw(key, stream, ids[i]) == mix64(key + counters(stream, ids)[i])``. Loops that draw
+    the same numbers under every path's key precompute it: one 64-bit multiply per draw
+    fewer."""
+    out = np.empty(ids.shape[0], np.uint64)
+    for i in range(ids.shape[0]):
+        out[i] = ((np.uint64(stream) << _S40) + np.uint64(ids[i]) + _ONE) * GOLDEN
+    return out
+
+
 _U_MAX = 1.0 - _TWO_M53  # largest double below 1
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from ._jit import jit
 
 from .kernels import credit_step, hit_words, mixture_logw
-from .rng import STREAM_MIX, path_year_key, uniform
+from .rng import STREAM_LOAN, STREAM_MIX, counters, path_year_key, uniform
 
 # products
 CREDIT, GUARANTEED, INSURED = 0, 1, 2
@@ -135,6 +135,7 @@ def waterfall_chunk(
     z_prev = np.zeros(n_sec)
     eta = np.zeros(n_sec)
     hit = np.zeros(hit_words(n_loans), np.uint8)
+    l_ctr = counters(STREAM_LOAN, l_id)  # the loans' draws less the key (rng.counters)
     dead = np.zeros(n_loans, np.bool_)
     alive_c = np.zeros(n_coh, np.int64)
     thr = np.ones(n_coh)
@@ -183,7 +184,7 @@ def waterfall_chunk(
                 for c in range(n_coh):
                     if c_start[c] == y and thr[c] < 1.0:
                         alive_c[c] = int(math.floor(c_n[c] * thr[c] + 0.5))
-            logr += credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, alive_c, dead, track,
+            logr += credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, l_ctr, alive_c, dead, track,
                                 use_is, out_loss, out_defaults, seg_ead, seg_loss, seg_bal,
                                 seg_bal_end, cum_l, out_count_end)
             for s in range(S):

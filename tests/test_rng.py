@@ -431,3 +431,18 @@ def test_gamma_matches_reference():
             got = rng.gamma_variate(U64(key), 2, a)
             want = ref.gamma_variate(key, 2, a)
             assert got == pytest.approx(want, rel=1e-13)
+
+
+def test_counters_reproduce_draw_bit_for_bit():
+    """The screening loop draws mix64(key + counters(stream, ids)[i]): the same 64 bits as
+    draw(key, stream, ids[i]) for any key, stream and id (wrapping uint64 arithmetic)."""
+    gen = np.random.default_rng(17)
+    ids = np.r_[0, 1, 2, 2**20, 2**40 - 1, gen.integers(0, 2**40, 200)].astype(np.int64)
+    for stream in (rng.STREAM_LOAN, rng.STREAM_LGD, 0, 255):
+        ctr = rng.counters(stream, ids)
+        assert ctr.dtype == np.uint64 and ctr.shape == ids.shape
+        for key in (np.uint64(0), np.uint64(2**64 - 1), *gen.integers(0, 2**63, 5, dtype=np.uint64)):
+            summed = np.full(ids.shape, key, np.uint64) + ctr  # arrays wrap without a warning
+            got = np.array([rng.mix64(x) for x in summed], np.uint64)
+            want = np.array([rng.draw(np.uint64(key), stream, int(j)) for j in ids], np.uint64)
+            assert np.array_equal(got, want), (stream, key)
