@@ -126,6 +126,10 @@ def unit_threshold(bound):
     """
     if not bound > 0.0:
         return 0
+    if bound <= 0.5:
+        # below 1/2 the uniforms are exactly (k + 0.5) / 2**53 (k < 2**52), and B - 0.5 with
+        # B = bound * 2**53 < 2**52 is exact: T = #{k >= 0 : k < B - 0.5} = ceil(B - 0.5)
+        return max(int(math.ceil(bound * 9007199254740992.0 - 0.5)), 0)
     if bound > _U_MAX:
         return _TWO_P53
     t = max(int(bound * 9007199254740992.0) - 2, 0)  # at most a few steps below T

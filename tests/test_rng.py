@@ -171,7 +171,12 @@ _BOUNDS = ([0.0, -1.0, float("nan"), 1.0, 2.0, 1.0 - 2.0**-53, 1.0 - 2.0**-52, 0
             0.5 - 2.0**-54, 0.5 + 2.0**-53, 2.0**-54, 2.0**-53, 1.5 * 2.0**-53, 3.0 * 2.0**-54,
             1e-300, 0.02, 0.3, 0.75, 0.999999]
            + list(np.random.default_rng(5).uniform(size=200))
-           + list(10.0 ** np.random.default_rng(6).uniform(-17, 0, size=200)))
+           + list(10.0 ** np.random.default_rng(6).uniform(-17, 0, size=200))
+           # uniforms themselves, (k + 0.5) / 2**53, and their neighbours: the closed form
+           # ceil(bound * 2**53 - 0.5) used below 1/2 must split exactly there too
+           + [float(v) for b in
+              ((k + 0.5) * 2.0**-53 for k in (0, 1, 2, 3**20, 2**40 + 7, 2**51, 2**52 - 1))
+              for v in (np.nextafter(b, -np.inf), b, np.nextafter(b, np.inf))] + [0.5 * (1 - 2.0**-53), np.nextafter(0.5, 1.0)])
 
 
 @pytest.mark.parametrize("bound", _BOUNDS)
