@@ -39,7 +39,8 @@ Mutation kinds (``KINDS``):
                 long names, odd ``portfolio.encoding`` values;
 ``tape``        CSV tapes with bad rows (NaN, negative exposure, pd > 1, unknown sector, blank
                 cells, extra fields; the reported line is checked), empty, header only, GBK,
-                BOM, UTF-16, binary junk, zip/xls/Parquet bytes, other separators and line ends;
+                BOM, UTF-16, binary junk, zip/xls/Parquet bytes, other separators and line ends,
+                guaranteed/insured rows with and without their guarantor/insurer;
 ``parquet``     Parquet tapes with bad values (``(row N)`` checked), odd types, no rows, damage;
 ``set``         bad ``--set`` and ``--stress`` flags;
 ``bigtape``     one 1,000,000-row CSV tape with one bad row near the end (its line checked).
@@ -1109,7 +1110,7 @@ def gen_tape(rng: random.Random, srcs: list[Source]) -> Case | None:
     tape_src = next(s for s in srcs if s.entry == "synthetic/tape.toml")
     n = rng.choice([1, 2, 5, 30, 200])
     header, rows = _tape_csv(rng, n)
-    choice = rng.randrange(10)
+    choice = rng.randrange(11)
     entry = tape_src.entry
     files = dict(tape_src.files)
     if choice <= 4:
@@ -1189,6 +1190,24 @@ def gen_tape(rng: random.Random, srcs: list[Source]) -> Case | None:
         text = _csv_bytes(header, rows).decode().replace('"""unclosed"', '"unclosed')
         data = text.encode()
         label, expect, at = f"unclosed quote on row {r + 1}", None, []
+    elif choice == 9:
+        # guaranteed / insured rows need a guarantor / insurer: named, or the only one defined
+        product = rng.choice(["guaranteed", "insured"])
+        header = header + ["product"]
+        for r in range(n):
+            rows[r].append(product if rng.random() < 0.5 or r == 0 else "credit")
+        data = _csv_bytes(header, rows)
+        text = tape_src.text
+        if rng.random() < 0.5:
+            table = "guarantors" if product == "guaranteed" else "insurers"
+            extra = 'net_assets = "10亿"\n' if table == "guarantors" else ""
+            text += f'\n[[{table}]]\nname = "only"\n{extra}'
+            files[entry] = text.encode("utf-8")
+            label, expect, at = f"{product} rows, one {table[:-1]} defined", "ok", []
+        else:
+            line = text.splitlines().index("[portfolio]") + 1
+            label, expect, at = f"{product} rows and no {'guarantor' if product == 'guaranteed' else 'insurer'}", \
+                "error", [(entry, line)]
     else:
         # random junk in random cells: either ok or a clean, located error
         for _ in range(rng.randrange(1, 4)):
