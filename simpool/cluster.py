@@ -32,16 +32,16 @@ class DaskExecutor(Executor):
     def __init__(self, client, retries: int = DASK_RETRIES):
         self.client = client
         self.retries = retries
-        self._pending: dict[Future, object] = {}
+        self._pending: set[Future] = set()  # futures not yet done
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         task = self.client.submit(fn, *args, pure=False, retries=self.retries, **kwargs)
         fut = _TaskFuture(task)
-        self._pending[fut] = task
+        self._pending.add(fut)
 
         def copy_outcome(t) -> None:  # runs in the client's callback thread
             if fut.done():
-                self._pending.pop(fut, None)
+                self._pending.discard(fut)
                 return
             try:
                 if t.status == "finished":
@@ -67,7 +67,7 @@ class DaskExecutor(Executor):
                     fut.set_exception(e)
                 except InvalidStateError:
                     pass
-            self._pending.pop(fut, None)
+            self._pending.discard(fut)
 
         task.add_done_callback(copy_outcome)
         return fut

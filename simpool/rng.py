@@ -80,21 +80,27 @@ def path_year_key(skey, path, year):
 
 
 @jit()
+def counter(stream, j):
+    """The key-free part of the input of :func:`draw`: ``draw(key, stream, j) ==
+    mix64(key + counter(stream, j))`` (uint64, wrapping)."""
+    return ((np.uint64(stream) << _S40) + np.uint64(j) + _ONE) * GOLDEN
+
+
+@jit()
 def draw(key, stream, j):
     """The ``j``-th 64-bit output of stream ``stream`` under ``key``."""
-    ctr = (np.uint64(stream) << _S40) + np.uint64(j) + _ONE
-    return mix64(np.uint64(key) + ctr * GOLDEN)
+    return mix64(np.uint64(key) + counter(stream, j))
 
 
 @jit()
 def counters(stream, ids):
-    """The key-free term of :func:`draw` for numbers ``ids`` of ``stream`` (uint64 array):
+    """:func:`counter` of numbers ``ids`` of ``stream`` (uint64 array):
     ``draw(key, stream, ids[i]) == mix64(key + counters(stream, ids)[i])``. Loops that draw
     the same numbers under every path's key precompute it: one 64-bit multiply per draw
     fewer."""
     out = np.empty(ids.shape[0], np.uint64)
     for i in range(ids.shape[0]):
-        out[i] = ((np.uint64(stream) << _S40) + np.uint64(ids[i]) + _ONE) * GOLDEN
+        out[i] = counter(stream, ids[i])
     return out
 
 
