@@ -83,14 +83,14 @@ def _prune(base: Path, keep: str) -> None:
         pass  # a cache we cannot tidy is still a cache
 
 
-def jit(**options):
-    """Decorator: ``numba.njit(cache=True, **options)`` cached in :func:`cache_dir`."""
+def jit(*signatures, **options):
+    """Decorator: ``numba.njit(*signatures, cache=True, **options)`` cached in :func:`cache_dir`."""
 
     def decorate(fn):
         old = config.CACHE_DIR
         config.CACHE_DIR = cache_dir()
         try:
-            return njit(cache=bool(config.CACHE_DIR), **options)(fn)
+            return njit(*signatures, cache=bool(config.CACHE_DIR), **options)(fn)
         finally:
             config.CACHE_DIR = old
 

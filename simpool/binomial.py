@@ -85,7 +85,7 @@ def bd0(x, np_):
     return x * math.log(x / np_) + np_ - x
 
 
-@jit()
+@jit("float64(int64, int64, float64)")
 def binom_pmf(k, n, p):
     """P(K = k) for K ~ Binomial(n, p); k, n integers (as int64), 0 <= p <= 1."""
     q = 1.0 - p

@@ -117,7 +117,8 @@ def _unit_below(bound):
     return max(min(int(bound * 9007199254740992.0), _TWO_P53) - 1, 0)
 
 
-@jit(nogil=True)
+# one signature: called with exact=True and with exact=False, numba would compile it twice
+@jit("void(uint64, uint64[::1], int64, int64, float64, float64, boolean, uint8[::1])", nogil=True)
 def _screen(key, l_ctr, lo, hi, bound, sure, exact, hit):
     """Screening flags of the loans ``lo <= i < hi`` of one bucket: the branch-free hot loop.
 

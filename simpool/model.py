@@ -34,9 +34,39 @@ THRESHOLD_BINS = 64
 RHO_BINS = 8
 
 
+def kernel_form(value):
+    """``value`` in the one form the kernels are compiled for: an array C-contiguous, aligned
+    and writable (copied if it is not), a numpy scalar as the Python scalar.
+
+    numba compiles a kernel once per signature, and a read-only or strided array, or an
+    ``np.int32`` where an ``int`` was seen before, is a new signature: the whole waterfall
+    kernel again (about 15 s cold, and a second entry in the cache).
+    """
+    if isinstance(value, np.ndarray):
+        f = value.flags
+        return value if f.c_contiguous and f.aligned and f.writeable else np.array(value, order="C")
+    if isinstance(value, np.bool_):
+        return bool(value)
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    return value
+
+
+def in_kernel_form(obj) -> None:
+    """Put every field of the frozen dataclass ``obj`` in :func:`kernel_form` (in place)."""
+    for f in fields(obj):
+        v = getattr(obj, f.name)
+        w = kernel_form(v)
+        if w is not v:
+            object.__setattr__(obj, f.name, w)
+
+
 @dataclass(frozen=True)
 class KernelInputs:
-    """Everything :func:`simpool.kernels.simulate_chunk` needs, as plain arrays/scalars."""
+    """Everything :func:`simpool.kernels.simulate_chunk` needs, as plain arrays/scalars
+    (in :func:`kernel_form`)."""
 
     n_years: int
     chol: np.ndarray
@@ -93,6 +123,9 @@ class KernelInputs:
     waterfall: "WaterfallInputs | None" = None
     funds: tuple = ()  # FundInputs, one per [[funds]] table
 
+    def __post_init__(self):
+        in_kernel_form(self)
+
     def kernel_args(self) -> tuple:
         """Positional arguments of the kernel after (skey, path0, n_paths)."""
         skip = {"n_loans_total", "max_loss", "is_info", "waterfall", "funds"}
@@ -128,6 +161,9 @@ class FundInputs:
     first_loss: float
     tolerance: float
     discount: float
+
+    def __post_init__(self):
+        in_kernel_form(self)
 
     def kernel_args(self) -> tuple:
         """Arguments of fund_chunk after (skey, path0, n_paths), except chol and phi."""

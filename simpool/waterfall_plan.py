@@ -12,6 +12,7 @@ from dataclasses import dataclass, fields
 
 import numpy as np
 
+from .model import in_kernel_form
 from .policy import PARTIES, SHARE_KEYS
 
 PRODUCT_CODE = {"credit": 0, "guaranteed": 1, "insured": 2}
@@ -80,6 +81,9 @@ class WaterfallInputs:
     guarantor_names: tuple = ()
     pool_names: tuple = ()
     insurer_names: tuple = ()
+
+    def __post_init__(self):
+        in_kernel_form(self)
 
     def kernel_args(self) -> tuple:
         skip = {"g_lev_cap", "p_lev_target", "bk_slowdown", "feedback"}

@@ -89,3 +89,70 @@ def test_stale_versions_are_pruned_but_recent_ones_kept(tmp_path):
     left = sorted(p.name for p in tmp_path.iterdir())
     # the current one, the fresh one and the two most recent old ones: KEEP_OTHER_VERSIONS = 3
     assert left == ["numba-current", "numba-fresh", "numba-old4", "numba-old5", "unrelated"]
+
+
+def test_stream_helpers_compile_once_whatever_the_literal_arguments():
+    """draw(key, STREAM_LGD, j) and draw(key, STREAM_MIX, 0) pass literal constants; without
+    the explicit signatures numba compiled a copy per literal value (35 in all)."""
+    import numpy as np
+
+    import simpool
+    from simpool import binomial, rng
+
+    sc = simpool.load_scenario({
+        "title": "signatures",
+        "simulation": {"paths": 50, "seed": 3, "horizon_years": 2},
+        "model": {"sectors": ["a"], "copula": "t", "dof": 6},
+        "cohorts": [
+            {"name": "c", "loans": 400, "exposure": 1e6, "pd": 0.05, "lgd": 0.45,
+             "lgd_std": 0.2, "rho": 0.15, "sector": "a"},
+            {"name": "l", "loans": 300, "exposure": 1e6, "pd": 0.04, "lgd": 0.45,
+             "lgd_std": 0.2, "rho": 0.15, "sector": "a", "mode": "loans"},
+        ],
+    })
+    res = simpool.simulate(sc)
+    assert res.paths == 50 and np.all(np.isfinite(res.samples("gross")))
+    for fn in (rng.path_year_key, rng.counter, rng.draw, rng.uniform, rng.gamma_variate,
+               rng.log_gamma_variate, binomial.binom_pmf):
+        assert len(fn.signatures) == 1, (fn.__name__, fn.signatures)
+
+
+def test_kernel_arguments_have_one_form():
+    """Read-only, strided or numpy-scalar inputs would each compile the waterfall kernel again
+    (~15 s): the plan hands the kernels one form whatever the caller passed."""
+    import numba
+    import numpy as np
+
+    import simpool
+    from simpool.model import kernel_form, plan
+
+    sc = simpool.load_scenario({
+        "title": "forms",
+        "simulation": {"paths": 10, "seed": 1, "horizon_years": 2},
+        "model": {"sectors": ["a", "b"], "sector_correlation": [[1.0, 0.2], [0.2, 1.0]]},
+        "cohorts": [{"name": "c", "loans": 100, "exposure": 1e6, "pd": 0.02, "lgd": 0.45,
+                     "rho": 0.15, "sector": "a"}],
+    })
+    base = plan(sc)
+    shift = np.broadcast_to(np.full((1, 2), 0.5), (2, 2))  # read-only view
+    assert not shift.flags.writeable
+    shifted = plan(sc, shift=shift)
+    for inputs in (base, shifted):
+        for a in (*inputs.kernel_args(), *inputs.waterfall.kernel_args()):
+            if isinstance(a, np.ndarray):
+                assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+            assert not isinstance(a, np.generic), type(a)
+    assert numba.typeof(base.kernel_args()) == numba.typeof(shifted.kernel_args())
+    assert numba.typeof(base.waterfall.kernel_args()) == numba.typeof(
+        shifted.waterfall.kernel_args())
+    np.testing.assert_array_equal(shifted.shift, np.full((2, 2), 0.5))
+    # the form itself
+    ro = np.arange(6.0)
+    ro.setflags(write=False)
+    assert kernel_form(ro).flags.writeable and np.array_equal(kernel_form(ro), ro)
+    strided = np.arange(12.0).reshape(3, 4)[:, ::2]
+    assert kernel_form(strided).flags.c_contiguous
+    ok = np.zeros(3)
+    assert kernel_form(ok) is ok
+    assert type(kernel_form(np.int32(3))) is int and type(kernel_form(np.float32(0.5))) is float
+    assert type(kernel_form(np.bool_(True))) is bool
