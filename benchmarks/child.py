@@ -96,7 +96,19 @@ def first_call() -> dict:
     return {"import_s": t1 - t0, "numba_import_s": t_nb - t1, "numba_init_s": t_init - t_nb,
             "load_s": t2 - t_init, "first_call_s": t3 - t2,
             "first_plan_s": res.timing.get("plan_s"),
-            "first_simulate_s": res.timing.get("simulate_s"), "second_call_s": t4 - t3}
+            "first_simulate_s": res.timing.get("simulate_s"), "second_call_s": t4 - t3,
+            "compiled": _compiled_functions()}
+
+
+def _compiled_functions() -> int:
+    """Compiled function bodies held by numba dispatchers now (simpool's and the numpy
+    implementations they pulled in): the volume a cold start compiles, a count that timing
+    noise does not blur (a copy per literal argument once made it 106 instead of 74)."""
+    import gc
+
+    from numba.core.registry import CPUDispatcher
+
+    return sum(len(d.overloads) for d in gc.get_objects() if isinstance(d, CPUDispatcher))
 
 
 def memory(loans: int, paths: int, years: int, tape: str | None) -> dict:

@@ -402,6 +402,10 @@ def bench_compile(cfg: Config) -> list[Row]:
                          f"(numba import {cold['numba_import_s']:.2f} s not included); import "
                          f"{cold['import_s']:.2f} s, second call {cold['second_call_s']:.3f} s, "
                          f"process wall {wall:.2f} s"))
+    rows.append(Row("compile", "compiled_functions", "empty NUMBA_CACHE_DIR", cold["compiled"],
+                    "functions", note="function bodies numba compiled for that first call "
+                                      "(simpool's kernels and the numpy implementations they "
+                                      "use): the compile volume, free of timing noise"))
     walls, warm = [], []
     for _ in range(cfg.pick(3, 1)):
         wl, out = run_child(["first-call"], env=env)
