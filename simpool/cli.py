@@ -239,19 +239,53 @@ def _cmd_show(args) -> int:
     return EXIT_OK
 
 
+#: Seconds without a finished chunk after which the bar says the kernels are compiling
+COMPILE_HINT_AFTER_S = 1.0
+COMPILE_HINT = "compiling the kernels (once per simpool version and machine; cached after)"
+
+
+def _kernels_compiled() -> bool:
+    """Whether this process holds the simulation kernels compiled (or loaded from the cache)."""
+    from .fundkernels import fund_chunk
+    from .waterfall import waterfall_chunk
+
+    return bool(waterfall_chunk.signatures or fund_chunk.signatures)
+
+
 def _progress_bar(total: int, quiet: bool):
-    """A tqdm bar on a terminal, nothing otherwise. Returns (callback, close)."""
+    """A tqdm bar on a terminal, nothing otherwise. Returns (callback, close).
+
+    A cold numba cache makes the first chunk wait ~20 s for compilation: when no chunk has
+    finished after :data:`COMPILE_HINT_AFTER_S` and no kernel is compiled yet, the bar says
+    so instead of sitting at 0 as if stuck.
+    """
     if quiet or not sys.stderr.isatty():
         return None, lambda: None
+    import threading
+
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="path", unit_scale=True, desc="simulating", file=sys.stderr,
                leave=False)
 
+    def hint() -> None:
+        if bar.n == 0 and not _kernels_compiled():
+            bar.set_description_str(COMPILE_HINT)
+
+    timer = threading.Timer(COMPILE_HINT_AFTER_S, hint)
+    timer.daemon = True
+    timer.start()
+
     def update(done: int, _total: int) -> None:
+        if bar.desc != "simulating":
+            bar.set_description_str("simulating", refresh=False)
         bar.update(done - bar.n)
 
-    return update, bar.close
+    def close() -> None:
+        timer.cancel()
+        bar.close()
+
+    return update, close
 
 
 def _formats(text: str) -> tuple[str, ...] | None:

@@ -134,3 +134,61 @@ def test_console_script_and_module_entry_points(small, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "unknown sector 'optoelectronic'" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+class _Tty:
+    """stderr as a terminal (tqdm writes to it; the text is kept)."""
+
+    def __init__(self):
+        self.text = []
+
+    def isatty(self):
+        return True
+
+    def write(self, s):
+        self.text.append(s)
+
+    def flush(self):
+        pass
+
+
+@pytest.mark.parametrize("compiled", [False, True])
+def test_the_progress_bar_says_when_the_kernels_compile(monkeypatch, compiled):
+    """On a cold numba cache the first chunk waits ~20 s: the bar names the reason instead of
+    sitting at 0; with the kernels compiled it only ever says 'simulating'."""
+    import threading
+
+    from simpool import cli
+
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    monkeypatch.setattr(cli, "COMPILE_HINT_AFTER_S", 0.05)
+    fired = threading.Event()
+
+    def kernels_compiled():
+        fired.set()
+        return compiled
+
+    monkeypatch.setattr(cli, "_kernels_compiled", kernels_compiled)
+    update, close = cli._progress_bar(1000, quiet=False)
+    assert fired.wait(5.0)
+    threading.Event().wait(0.05)  # let the hint's refresh finish
+    hinted = any(cli.COMPILE_HINT in t for t in tty.text)
+    assert hinted is not compiled
+    update(500, 1000)
+    update(1000, 1000)
+    close()
+    after = "".join(tty.text).rsplit(cli.COMPILE_HINT, 1)[-1]
+    assert "simulating" in after
+    assert cli._progress_bar(10, quiet=True)[0] is None
+
+
+def test_kernels_compiled_is_false_until_the_first_run(small):
+    """In a new process: no kernel before the first simulate(), the waterfall kernel after."""
+    code = ("import simpool; from simpool import cli; print(cli._kernels_compiled()); "
+            f"simpool.simulate(simpool.load_scenario({str(small)!r}), paths=100); "
+            "print(cli._kernels_compiled())")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True"]
