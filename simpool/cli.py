@@ -178,6 +178,12 @@ def _parser() -> argparse.ArgumentParser:
                           description="Print the scenario with every default filled in and money in yuan.")
     show.add_argument("file", help="scenario file (TOML)")
     add_set(show)
+
+    sub.add_parser("compile", help="compile the kernels into the numba cache now",
+                   description="Compile every simulation kernel (or load it from the numba "
+                               "cache), so that the first run does not pay it: once per "
+                               "simpool version and machine, e.g. when building an image "
+                               "or on new cluster workers.")
     return p
 
 
@@ -229,6 +235,17 @@ def _cmd_validate(args) -> int:
         print(f"{f}: ok ({len(sc.cohorts)} cohorts, {n_tape:,} tape loans, {n:,} loans in all"
               f"{funds}, years {sc.years[0]}-{sc.years[-1]})")
     return EXIT_BAD_INPUT if bad else EXIT_OK
+
+
+def _cmd_compile(args) -> int:
+    from ._jit import cache_dir
+    from .engine import precompile
+
+    print("compiling the kernels (or loading them from the cache) ...", file=sys.stderr)
+    done = precompile(log=lambda line: print(f"  {line}", file=sys.stderr))
+    where = cache_dir() or "nowhere (no writable cache directory: compiled in memory only)"
+    print(f"{len(done)} kernel variants ready in {sum(t for _, t in done):.1f} s; cache: {where}")
+    return EXIT_OK
 
 
 def _cmd_show(args) -> int:
@@ -668,7 +685,7 @@ def main(argv: list[str] | None = None) -> int:
     handler = {"run": _cmd_run, "report": _cmd_report, "sweep": _cmd_sweep, "compare": _cmd_compare, "solve": _cmd_solve,
                "sensitivity": _cmd_sensitivity,
                "validate": _cmd_validate,
-               "show": _cmd_show}[args.command]
+               "show": _cmd_show, "compile": _cmd_compile}[args.command]
     try:
         return handler(args)
     except ScenarioError as e:

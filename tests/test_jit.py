@@ -156,3 +156,32 @@ def test_kernel_arguments_have_one_form():
     assert kernel_form(ok) is ok
     assert type(kernel_form(np.int32(3))) is int and type(kernel_form(np.float32(0.5))) is float
     assert type(kernel_form(np.bool_(True))) is bool
+
+
+def test_precompile_covers_every_shipped_scenario(capsys):
+    """`simpool compile` compiles the kernel variants; every shipped scenario then runs on
+    them, adding no signature (nothing left for a first run to compile)."""
+    import glob
+
+    import simpool
+    from simpool.cli import main
+    from simpool.fundkernels import fund_chunk
+    from simpool.waterfall import waterfall_chunk
+
+    assert main(["compile"]) == 0
+    out = capsys.readouterr()
+    assert "3 kernel variants ready" in out.out and _jit.cache_dir() in out.out
+    for name in ("credit and policy waterfall", "importance-sampling twist", "government funds"):
+        assert name in out.err
+    twists = {str(sig[3]) for sig in waterfall_chunk.signatures}
+    assert {"none", "UniTuple(float64 x 2)"} <= twists
+    before = (set(waterfall_chunk.signatures), set(fund_chunk.signatures))
+    files = sorted(glob.glob(str(PKG.parent / "scenarios" / "**" / "*.toml"), recursive=True))
+    assert len(files) >= 10
+    for f in files:
+        simpool.simulate(simpool.load_scenario(f), paths=20)
+    twisted = simpool.load_scenario(str(PKG.parent / "scenarios" / "hubei_base.toml"), [
+        "simulation.horizon_years=1", "importance_sampling.method=shift_twist",
+        "importance_sampling.target=4e9"])
+    simpool.simulate(twisted, paths=20)
+    assert (set(waterfall_chunk.signatures), set(fund_chunk.signatures)) == before
