@@ -1,4 +1,4 @@
-"""Command line: ``simpool run | report | sweep | compare | solve | sensitivity | validate | show``.
+"""Command line: ``simpool run | report | sweep | compare | solve | sensitivity | validate | show | compile``.
 
 Exit codes: 0 success, 1 runtime or I/O error (with a clear message), 2 bad input (every
 problem printed as ``file:line: dotted.path: message``), 130 interrupted.
