@@ -84,14 +84,28 @@ def _prune(base: Path, keep: str) -> None:
 
 
 def jit(*signatures, **options):
-    """Decorator: ``numba.njit(*signatures, cache=True, **options)`` cached in :func:`cache_dir`."""
+    """Decorator: ``numba.njit(*signatures, cache=True, **options)`` cached in :func:`cache_dir`.
+
+    With ``signatures`` the function is compiled (or loaded from the cache) for exactly
+    those, at decoration, and for nothing else: callers' argument types are converted.
+    """
 
     def decorate(fn):
         old = config.CACHE_DIR
         config.CACHE_DIR = cache_dir()
-        try:
-            return njit(*signatures, cache=bool(config.CACHE_DIR), **options)(fn)
+        try:  # the dispatcher fixes its cache directory when it is created ...
+            disp = njit(cache=bool(config.CACHE_DIR), **options)(fn)
         finally:
             config.CACHE_DIR = old
+        # ... so the compilation itself runs with numba's setting restored (other threads'
+        # numba code keeps its own cache setting meanwhile)
+        if signatures:
+            from numba.core import typeinfer
+
+            with typeinfer.register_dispatcher(disp):  # as numba.njit(signatures) does
+                for sig in signatures:
+                    disp.compile(sig)
+            disp.disable_compile()
+        return disp
 
     return decorate

@@ -182,8 +182,9 @@ def _parser() -> argparse.ArgumentParser:
     sub.add_parser("compile", help="compile the kernels into the numba cache now",
                    description="Compile every simulation kernel (or load it from the numba "
                                "cache), so that the first run does not pay it: once per "
-                               "simpool version and machine, e.g. when building an image "
-                               "or on new cluster workers.")
+                               "simpool version and machine. The cache is specific to the "
+                               "CPU: run it where the simulations run (e.g. on new cluster "
+                               "workers), or share NUMBA_CACHE_DIR between identical machines.")
     return p
 
 
@@ -256,9 +257,12 @@ def _cmd_show(args) -> int:
     return EXIT_OK
 
 
-#: Seconds without a finished chunk after which the bar says the kernels are compiling
+#: Seconds after the chunks start, with none finished and no kernel compiled, after which
+#: the bar says the kernels are compiling
 COMPILE_HINT_AFTER_S = 1.0
 COMPILE_HINT = "compiling the kernels (once per simpool version and machine; cached after)"
+#: tqdm's minimum seconds between redraws
+BAR_MININTERVAL = 0.1
 
 
 def _kernels_compiled() -> bool:
@@ -269,12 +273,14 @@ def _kernels_compiled() -> bool:
     return bool(waterfall_chunk.signatures or fund_chunk.signatures)
 
 
-def _progress_bar(total: int, quiet: bool):
+def _progress_bar(total: int, quiet: bool, compile_hint: bool = True):
     """A tqdm bar on a terminal, nothing otherwise. Returns (callback, close).
 
-    A cold numba cache makes the first chunk wait ~20 s for compilation: when no chunk has
-    finished after :data:`COMPILE_HINT_AFTER_S` and no kernel is compiled yet, the bar says
-    so instead of sitting at 0 as if stuck.
+    The engine calls back with 0 done when the chunks start (after planning). A cold numba
+    cache then makes the first chunk wait ~20 s for compilation: when none has finished after
+    :data:`COMPILE_HINT_AFTER_S` and this process holds no compiled kernel, the bar says so
+    instead of sitting at 0 as if stuck. ``compile_hint=False`` where the chunks run
+    elsewhere (Dask workers), since this process then never compiles.
     """
     if quiet or not sys.stderr.isatty():
         return None, lambda: None
@@ -283,23 +289,39 @@ def _progress_bar(total: int, quiet: bool):
     from tqdm import tqdm
 
     bar = tqdm(total=total, unit="path", unit_scale=True, desc="simulating", file=sys.stderr,
-               leave=False)
+               leave=False, mininterval=BAR_MININTERVAL)
+    lock = threading.Lock()
+    state = {"timer": None, "hinted": False, "finished_one": False}
 
     def hint() -> None:
-        if bar.n == 0 and not _kernels_compiled():
+        with lock:
+            if state["finished_one"] or _kernels_compiled():
+                return
+            state["hinted"] = True
             bar.set_description_str(COMPILE_HINT)
 
-    timer = threading.Timer(COMPILE_HINT_AFTER_S, hint)
-    timer.daemon = True
-    timer.start()
-
     def update(done: int, _total: int) -> None:
-        if bar.desc != "simulating":
-            bar.set_description_str("simulating", refresh=False)
-        bar.update(done - bar.n)
+        with lock:
+            if done == 0:  # the chunks have started
+                if compile_hint and state["timer"] is None and not state["finished_one"]:
+                    timer = threading.Timer(COMPILE_HINT_AFTER_S, hint)
+                    timer.daemon = True
+                    state["timer"] = timer
+                    timer.start()
+                return
+            state["finished_one"] = True
+            if state["timer"] is not None:
+                state["timer"].cancel()
+            if state["hinted"]:
+                state["hinted"] = False
+                bar.set_description_str("simulating", refresh=False)
+            bar.update(done - bar.n)
 
     def close() -> None:
-        timer.cancel()
+        with lock:
+            state["finished_one"] = True
+            if state["timer"] is not None:
+                state["timer"].cancel()
         bar.close()
 
     return update, close
@@ -634,7 +656,7 @@ def _cmd_run(args) -> int:
                 print(f"simpool: warning: --max-paths {args.max_paths:,} reached before every "
                       "--target-se was met", file=sys.stderr)
         else:
-            update, close = _progress_bar(paths, args.quiet)
+            update, close = _progress_bar(paths, args.quiet, compile_hint=not args.dask)
             try:
                 res = simulate(sc, paths=paths, seed=args.seed, executor=executor,
                                chunk_size=args.chunk_size, progress=update)

@@ -194,6 +194,8 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
     try:
         futures = [(p0, executor.submit(run_chunk, inputs, seed, first_path + p0, n, keep_segments))
                    for p0, n in bounds]
+        if progress is not None:
+            progress(0, paths)  # the chunks have started
         done = 0
         for k in range(len(futures)):
             p0, fut = futures[k]
@@ -238,7 +240,8 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     overrides : list of "dotted.key=value", optional
         Applied when ``scenario`` is a dict or path.
     progress : callable(done, total), optional
-        Called after each finished chunk.
+        Called with done = 0 once the chunks are submitted (planning is over), then after
+        each finished chunk.
     """
     from .results import Results
     from .scenario import Scenario, load_scenario
@@ -345,10 +348,12 @@ PRECOMPILE_VARIANTS: tuple[tuple[str, dict], ...] = (
 def precompile(log: Callable[[str], None] | None = None) -> list[tuple[str, float]]:
     """Compile every kernel variant into the numba cache now, or load it from there.
 
-    The first run of a simpool version on a machine otherwise pays the compilation (~20 s
-    per variant on two cores) inside its first simulation: run this once when building an
-    image or before a batch on new cluster workers. Returns ``(variant, seconds)`` pairs;
-    ``log`` gets one line per variant as it finishes.
+    The first run of a simpool version on a machine otherwise pays the compilation inside
+    its first simulation (about 17, 13 and 3 s for the three variants on two cores). numba's
+    cache is specific to the CPU it was compiled on and lives in :func:`simpool._jit.cache_dir`
+    (``NUMBA_CACHE_DIR`` when set): run this on the machines that will simulate, e.g. new
+    cluster workers, or on one of identical machines sharing ``NUMBA_CACHE_DIR``. Returns
+    ``(variant, seconds)`` pairs; ``log`` gets one line per variant as it finishes.
     """
     from .scenario import load_scenario
 

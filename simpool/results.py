@@ -106,10 +106,12 @@ class Results:
     @property
     def measures(self) -> tuple[str, ...]:
         """Names accepted by :meth:`samples`."""
-        from .fundkernels import FIGURES
+        fund, extra = (), ()
+        if self.funds:  # (fundkernels loads numba: only where there are funds)
+            from .fundkernels import FIGURES
 
-        fund = tuple(f"fund:{n}:{fig}" for n in self.funds for fig in FIGURES + ("gov_cash",))
-        extra = ("public_cash",) if self.funds else ()
+            fund = tuple(f"fund:{n}:{fig}" for n in self.funds for fig in FIGURES + ("gov_cash",))
+            extra = ("public_cash",)
         return (BASE_MEASURES + tuple(self.parties) + tuple(self.entities) + SCALARS + fund
                 + extra)
 

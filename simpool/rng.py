@@ -73,7 +73,8 @@ def seed_key(seed):
 # The helpers called with stream constants carry explicit signatures: numba would otherwise
 # compile one copy per literal argument (draw(key, 3, j), draw(key, 4, j), draw(key, 3, 0) ...,
 # 35 copies in all, about 3.5 s of a cold first call). LLVM still inlines them and folds
-# the constants, so the kernels' code is the same.
+# the constants, so the kernels' code is the same. Called from Python they take a key in
+# [0, 2**64) and stream and j in int64 range (other types are converted, floats truncated).
 @jit("uint64(uint64, int64, int64)")
 def path_year_key(skey, path, year):
     """Key of one path-year: a hash of the seed key, the global path index and the year."""

@@ -152,10 +152,22 @@ class _Tty:
         pass
 
 
-@pytest.mark.parametrize("compiled", [False, True])
-def test_the_progress_bar_says_when_the_kernels_compile(monkeypatch, compiled):
+def _wait_for(cond, timeout=10.0):
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.01)
+    return True
+
+
+@pytest.mark.parametrize("compiled, local", [(False, True), (True, True), (False, False)])
+def test_the_progress_bar_says_when_the_kernels_compile(monkeypatch, compiled, local):
     """On a cold numba cache the first chunk waits ~20 s: the bar names the reason instead of
-    sitting at 0; with the kernels compiled it only ever says 'simulating'."""
+    sitting at 0, until the first chunk finishes. Not when the kernels are compiled already,
+    nor when the chunks run on Dask workers (local=False)."""
     import threading
 
     from simpool import cli
@@ -163,24 +175,46 @@ def test_the_progress_bar_says_when_the_kernels_compile(monkeypatch, compiled):
     tty = _Tty()
     monkeypatch.setattr(sys, "stderr", tty)
     monkeypatch.setattr(cli, "COMPILE_HINT_AFTER_S", 0.05)
-    fired = threading.Event()
+    monkeypatch.setattr(cli, "BAR_MININTERVAL", 0)
+    asked = threading.Event()
 
     def kernels_compiled():
-        fired.set()
+        asked.set()
         return compiled
 
     monkeypatch.setattr(cli, "_kernels_compiled", kernels_compiled)
-    update, close = cli._progress_bar(1000, quiet=False)
-    assert fired.wait(5.0)
-    threading.Event().wait(0.05)  # let the hint's refresh finish
-    hinted = any(cli.COMPILE_HINT in t for t in tty.text)
-    assert hinted is not compiled
+    update, close = cli._progress_bar(1000, quiet=False, compile_hint=local)
+    update(0, 1000)  # the engine: chunks started
+    hinted = lambda: any(cli.COMPILE_HINT in t for t in tty.text)  # noqa: E731
+    if compiled or not local:
+        assert asked.wait(5.0) if local else not asked.wait(0.3)
+        threading.Event().wait(0.1)
+        assert not hinted()
+    else:
+        assert _wait_for(hinted)
     update(500, 1000)
+    assert "simulating" in tty.text[-1] and cli.COMPILE_HINT not in tty.text[-1]
     update(1000, 1000)
     close()
-    after = "".join(tty.text).rsplit(cli.COMPILE_HINT, 1)[-1]
-    assert "simulating" in after
     assert cli._progress_bar(10, quiet=True)[0] is None
+
+
+def test_the_compile_hint_never_follows_a_finished_chunk(monkeypatch):
+    """Once a chunk has finished the timer is cancelled: the hint cannot overwrite progress."""
+    from simpool import cli
+
+    tty = _Tty()
+    monkeypatch.setattr(sys, "stderr", tty)
+    monkeypatch.setattr(cli, "COMPILE_HINT_AFTER_S", 0.05)
+    monkeypatch.setattr(cli, "_kernels_compiled", lambda: False)
+    update, close = cli._progress_bar(1000, quiet=False)
+    update(0, 1000)
+    update(100, 1000)  # before the timer fires
+    import time
+
+    time.sleep(0.2)
+    assert not any(cli.COMPILE_HINT in t for t in tty.text)
+    close()
 
 
 def test_kernels_compiled_is_false_until_the_first_run(small):

@@ -194,6 +194,7 @@ def test_progress_sees_every_path(sc, reference):
     seen = []
     res = simpool.simulate(sc, paths=PATHS, seed=SEED, chunk_size=4097,
                            progress=lambda done, total: seen.append((done, total)))
+    assert seen[0] == (0, PATHS)  # the chunks have started
     assert seen[-1] == (PATHS, PATHS)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
     assert_identical(reference, res, "with progress")
