@@ -360,23 +360,9 @@ def precompile(log: Callable[[str], None] | None = None) -> list[tuple[str, floa
     out = []
     for name, spec in PRECOMPILE_VARIANTS:
         t0 = time.perf_counter()
-        simulate(load_scenario(spec), executor=_InlineExecutor())
+        simulate(load_scenario(spec))
         dt = time.perf_counter() - t0
         out.append((name, dt))
         if log:
             log(f"{name}: {dt:.1f} s")
     return out
-
-
-class _InlineExecutor(Executor):
-    """Runs each task at submission in the calling thread (precompile needs no threads)."""
-
-    def submit(self, fn, /, *args, **kwargs):
-        from concurrent.futures import Future
-
-        f: Future = Future()
-        try:
-            f.set_result(fn(*args, **kwargs))
-        except BaseException as e:  # noqa: BLE001 - handed to the caller via the future
-            f.set_exception(e)
-        return f
