@@ -404,7 +404,8 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     explicit_shift = shift is not None
     if shift is None:
         shift = np.zeros((n_years, n_sec))
-    shift = np.ascontiguousarray(np.broadcast_to(np.asarray(shift, float), (n_years, n_sec)))
+    # (a broadcast view; KernelInputs copies it into kernel_form)
+    shift = np.broadcast_to(np.asarray(shift, float), (n_years, n_sec))
     is_on = bool(np.any(shift != 0.0))
 
     binom_cohorts = [(i, c) for i, c in enumerate(sc.cohorts) if c.mode == "binomial"]
