@@ -1,7 +1,5 @@
 """``python -m simpool``: the same as the ``simpool`` command."""
 
-import sys
+from .cli import entry
 
-from .cli import main
-
-sys.exit(main())
+entry()

@@ -55,6 +55,38 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
         raise
 
 
+def summary_csv(rows) -> str:
+    """The text of summary.csv from :meth:`Results.summary_rows` rows: the same text as
+    ``Results.summary().to_csv(index=False)`` (pandas' float formatting, missing year and NaN
+    as empty fields, minimal quoting), without importing pandas."""
+    import csv
+    import io
+
+    import numpy as np
+
+    from .results import SummaryRow
+
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator=os.linesep)
+    writer.writerow(SummaryRow._fields)
+    numbers = np.array([(r.param, r.value, r.se) for r in rows], dtype=np.float64).reshape(-1, 3)
+    text = numbers.astype(str)  # what pandas writes for a float64 column
+    text[np.isnan(numbers)] = ""
+    for r, (param, value, se) in zip(rows, text):
+        writer.writerow((r.scenario, "" if r.year is None else int(r.year), r.measure, r.statistic,
+                         param, value, se))
+    return buf.getvalue()
+
+
+def _version(module: str) -> str:
+    """A package's version, without importing it when it is not loaded yet."""
+    if module in sys.modules:
+        return sys.modules[module].__version__
+    from importlib.metadata import version
+
+    return version(module)
+
+
 def _file_sha256(path: Path) -> str:
     h = hashlib.sha256()
     with open(path, "rb") as f:
@@ -65,11 +97,6 @@ def _file_sha256(path: Path) -> str:
 
 def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str) -> dict:
     """Everything needed to reproduce and audit a run."""
-    import numba
-    import numpy
-    import pandas
-    import scipy
-
     from . import __version__
 
     sc = res.scenario
@@ -86,9 +113,8 @@ def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str)
         "importance_sampling": res.importance,
         "timing_s": {**{k: round(v, 4) for k, v in res.timing.items()},
                      **({"wall": round(wall_s, 4)} if wall_s is not None else {})},
-        "versions": {"python": sys.version.split()[0], "numpy": numpy.__version__,
-                     "numba": numba.__version__, "scipy": scipy.__version__,
-                     "pandas": pandas.__version__},
+        "versions": {"python": sys.version.split()[0],
+                     **{name: _version(name) for name in ("numpy", "numba", "scipy", "pandas")}},
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
     }
@@ -99,9 +125,10 @@ def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str)
     return prov
 
 
-def write_run(out: Path, res, summary, argv: list[str] | None = None,
+def write_run(out: Path, res, rows, argv: list[str] | None = None,
               wall_s: float | None = None) -> list[Path]:
-    """Write summary.csv, scenario.resolved.toml and provenance.json into ``out``."""
+    """Write summary.csv (``rows``: :meth:`Results.summary_rows`), scenario.resolved.toml and
+    provenance.json into ``out``."""
     from .scenario import resolved_toml
 
     out = Path(out)
@@ -109,7 +136,7 @@ def write_run(out: Path, res, summary, argv: list[str] | None = None,
     files = [out / "summary.csv", out / "scenario.resolved.toml", out / "provenance.json"]
     # everything that can fail first; summary.csv last: its presence marks a finished run
     prov = provenance(res, argv, wall_s, resolved)
-    data = summary.to_csv(index=False).encode("utf-8-sig")
+    data = summary_csv(rows).encode("utf-8-sig")
     atomic_write_bytes(files[1], resolved.encode("utf-8"))
     atomic_write_bytes(files[2], (json.dumps(prov, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
     atomic_write_bytes(files[0], data)
@@ -166,7 +193,7 @@ def _fund_value(row) -> tuple[str, str] | None:
     return format_yuan(v), format_yuan(se)
 
 
-def format_summary(res, summary) -> str:
+def format_summary(res, rows) -> str:
     """A readable text table of the main figures: money as 万/亿, SE beside each figure.
 
     Whole-horizon figures, and each pool's, guarantor's and bank's figures for the last year;
@@ -186,7 +213,7 @@ def format_summary(res, summary) -> str:
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
     last = res.years[-1]
-    for _, row in summary.iterrows():
+    for row in rows:
         if not _keep(row, last):
             continue
         period = "all years" if row["year"] is None or str(row["year"]) == "<NA>" else str(row["year"])

@@ -53,12 +53,12 @@ def _fmt(value: float, statistic: str, measure: str) -> str:
     return format_yuan(value)
 
 
-def headline_rows(res, summary):
+def headline_rows(res, rows):
     """The rows a ministry slide carries: whole-horizon figures, each pool's and guarantor's
-    last-year risks, funds' breach probabilities."""
+    last-year risks, funds' breach probabilities (``rows``: :meth:`Results.summary_rows`)."""
     last = res.years[-1]
     keep = []
-    for _, r in summary.iterrows():
+    for r in rows:
         whole = r["year"] is None or str(r["year"]) == "<NA>"
         st, m = r["statistic"], r["measure"]
         if whole and st in ("EL",) and ":" not in m:
@@ -105,8 +105,8 @@ def assumptions(sc) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def build_html(res, summary, *, comparison=None, argv=None) -> str:
-    """The report as one HTML string (images embedded)."""
+def build_html(res, rows, *, comparison=None, argv=None) -> str:
+    """The report as one HTML string (images embedded); ``rows``: :meth:`Results.summary_rows`."""
     from . import __version__
     from .plots import compare_chart, standard_figures
     from .scenario import resolved_toml
@@ -127,7 +127,7 @@ def build_html(res, summary, *, comparison=None, argv=None) -> str:
         "亿 = 10<sup>8</sup>).</p>")
     parts.append("<h2 id='headline'>Headline figures</h2><table><tr><th class='l'>period</th>"
                  "<th class='l'>measure</th><th class='l'>statistic</th><th>value</th><th>&plusmn; se</th></tr>")
-    for r in headline_rows(res, summary):
+    for r in headline_rows(res, rows):
         period = "all years" if str(r["year"]) == "<NA>" or r["year"] is None else str(r["year"])
         st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
         parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(r['measure'])}</td>"

@@ -21,6 +21,8 @@ statistic uses the importance-sampling weights when the run has them.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 from . import stats
@@ -33,6 +35,27 @@ SCALARS = ("fiscal", "pending_payments", "pending_recoveries")
 #: Parties whose money is public (the fiscal view).
 PUBLIC_PARTIES = ("reguarantor", "national_fund", "government", "compensation_pool",
                   "insurance_pool")
+
+
+class SummaryRow(NamedTuple):
+    """One row of :meth:`Results.summary_rows`: the columns of :meth:`Results.summary`.
+
+    ``year`` is the calendar year, or None for the whole horizon (``<NA>`` in the DataFrame);
+    ``param`` is the statistic's parameter (level, threshold; NaN when it has none), ``value``
+    and ``se`` the estimate and its Monte Carlo standard error (yuan for money). Fields read
+    as attributes or, like a DataFrame row, by name: ``row["value"]``.
+    """
+
+    scenario: str
+    year: int | None
+    measure: str
+    statistic: str
+    param: float
+    value: float
+    se: float
+
+    def __getitem__(self, key):
+        return getattr(self, key) if isinstance(key, str) else tuple.__getitem__(self, key)
 
 
 class Results:
@@ -405,10 +428,10 @@ class Results:
 
         return contributions(self, measure=measure, level=level, by=by, event=event)
 
-    def summary(self):
-        """Tidy pandas DataFrame: scenario, year, measure, statistic, param, value, se."""
-        import pandas as pd
-
+    def summary_rows(self) -> list[SummaryRow]:
+        """The rows of :meth:`summary` as :class:`SummaryRow` tuples, without pandas (the
+        command line writes summary.csv from these; importing pandas costs a third of a
+        second)."""
         rows = []
         periods = [None] + (self.years if len(self.years) > 1 else [])
         credit = self.has_credit
@@ -426,16 +449,26 @@ class Results:
                         rows.append((year, m, est))
             rows.extend(self._policy_rows())
         rows.extend(self._fund_rows())
-        df = pd.DataFrame({
+        name = self.scenario.name
+        return [SummaryRow(name, None if y is None else int(y), m, e.statistic, float(e.param),
+                           float(e.value), float(e.se)) for y, m, e in rows]
+
+    def summary(self):
+        """Tidy pandas DataFrame: scenario, year, measure, statistic, param, value, se
+        (:meth:`summary_rows` as a table; ``year`` is a nullable integer, ``<NA>`` for the
+        whole horizon)."""
+        import pandas as pd
+
+        rows = self.summary_rows()
+        return pd.DataFrame({
             "scenario": self.scenario.name,
-            "year": pd.array([y if y is not None else pd.NA for y, _, _ in rows], dtype="Int64"),
-            "measure": [m for _, m, _ in rows],
-            "statistic": [e.statistic for _, _, e in rows],
-            "param": [e.param for _, _, e in rows],
-            "value": [e.value for _, _, e in rows],
-            "se": [e.se for _, _, e in rows],
+            "year": pd.array([r.year if r.year is not None else pd.NA for r in rows], dtype="Int64"),
+            "measure": [r.measure for r in rows],
+            "statistic": [r.statistic for r in rows],
+            "param": np.array([r.param for r in rows], dtype=float),
+            "value": np.array([r.value for r in rows], dtype=float),
+            "se": np.array([r.se for r in rows], dtype=float),
         })
-        return df
 
     def _repr_html_(self) -> str:
         """A notebook's view: the run and its headline figures with standard errors."""
@@ -450,8 +483,8 @@ class Results:
                 "<table><thead><tr><th style='text-align:left'>period</th>"
                 "<th style='text-align:left'>measure</th><th style='text-align:left'>statistic</th>"
                 "<th>value</th><th>&plusmn; se</th></tr></thead><tbody>"]
-        for r in headline_rows(self, self.summary()):
-            period = "all years" if str(r["year"]) == "<NA>" else str(r["year"])
+        for r in headline_rows(self, self.summary_rows()):
+            period = "all years" if r["year"] is None or str(r["year"]) == "<NA>" else str(r["year"])
             st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
             rows.append(f"<tr><td style='text-align:left'>{period}</td>"
                         f"<td style='text-align:left'>{e(r['measure'])}</td>"

@@ -66,6 +66,52 @@ def test_run_writes_summary_resolved_and_provenance(small, tmp_path, capsys):
     assert {"numpy", "numba", "python"} <= set(prov["versions"])
 
 
+def test_summary_csv_is_what_pandas_writes():
+    """summary.csv is written without pandas; its text must be pandas' to_csv of summary()."""
+    import math
+
+    from simpool.output import summary_csv
+    from simpool.results import SummaryRow
+
+    odd = [0.1, 1e-5, 1e-4, 123456789.0, 1e16, 1.2345678901234567e15, -0.0, 2.0 / 3.0, math.inf,
+           -math.inf, math.nan, 5e-324, 1.7976931348623157e308, 0.0, 1e22, 12.5]
+    rows = [SummaryRow(f"s{i % 2}", None if i % 3 == 0 else 2025 + i, "pool:a,b" if i == 4 else "net",
+                       'say "hi"' if i == 5 else "EL", odd[i], odd[-1 - i], odd[(i * 7) % len(odd)])
+            for i in range(len(odd))]
+    df = pd.DataFrame({
+        "scenario": [r.scenario for r in rows],
+        "year": pd.array([r.year if r.year is not None else pd.NA for r in rows], dtype="Int64"),
+        "measure": [r.measure for r in rows], "statistic": [r.statistic for r in rows],
+        "param": [r.param for r in rows], "value": [r.value for r in rows], "se": [r.se for r in rows]})
+    assert summary_csv(rows) == df.to_csv(index=False)
+    assert summary_csv([]) == pd.DataFrame(columns=list(SummaryRow._fields)).to_csv(index=False)
+
+
+@pytest.mark.parametrize("name", ["hubei_base.toml", "angel_fund.toml"])
+def test_summary_rows_are_the_summary_table(name):
+    from simpool.engine import simulate
+    from simpool.output import summary_csv
+
+    res = simulate(ROOT / "scenarios" / name, paths=500, seed=11)
+    rows, df = res.summary_rows(), res.summary()
+    assert len(rows) == len(df) > 50
+    assert summary_csv(rows) == df.to_csv(index=False)
+    assert rows[0]["value"] == rows[0].value == df["value"].iloc[0]
+    assert [str(t) for t in df.dtypes][1:] == ["Int64", df.dtypes["scenario"], df.dtypes["scenario"],
+                                               "float64", "float64", "float64"]
+    assert df["year"].isna().sum() == sum(r.year is None for r in rows) > 0
+
+
+def test_run_does_not_import_pandas(small, tmp_path):
+    """pandas costs a third of a second to import: `simpool run` writing CSV does without it."""
+    code = ("import sys; from simpool.cli import main; rc = main(['run', sys.argv[1], '--out', "
+            "sys.argv[2], '--quiet']); print(rc, 'pandas' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code, str(small), str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=600)
+    assert done.stdout.split() == ["0", "False"], done.stderr
+    assert (tmp_path / "o" / "summary.csv").exists()
+
+
 def test_run_is_reproducible_across_threads_and_chunks(small, tmp_path):
     a, b = tmp_path / "a", tmp_path / "b"
     assert main(["run", str(small), "--out", str(a), "--threads", "1", "--quiet"]) == 0
@@ -134,6 +180,16 @@ def test_console_script_and_module_entry_points(small, tmp_path):
                        capture_output=True, text=True, timeout=60)
     assert r.returncode == 2 and "unknown sector 'optoelectronic'" in r.stderr
     assert "Traceback" not in r.stderr
+    # a whole run through the command's exit path: every line printed, every file written
+    r = subprocess.run([sys.executable, "-m", "simpool", "run", str(small), "--out", str(tmp_path / "o")],
+                       capture_output=True, text=True, timeout=600)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("small: 2,000 paths") and r.stdout.rstrip().endswith("provenance.json")
+    assert len((tmp_path / "o" / "summary.csv").read_text(encoding="utf-8-sig").splitlines()) > 20
+    import tomllib
+
+    scripts = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["scripts"]
+    assert scripts == {"simpool": "simpool.cli:entry"}
 
 
 class _Tty:

@@ -84,7 +84,7 @@ def test_cjk_font_and_clean_fallback():
 
 
 def test_report_is_one_self_contained_file(res, tmp_path):
-    page = build_html(res, res.summary(), argv=["simpool", "report"])
+    page = build_html(res, res.summary_rows(), argv=["simpool", "report"])
     for anchor in ("id='headline'", "id='plots'", "id='assumptions'", "id='scenario'"):
         assert anchor in page, anchor
     imgs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
