@@ -51,6 +51,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .results import SummaryRow
+
 #: Repository root (the package is installed editable from it).
 ROOT = Path(__file__).resolve().parents[1]
 SCENARIO_DIR = ROOT / "scenarios"
@@ -61,7 +63,7 @@ ABS_TOL = 1e-9
 REL_TOL = 1e-9
 K_SE = 0.5
 
-COLUMNS = ("scenario", "year", "measure", "statistic", "param", "value", "se")
+COLUMNS = SummaryRow._fields  # scenario, year, measure, statistic, param, value, se
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -120,17 +122,10 @@ def _sha256(data: bytes) -> str:
 
 
 # --------------------------------------------------------------------------- figures
-@dataclass(frozen=True)
-class Figure:
-    """One row of a golden table."""
+class Figure(SummaryRow):
+    """One row of a golden table: a :class:`~simpool.results.SummaryRow` with its key."""
 
-    scenario: str
-    year: int | None
-    measure: str
-    statistic: str
-    param: float
-    value: float
-    se: float
+    __slots__ = ()
 
     @property
     def key(self) -> tuple:
@@ -139,28 +134,10 @@ class Figure:
                 "" if math.isnan(self.param) else format(self.param, ".12g"))
 
 
-def _num(x) -> float:
-    try:
-        v = float(x)
-    except (TypeError, ValueError):
-        return math.nan
-    return v
-
-
 def key_figures(res) -> list[Figure]:
-    """Whole-horizon rows and the last year's rows of ``res.summary()``."""
-    import pandas as pd
-
-    df = res.summary()
+    """Whole-horizon rows and the last year's rows of ``res.summary_rows()``."""
     last = res.years[-1]
-    out = []
-    for row in df.itertuples(index=False):
-        year = None if pd.isna(row.year) else int(row.year)
-        if year is not None and year != last:
-            continue
-        out.append(Figure(str(row.scenario), year, str(row.measure), str(row.statistic),
-                          _num(row.param), _num(row.value), _num(row.se)))
-    return out
+    return [Figure(*row) for row in res.summary_rows() if row.year is None or row.year == last]
 
 
 def _fmt(x: float) -> str:

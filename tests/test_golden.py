@@ -7,7 +7,6 @@ table, after reviewing why it moved, with ``python -m simpool.golden --update sc
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import math
 import shutil
@@ -81,7 +80,7 @@ def _check(scenario: Path, tmp_path: Path) -> golden.CheckResult:
 
 def _replace(figs, i, **kw):
     figs = list(figs)
-    figs[i] = dataclasses.replace(figs[i], **kw)
+    figs[i] = figs[i]._replace(**kw)
     return figs
 
 
