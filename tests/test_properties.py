@@ -591,8 +591,8 @@ def test_every_seed_gives_the_right_marginal(mode):
 # --------------------------------------------------------------------------- screening buckets
 
 
-@pytest.mark.parametrize("copula", ["gaussian", "t"])
-def test_inexact_screening_buckets_change_nothing(monkeypatch, copula):
+@pytest.mark.parametrize("copula, bins", [("gaussian", 4), ("t", 4), ("gaussian", None)])
+def test_inexact_screening_buckets_change_nothing(monkeypatch, copula, bins):
     """Single loans are screened against a per-bucket upper bound of p before the exact test
     U < p. With more than MAX_EXACT_BUCKETS grades the buckets mix (pd, rho) grades and the
     bound is only a bound; forcing that path (MAX_EXACT_BUCKETS = 0, coarse bins) on a small portfolio
@@ -610,7 +610,7 @@ def test_inexact_screening_buckets_change_nothing(monkeypatch, copula):
     sc = scenario(cohorts, copula=copula, sectors=("a", "b"), corr=[[1, 0.3], [0.3, 1]], years=2, phi=0.5)
     exact = run(sc, 20_000, seed=83)
     monkeypatch.setattr(simpool.model, "MAX_EXACT_BUCKETS", 0)
-    monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", 4)
+    monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", bins)  # None: threshold_bins()
     monkeypatch.setattr(simpool.model, "RHO_BINS", 2)
     inputs = simpool.model.plan(sc)
     assert not inputs.b_exact.all() and len(inputs.b_sector) < len(cohorts)  # really mixed
@@ -618,6 +618,23 @@ def test_inexact_screening_buckets_change_nothing(monkeypatch, copula):
     for y in exact.years:
         assert np.array_equal(exact.samples("defaults", year=y), screened.samples("defaults", year=y))
         assert np.array_equal(exact.samples("gross", year=y), screened.samples("gross", year=y))
+
+
+def test_threshold_bins_grow_with_the_square_root_of_the_loans(monkeypatch):
+    import simpool.model
+    from simpool.model import threshold_bins
+
+    assert [threshold_bins(n) for n in (1, 400, 10_000, 100_000, 1_000_000, 10**8)] == \
+        [8, 8, 40, 126, 400, 1024]
+    monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", 64)
+    assert threshold_bins(10**6) == 64
+    monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", None)
+    # a 10,000-loan tape with distinct PDs in one sector: 40 quantile bins of ~250 loans
+    rng = np.random.default_rng(2)
+    thresh = np.sort(rng.normal(-2.0, 0.4, 10_000))
+    bucket, _, b = simpool.model._buckets(np.zeros(10_000, np.int64), thresh, np.full(10_000, 0.15))
+    assert bucket.max() + 1 == 40 and not b[6].any()
+    assert abs(np.bincount(bucket).mean() - 250) < 1 and np.bincount(bucket).min() >= 249
 
 
 @settings(max_examples=60, deadline=None)
