@@ -41,6 +41,8 @@ RHO_BINS = 8
 #: 400 (64: 10% slower). Results do not depend on the bins (the exact test decides).
 THRESHOLD_BINS_PER_SQRT_LOAN = 0.4
 THRESHOLD_BINS_RANGE = (8, 1024)
+#: Fine quantile bins from which the threshold bins are formed (:func:`_threshold_bins_of`).
+FINE_BINS = 4096
 
 
 def threshold_bins(n_loans: int) -> int:
@@ -286,12 +288,52 @@ def _dense_rank(x: np.ndarray) -> tuple[int, np.ndarray]:
     return len(u), inv.reshape(-1).astype(np.int64)
 
 
-def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
+def _threshold_bins_of(t: np.ndarray, pd: np.ndarray, bins: int) -> np.ndarray:
+    """Bin (0, 1, ... in increasing ``t``) of each loan of one sector, from its default
+    threshold ``t`` and its PD ``pd`` (increasing in t).
+
+    The bins are ranges of t. A loan whose uniform falls between its bucket's two bounds
+    needs the exact test: per path-year about n_b (PD_hi - PD_lo) loans of bucket b, since
+    E[p(c)] = PD under either copula. Over B bins that sum is least when every bin
+    contributes the same, i.e. when the bins' density along the PD axis is proportional to
+    the square root of the loans' density there (quantile bins follow the density itself and
+    make the sparse, wide high-PD bins dominate). So: fine quantile bins, each weighted by
+    sqrt(count x PD range); their cumulative weight cut into ``bins`` equal parts. On a
+    lognormal-PD tape this quarters the exact tests of quantile bins (40 bins, 10,000 loans:
+    about 19 per path-year instead of 75).
+    """
+    n = len(t)
+    order = np.argsort(t, kind="stable")
+    ts = t[order]
+    ps = np.clip(pd[order], 0.0, 1.0)
+    finite = np.isfinite(ts)
+    if not finite.any():
+        return np.zeros(n, np.int64)
+    fine_edges = np.unique(np.quantile(ts[finite], np.linspace(0, 1, min(FINE_BINS, n) + 1)))
+    fine = np.searchsorted(fine_edges[1:-1], ts, side="right")  # non-decreasing
+    starts = np.flatnonzero(np.r_[True, np.diff(fine) != 0])
+    ends = np.r_[starts[1:], n] - 1
+    count = (ends - starts + 1).astype(float)
+    # PD range of each fine bin (PD rises with t, up to rounding in the threshold)
+    w = np.sqrt(count * (np.maximum.reduceat(ps, starts) - np.minimum.reduceat(ps, starts)))
+    if not w.sum() > 0.0:  # one PD: spread by count
+        w = count
+    cum = (np.cumsum(w) - 0.5 * w) / w.sum()
+    coarse = np.minimum((cum * bins).astype(np.int64), bins - 1)
+    _, coarse = np.unique(coarse, return_inverse=True)  # dense
+    out = np.empty(n, np.int64)
+    out[order] = np.repeat(coarse.reshape(-1), (ends - starts + 1))
+    return out
+
+
+def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray, pd: np.ndarray | None = None):
     """Assign single loans to screening buckets.
 
     Returns (bucket index per loan, the loans' order sorted by bucket (stable), bucket
     arrays). Buckets are numbered in increasing (sector, threshold, rho) order; per-bucket
-    bounds are reductions over the sorted loans (no per-element ``ufunc.at``).
+    bounds are reductions over the sorted loans (no per-element ``ufunc.at``). ``pd``: the
+    loans' PDs (increasing in ``thresh``; default Phi(thresh)), which place the threshold
+    bins (:func:`_threshold_bins_of`).
     """
     n = len(sector)
     if n == 0:
@@ -308,16 +350,15 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray):
     if n_uniq <= MAX_EXACT_BUCKETS and n >= MIN_LOANS_PER_EXACT_BUCKET * n_uniq:
         bucket = inv
     else:
+        if pd is None:
+            from scipy.special import ndtr
+
+            pd = ndtr(thresh)
         bucket = np.empty(n, np.int64)
         next_id = 0
         for s in np.unique(sector):
             m = sector == s
-            t = thresh[m]
-            finite = np.isfinite(t)
-            bins = threshold_bins(int(m.sum()))
-            edges = np.unique(np.quantile(t[finite], np.linspace(0, 1, bins + 1))) \
-                if finite.any() else np.zeros(1)
-            tb = np.searchsorted(edges[1:-1], t, side="right")
+            tb = _threshold_bins_of(thresh[m], pd[m], threshold_bins(int(m.sum())))
             r = rho[m]
             redges = np.unique(np.quantile(r, np.linspace(0, 1, RHO_BINS + 1)))
             rb = np.searchsorted(redges[1:-1], r, side="right")
@@ -469,7 +510,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         l_sec = np.zeros(0, np.int64)
         l_seg = np.zeros(0, np.int64)
     l_thresh = default_threshold(l_pd, m.copula, m.dof)
-    bucket, order, b = _buckets(l_sec, l_thresh, l_rho)
+    bucket, order, b = _buckets(l_sec, l_thresh, l_rho, l_pd)
     l_a, l_b = beta_params(l_lgd, l_lgd_sd)
 
     def c_(x, dtype=float):
