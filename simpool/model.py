@@ -303,13 +303,14 @@ def _threshold_bins_of(t: np.ndarray, pd: np.ndarray, bins: int) -> np.ndarray:
     about 19 per path-year instead of 75).
     """
     n = len(t)
-    order = np.argsort(t, kind="stable")
+    order = np.argsort(t)  # ties may come in any order: they share a fine bin
     ts = t[order]
     ps = np.clip(pd[order], 0.0, 1.0)
     finite = np.isfinite(ts)
     if not finite.any():
         return np.zeros(n, np.int64)
-    fine_edges = np.unique(np.quantile(ts[finite], np.linspace(0, 1, min(FINE_BINS, n) + 1)))
+    fin = ts[finite]  # sorted: fine quantile edges by index (np.quantile would partition again)
+    fine_edges = np.unique(fin[np.linspace(0, len(fin) - 1, min(FINE_BINS, n) + 1).astype(np.int64)])
     fine = np.searchsorted(fine_edges[1:-1], ts, side="right")  # non-decreasing
     starts = np.flatnonzero(np.r_[True, np.diff(fine) != 0])
     ends = np.r_[starts[1:], n] - 1
