@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import math
+import statistics
 import os
 import subprocess
 import sys
@@ -166,6 +167,29 @@ def interleaved(subjects: dict[str, Callable[[], object]], repeats: int) -> dict
             dt, _ = timed(fn)
             best[name] = min(best[name], dt)
     return best
+
+
+def rounds(subjects: dict[str, Callable[[], object]], repeats: int) -> dict[str, list[float]]:
+    """Wall times (s) of each subject in each of ``repeats`` rounds; round r runs every
+    subject once, back to back, in order on even rounds and reversed on odd ones (so no
+    subject always follows the same neighbour). Ratios of two subjects' times within a round
+    share the machine's state of that moment (see :func:`paired_ratio`)."""
+    times: dict[str, list[float]] = {k: [] for k in subjects}
+    names = list(subjects)
+    for r in range(max(1, repeats)):
+        for name in (names if r % 2 == 0 else names[::-1]):
+            dt, _ = timed(subjects[name])
+            times[name].append(dt)
+    return times
+
+
+def paired_ratio(num: list[float], den: list[float]) -> tuple[float, float, float]:
+    """(median, min, max) over rounds of ``num[r] / den[r]``: the ratio of two subjects'
+    times in the same round. A disturbance of a shared machine lasting seconds slows both
+    sides of a round alike; the ratio of each side's best time pairs runs from different
+    rounds, each side's luckiest."""
+    ratios = [a / b for a, b in zip(num, den)]
+    return statistics.median(ratios), min(ratios), max(ratios)
 
 
 def process_cpu_s() -> float:
