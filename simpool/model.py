@@ -41,8 +41,10 @@ RHO_BINS = 8
 #: 400 (64: 10% slower). Results do not depend on the bins (the exact test decides).
 THRESHOLD_BINS_PER_SQRT_LOAN = 0.4
 THRESHOLD_BINS_RANGE = (8, 1024)
-#: Fine quantile bins from which the threshold bins are formed (:func:`_threshold_bins_of`).
+#: Fine quantile bins from which the threshold bins are formed (:func:`_threshold_bins_of`):
+#: at most this many, of at least FINE_BIN_LOANS loans each on average.
 FINE_BINS = 4096
+FINE_BIN_LOANS = 8
 
 
 def threshold_bins(n_loans: int) -> int:
@@ -310,13 +312,16 @@ def _threshold_bins_of(t: np.ndarray, pd: np.ndarray, bins: int) -> np.ndarray:
     if not finite.any():
         return np.zeros(n, np.int64)
     fin = ts[finite]  # sorted: fine quantile edges by index (np.quantile would partition again)
-    fine_edges = np.unique(fin[np.linspace(0, len(fin) - 1, min(FINE_BINS, n) + 1).astype(np.int64)])
+    n_fine = max(1, min(FINE_BINS, len(fin) // FINE_BIN_LOANS))
+    fine_edges = np.unique(fin[np.linspace(0, len(fin) - 1, n_fine + 1).astype(np.int64)])
     fine = np.searchsorted(fine_edges[1:-1], ts, side="right")  # non-decreasing
     starts = np.flatnonzero(np.r_[True, np.diff(fine) != 0])
     ends = np.r_[starts[1:], n] - 1
     count = (ends - starts + 1).astype(float)
-    # PD range of each fine bin (PD rises with t, up to rounding in the threshold)
-    w = np.sqrt(count * (np.maximum.reduceat(ps, starts) - np.minimum.reduceat(ps, starts)))
+    # PD width of each fine bin: from its first loan to the next bin's first (the last bin:
+    # to its last loan); PD rises with t, up to rounding in the threshold
+    pd_hi = np.r_[ps[starts[1:]], ps[-1]]
+    w = np.sqrt(count * np.maximum(pd_hi - ps[starts], 0.0))
     if not w.sum() > 0.0:  # one PD: spread by count
         w = count
     cum = (np.cumsum(w) - 0.5 * w) / w.sum()

@@ -631,32 +631,34 @@ def test_threshold_bins_grow_with_the_square_root_of_the_loans(monkeypatch):
     monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", None)
 
 
-def test_threshold_bins_equalise_the_exact_tests():
+@pytest.mark.parametrize("n, gain", [(1_000, 0.5), (4_000, 0.35), (10_000, 0.3)])
+def test_threshold_bins_equalise_the_exact_tests(n, gain):
     """A loan between its bucket's bounds costs an exact test: n_b (PD_hi - PD_lo) of them per
-    path-year in bucket b on average. The bins equalise that count across buckets and quarter
-    the total of equal-count quantile bins on a lognormal-PD tape (computed here directly)."""
+    path-year in bucket b on average. The bins equalise that count across buckets and cut the
+    total of equal-count quantile bins (computed here directly) on a lognormal-PD tape to
+    ``gain`` or less (a quarter at 10,000 loans)."""
     from scipy.special import ndtri
 
-    from simpool.model import _buckets
+    from simpool.model import _buckets, threshold_bins
 
     rng = np.random.default_rng(2)
-    n = 10_000
     pd = np.clip(0.02 * np.exp(0.8 * rng.standard_normal(n) - 0.32), 5e-4, 0.3)
     thresh = ndtri(pd)
+    bins = threshold_bins(n)
     bucket, order, b = _buckets(np.zeros(n, np.int64), thresh, np.full(n, 0.15), pd)
-    assert bucket.max() + 1 == 40 and not b[6].any()
+    assert bucket.max() + 1 == bins and not b[6].any()
     # contiguous in the threshold: bucket k's loans all lie below bucket k + 1's
     assert (b[7][1:] > b[1][:-1]).all() and (np.diff(bucket[np.argsort(thresh)]) >= 0).all()
     assert (np.diff(bucket[order]) >= 0).all()
 
-    def exact_tests(assign, k):
-        return np.array([(assign == j).sum() * np.ptp(pd[assign == j]) for j in range(k)])
+    def exact_tests(assign):
+        return np.array([(assign == j).sum() * np.ptp(pd[assign == j]) for j in range(bins)])
 
-    ours = exact_tests(bucket, 40)
-    edges = np.quantile(thresh, np.linspace(0, 1, 41))
-    quantile = exact_tests(np.searchsorted(edges[1:-1], thresh, side="right"), 40)
-    assert ours.sum() < 0.3 * quantile.sum()
-    assert ours.max() < 2.0 * np.median(ours) and quantile.max() > 20 * np.median(quantile)
+    ours = exact_tests(bucket)
+    edges = np.quantile(thresh, np.linspace(0, 1, bins + 1))
+    quantile = exact_tests(np.searchsorted(edges[1:-1], thresh, side="right"))
+    assert ours.sum() < gain * quantile.sum()
+    assert ours.max() < 3.0 * np.median(ours) and quantile.max() > 10 * np.median(quantile)
     # the default (no pd given) places the bins by Phi(thresh), here the same PDs
     assert np.array_equal(_buckets(np.zeros(n, np.int64), thresh, np.full(n, 0.15))[0], bucket)
 
