@@ -28,15 +28,16 @@ import numpy as np
 #: Exact buckets are used when a portfolio has at most this many distinct (sector, pd, rho)...
 MAX_EXACT_BUCKETS = 4096
 #: ...and they hold this many loans on average: a bucket costs a normal CDF and a call per
-#: path-year (~35 ns), so tiny exact buckets are slower than a few quantile bins.
+#: path-year (~35 ns), so tiny exact buckets are slower than a few threshold bins.
 MIN_LOANS_PER_EXACT_BUCKET = 32
-#: Otherwise, per sector: quantile bins of the threshold (:func:`threshold_bins`, or this
-#: many when set) times RHO_BINS quantile bins of rho.
+#: Otherwise, per sector: bins of the threshold (:func:`threshold_bins` of them, or this
+#: many when set; placed by :func:`_threshold_bins_of`) times RHO_BINS quantile bins of rho.
 THRESHOLD_BINS: int | None = None
 RHO_BINS = 8
 #: A bucket costs a table lookup and a call per path-year, and each loan that falls between
 #: its bucket's two bounds an exact test; the second count falls as 1 / bins, so the sum is
-#: least near c sqrt(loans) bins. Measured on lognormal-PD tapes, 2 threads (best bins):
+#: least near c sqrt(loans) bins. Measured on lognormal-PD tapes, 2 threads, quantile
+#: bins (best count):
 #: 2,000 loans 16; 10,000 loans 32-48 (64: 8% slower); 100,000 loans 128; 1,000,000 loans
 #: 400 (64: 10% slower). Results do not depend on the bins (the exact test decides).
 THRESHOLD_BINS_PER_SQRT_LOAN = 0.4
@@ -48,7 +49,7 @@ FINE_BIN_LOANS = 8
 
 
 def threshold_bins(n_loans: int) -> int:
-    """Quantile bins of the default threshold for ``n_loans`` single loans of one sector
+    """Number of bins of the default threshold for ``n_loans`` single loans of one sector
     (``THRESHOLD_BINS`` when set)."""
     if THRESHOLD_BINS is not None:
         return THRESHOLD_BINS
