@@ -190,12 +190,8 @@ def load(scenario: Path):
 
 def compute(scenario: Path, paths: int = DEFAULT_PATHS, sc=None) -> Computed:
     """Run a scenario at ``paths`` paths and its own seed; its key figures and provenance."""
-    import numba
-    import numpy
-    import pandas
-    import scipy
-
     from . import __version__
+    from .output import package_versions
     from .engine import simulate
     from .scenario import resolved_toml
 
@@ -214,9 +210,7 @@ def compute(scenario: Path, paths: int = DEFAULT_PATHS, sc=None) -> Computed:
         "years": [res.years[0], res.years[-1]],
         "figures": len(figures),
         "regenerate": update_command(scenario) + (f" --paths {paths}" if paths != DEFAULT_PATHS else ""),
-        "made_with": {"simpool": __version__, "python": sys.version.split()[0],
-                      "numpy": numpy.__version__, "scipy": scipy.__version__,
-                      "numba": numba.__version__, "pandas": pandas.__version__},
+        "made_with": {"simpool": __version__, **package_versions()},
     }
     return Computed(figures, meta, seconds)
 

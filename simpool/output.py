@@ -78,13 +78,15 @@ def summary_csv(rows) -> str:
     return buf.getvalue()
 
 
-def _version(module: str) -> str:
-    """A package's version, without importing it when it is not loaded yet."""
-    if module in sys.modules:
-        return sys.modules[module].__version__
+def package_versions() -> dict[str, str]:
+    """Versions of Python and of the numerical packages a result depends on, read without
+    importing a package that is not loaded yet (pandas costs a third of a second)."""
     from importlib.metadata import version
 
-    return version(module)
+    out = {"python": sys.version.split()[0]}
+    for name in ("numpy", "numba", "scipy", "pandas"):
+        out[name] = sys.modules[name].__version__ if name in sys.modules else version(name)
+    return out
 
 
 def _file_sha256(path: Path) -> str:
@@ -113,8 +115,7 @@ def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str)
         "importance_sampling": res.importance,
         "timing_s": {**{k: round(v, 4) for k, v in res.timing.items()},
                      **({"wall": round(wall_s, 4)} if wall_s is not None else {})},
-        "versions": {"python": sys.version.split()[0],
-                     **{name: _version(name) for name in ("numpy", "numba", "scipy", "pandas")}},
+        "versions": package_versions(),
         "platform": platform.platform(),
         "cpus": os.cpu_count(),
     }
