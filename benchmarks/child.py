@@ -97,7 +97,18 @@ def first_call() -> dict:
             "load_s": t2 - t_init, "first_call_s": t3 - t2,
             "first_plan_s": res.timing.get("plan_s"),
             "first_simulate_s": res.timing.get("simulate_s"), "second_call_s": t4 - t3,
-            "compiled": _compiled_functions()}
+            "compiled": _compiled_functions(), "cache_misses": _cache_misses()}
+
+
+def _cache_misses() -> int:
+    """Kernel signatures numba compiled in this process because its cache did not have
+    them (since the import: kernels with explicit signatures compile or load then)."""
+    import gc
+
+    from numba.core.registry import CPUDispatcher
+
+    return sum(sum(d._cache_misses.values()) for d in gc.get_objects()
+               if isinstance(d, CPUDispatcher))
 
 
 def _compiled_functions() -> int:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import shutil
 import statistics
+import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -420,19 +421,49 @@ def bench_scaling(cfg: Config) -> list[Row]:
 
 
 def bench_compile(cfg: Config) -> list[Row]:
-    """First ``simulate`` in a fresh process with an empty and with a warm NUMBA_CACHE_DIR;
+    """Compile time: the kernels compiled as ``pip install`` compiles them, the first
+    ``simpool`` call of a fresh process after that install, the same with an empty cache
+    (what a first call pays when the install could not compile), and with a warm cache;
     wall time of ``simpool --help`` and ``simpool run`` (subprocesses)."""
+    sys.path.insert(0, str(REPO / "build_backend"))
+    from simpool_build import precompile_kernels
+
     rows: list[Row] = []
+    installed = cfg.tmp / "numba_cache_install"
+    shutil.rmtree(installed, ignore_errors=True)
+    installed.mkdir(parents=True)
+    t0 = time.perf_counter()
+    done = precompile_kernels(REPO, cache_root=str(installed))
+    t_install = time.perf_counter() - t0
+    rows.append(Row("compile", "install_compile", "every kernel variant", t_install, "s",
+                    note="what `pip install` adds to compile the kernels "
+                         "(build_backend/simpool_build.py, a subprocess running "
+                         "simpool.engine.precompile into an empty cache)"
+                         + ("" if done else "; FAILED")))
+    wall_first, first = run_child(["first-call"], env=child_env(NUMBA_CACHE_DIR=str(installed)))
     cache = cfg.tmp / "numba_cache_compile"
     shutil.rmtree(cache, ignore_errors=True)
     cache.mkdir(parents=True)
     env = child_env(NUMBA_CACHE_DIR=str(cache))
     wall, cold = run_child(["first-call"], env=env)
     cfg.warm_cache_dir = cache  # now warm: later groups' children reuse it
-    rows.append(Row("compile", "cold_first_call", "empty NUMBA_CACHE_DIR",
-                    cold["numba_init_s"] + cold["first_call_s"], "s", ("<=", 3.0),
-                    note=f"numba's set-up and first simulate() incl. compilation of the kernels "
-                         f"(numba import {cold['numba_import_s']:.2f} s not included); import "
+    rows.append(Row("compile", "cold_first_call", "new process after install",
+                    first["numba_init_s"] + first["first_call_s"], "s", ("<=", 3.0),
+                    note=f"numba's set-up and the first simulate() of a fresh process on the "
+                         f"cache the install compiled (numba import "
+                         f"{first['numba_import_s']:.2f} s not included); process wall "
+                         f"{wall_first:.2f} s"))
+    rows.append(Row("compile", "install_cache_serves_first_call", "new process after install",
+                    first["cache_misses"], "kernels", ("<=", 0), check=True,
+                    note="kernel signatures that process compiled because the cache lacked "
+                         f"them (numba's cache misses; {cold['cache_misses']} with an empty "
+                         "cache): none, or the install compiled other signatures than a "
+                         "simulation uses"))
+    rows.append(Row("compile", "compile_first_call", "empty NUMBA_CACHE_DIR",
+                    cold["numba_init_s"] + cold["first_call_s"], "s",
+                    note=f"the same first call when nothing was compiled at install (a wheel "
+                         f"built on another machine, SIMPOOL_PRECOMPILE=0, numba upgraded "
+                         f"since): numba compiles the kernels it needs; import "
                          f"{cold['import_s']:.2f} s, second call {cold['second_call_s']:.3f} s, "
                          f"process wall {wall:.2f} s"))
     rows.append(Row("compile", "compiled_functions", "empty NUMBA_CACHE_DIR", cold["compiled"],

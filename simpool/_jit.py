@@ -1,14 +1,18 @@
-"""``@jit``: numba's ``njit(cache=True)`` with an on-disk cache keyed by the kernels' source.
+"""``@jit``: numba's ``njit`` with an on-disk cache keyed by the kernels' source.
 
-numba revalidates a cached function against the timestamp of *its own* source file only,
-not of the functions it calls: after an edit to ``rng.py`` (or an upgrade of simpool in
-place), a cached ``waterfall_chunk`` would silently keep the old generator inlined. Every
-kernel of simpool is therefore cached in a directory named after a hash of all kernel
-sources, so that any change recompiles them all.
+numba revalidates a cached function against *its own* source file only, not the functions
+it calls: after an edit to ``rng.py`` (or an upgrade of simpool in place), a cached
+``waterfall_chunk`` would silently keep the old generator inlined. Every kernel of simpool is
+therefore cached in a directory named after a hash of all kernel sources, so that any change
+recompiles them all, and that hash is also the source stamp numba checks.
 
 The directory is ``numba-<hash>`` under ``NUMBA_CACHE_DIR`` when that is set, else under
-``simpool/__pycache__`` (or the user's cache folder when the package is read-only). Only
-functions decorated here use it: other numba code in the same process is unaffected.
+``simpool/__pycache__`` (or the user's cache folder when the package is read-only). The cache
+files lie in it directly (numba's own locators mirror the absolute path of the source
+folder): a cache compiled when the package is installed (see ``build_backend/``) serves the
+package wherever it ends up, as long as the numba version and the CPU are the same (numba
+checks both and recompiles otherwise). Only functions decorated here use this cache: other
+numba code in the same process is unaffected.
 """
 
 from __future__ import annotations
@@ -19,7 +23,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from numba import njit
-from numba.core import config
+from numba.core import caching
 
 #: Modules whose numba functions call one another (the hash covers them all).
 KERNEL_SOURCES = ("_jit.py", "rng.py", "binomial.py", "kernels.py", "waterfall.py",
@@ -83,22 +87,62 @@ def _prune(base: Path, keep: str) -> None:
         pass  # a cache we cannot tidy is still a cache
 
 
+class _KernelLocator(caching._CacheLocator):
+    """numba cache locator: :func:`cache_dir` itself, stamped with :func:`source_hash`."""
+
+    def __init__(self, py_func, py_file):
+        self._lineno = py_func.__code__.co_firstlineno
+        self._path = cache_dir()
+
+    def get_cache_path(self):
+        return self._path
+
+    def get_source_stamp(self):
+        return source_hash()
+
+    def get_disambiguator(self):
+        return str(self._lineno)
+
+    @classmethod
+    def from_function(cls, py_func, py_file):
+        if not cache_dir():
+            return None
+        self = cls(py_func, py_file)
+        try:
+            self.ensure_cache_path()
+        except OSError:
+            return None  # not writable after all: compile in memory
+        return self
+
+
+class _KernelCacheImpl(caching.CompileResultCacheImpl):
+    _locator_classes = [_KernelLocator]
+
+
+class _KernelCache(caching.FunctionCache):
+    _impl_class = _KernelCacheImpl
+
+
+def _cache_for(fn):
+    """The cache of kernel ``fn``: :class:`_KernelCache`, or none where nothing is writable."""
+    if not cache_dir():
+        return caching.NullCache()
+    try:
+        return _KernelCache(fn)
+    except RuntimeError:  # no locator available (the cache directory vanished)
+        return caching.NullCache()
+
+
 def jit(*signatures, **options):
-    """Decorator: ``numba.njit(*signatures, cache=True, **options)`` cached in :func:`cache_dir`.
+    """Decorator: ``numba.njit(*signatures, **options)`` cached in :func:`cache_dir`.
 
     With ``signatures`` the function is compiled (or loaded from the cache) for exactly
     those, at decoration, and for nothing else: callers' argument types are converted.
     """
 
     def decorate(fn):
-        old = config.CACHE_DIR
-        config.CACHE_DIR = cache_dir()
-        try:  # the dispatcher fixes its cache directory when it is created ...
-            disp = njit(cache=bool(config.CACHE_DIR), **options)(fn)
-        finally:
-            config.CACHE_DIR = old
-        # ... so the compilation itself runs with numba's setting restored (other threads'
-        # numba code keeps its own cache setting meanwhile)
+        disp = njit(**options)(fn)
+        disp._cache = _cache_for(fn)  # what Dispatcher.enable_caching does, with our cache
         if signatures:
             from numba.core import typeinfer
 

@@ -348,11 +348,13 @@ PRECOMPILE_VARIANTS: tuple[tuple[str, dict], ...] = (
 def precompile(log: Callable[[str], None] | None = None) -> list[tuple[str, float]]:
     """Compile every kernel variant into the numba cache now, or load it from there.
 
-    The first run of a simpool version on a machine otherwise pays the compilation inside
-    its first simulation (about 17, 13 and 3 s for the three variants on two cores). numba's
-    cache is specific to the CPU it was compiled on and lives in :func:`simpool._jit.cache_dir`
-    (``NUMBA_CACHE_DIR`` when set): run this on the machines that will simulate, e.g. new
-    cluster workers, or on one of identical machines sharing ``NUMBA_CACHE_DIR``. Returns
+    ``pip install`` runs this (build_backend/simpool_build.py); without it the first run of
+    a simpool version on a machine pays the compilation inside its first simulation (about
+    17, 13 and 3 s for the three variants on two cores). numba's cache is specific to the
+    CPU and the numba version it was compiled with and lives in
+    :func:`simpool._jit.cache_dir` (``NUMBA_CACHE_DIR`` when set): run this on the machines
+    that will simulate when the install could not compile, e.g. cluster workers sharing an
+    install made elsewhere, or on one of identical machines sharing ``NUMBA_CACHE_DIR``. Returns
     ``(variant, seconds)`` pairs; ``log`` gets one line per variant as it finishes.
     """
     from .scenario import load_scenario

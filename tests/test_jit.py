@@ -13,6 +13,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from simpool import _jit
 
 PKG = Path(_jit.__file__).parent
@@ -211,3 +213,60 @@ def test_precompile_covers_every_shipped_scenario(monkeypatch):
     assert seen["waterfall"] and seen["fund"]
     for kind in seen:
         assert seen[kind] <= covered[kind], kind
+
+
+def test_the_cache_serves_the_package_wherever_it_lies(tmp_path):
+    """A cache compiled for the package in one folder serves a copy of it in another, with
+    other file times: what a cache compiled at install (build_backend) relies on. numba's
+    own locators would key it by the source folder's absolute path and miss."""
+    import numpy as np
+
+    import simpool
+
+    spec = {"title": "moved", "simulation": {"paths": 64, "seed": 5, "horizon_years": 2},
+            "cohorts": [{"name": "c", "loans": 100, "exposure": 1e6, "pd": 0.05,
+                         "lgd": 0.45, "rho": 0.15}]}
+    here = simpool.simulate(simpool.load_scenario(spec)).samples("gross")  # warms the cache
+    copy = tmp_path / "site"
+    shutil.copytree(PKG, copy / "simpool", ignore=shutil.ignore_patterns("__pycache__"))
+    for f in (copy / "simpool").glob("*.py"):
+        os.utime(f, (1e9, 1e9))  # other mtimes than the compiled sources
+    shutil.copytree(_jit.cache_dir(), copy / "simpool" / "__pycache__" / Path(_jit.cache_dir()).name)
+    probe = f"""
+import json, sys
+from numba.core import event
+import simpool
+compiled = []
+class L(event.Listener):
+    def on_start(self, ev): compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev): pass
+event.register("numba:compile", L())
+r = simpool.simulate(simpool.load_scenario({spec!r}))
+print(json.dumps({{"file": simpool.__file__, "compiled": compiled,
+                   "gross": r.samples("gross").tolist()}}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(copy)
+    out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True, text=True,
+                         check=True, cwd=tmp_path).stdout
+    got = __import__("json").loads(out.strip().splitlines()[-1])
+    assert got["file"].startswith(str(copy))  # the copy ran, not this checkout
+    assert got["compiled"] == []  # every kernel came from the copied cache
+    np.testing.assert_array_equal(np.asarray(got["gross"]), here)
+
+
+def test_the_stamp_numba_checks_is_the_hash_of_all_kernel_sources():
+    """numba reloads a cache entry only when its index holds the same source stamp: with the
+    hash of every kernel source as the stamp, an index written for other sources (a stale
+    folder, a kernel edited in place) is recompiled, never run."""
+    import pickle
+
+    from simpool.rng import seed_key
+
+    seed_key(np.uint64(1))  # compiled or loaded: its index is on disk
+    assert seed_key._cache._impl.locator.get_source_stamp() == _jit.source_hash()
+    index = next(Path(_jit.cache_dir()).glob("rng.seed_key-*.nbi"))
+    with open(index, "rb") as f:
+        pickle.load(f)  # numba's version
+        stamp, _ = pickle.loads(f.read())
+    assert stamp == _jit.source_hash()
