@@ -1,7 +1,7 @@
 """Run simpool's benchmark suite and print one table.
 
     python benchmarks/run.py                    # everything, full sizes (several minutes)
-    python benchmarks/run.py --smoke            # tiny sizes, < 60 s (CI)
+    python benchmarks/run.py --smoke            # tiny sizes, about 90 s (CI)
     python benchmarks/run.py --only hotloop threads --json out.json
     python benchmarks/run.py --list
 
@@ -63,7 +63,7 @@ def _meta(args, workers: int) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description="simpool benchmark suite (one table).")
-    ap.add_argument("--smoke", action="store_true", help="tiny sizes, < 60 s, no timing gates")
+    ap.add_argument("--smoke", action="store_true", help="tiny sizes (about 90 s), no timing gates")
     ap.add_argument("--only", nargs="+", metavar="NAME", choices=list(GROUPS),
                     help=f"run only these groups: {', '.join(GROUPS)}")
     ap.add_argument("--json", metavar="FILE", help="also write the rows and metadata as JSON")
