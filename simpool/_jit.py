@@ -23,7 +23,13 @@ from functools import lru_cache
 from pathlib import Path
 
 from numba import njit
-from numba.core import caching
+from numba.core import config
+
+try:  # numba's cache internals, for a locator of our own (numba 0.59 to at least 0.68)
+    from numba.core.caching import (CompileResultCacheImpl, FunctionCache, NullCache,
+                                    _CacheLocator)
+except ImportError:  # pragma: no cover - a numba that moved them: its own locator (below)
+    _CacheLocator = None
 
 #: Modules whose numba functions call one another (the hash covers them all).
 KERNEL_SOURCES = ("_jit.py", "rng.py", "binomial.py", "kernels.py", "waterfall.py",
@@ -87,50 +93,53 @@ def _prune(base: Path, keep: str) -> None:
         pass  # a cache we cannot tidy is still a cache
 
 
-class _KernelLocator(caching._CacheLocator):
-    """numba cache locator: :func:`cache_dir` itself, stamped with :func:`source_hash`."""
+if _CacheLocator is not None:
 
-    def __init__(self, py_func, py_file):
-        self._lineno = py_func.__code__.co_firstlineno
-        self._path = cache_dir()
+    class _KernelLocator(_CacheLocator):
+        """numba cache locator: :func:`cache_dir` itself, stamped with :func:`source_hash`."""
 
-    def get_cache_path(self):
-        return self._path
+        def __init__(self, py_func, py_file):
+            self._lineno = py_func.__code__.co_firstlineno
+            self._path = cache_dir()
 
-    def get_source_stamp(self):
-        return source_hash()
+        def get_cache_path(self):
+            return self._path
 
-    def get_disambiguator(self):
-        return str(self._lineno)
+        def get_source_stamp(self):
+            return source_hash()
 
-    @classmethod
-    def from_function(cls, py_func, py_file):
-        if not cache_dir():
-            return None
-        self = cls(py_func, py_file)
-        try:
-            self.ensure_cache_path()
-        except OSError:
-            return None  # not writable after all: compile in memory
-        return self
+        def get_disambiguator(self):
+            return str(self._lineno)
 
+        @classmethod
+        def from_function(cls, py_func, py_file):
+            if not cache_dir():
+                return None
+            self = cls(py_func, py_file)
+            try:
+                self.ensure_cache_path()
+            except OSError:
+                return None  # not writable after all: compile in memory
+            return self
 
-class _KernelCacheImpl(caching.CompileResultCacheImpl):
-    _locator_classes = [_KernelLocator]
+    class _KernelCacheImpl(CompileResultCacheImpl):
+        _locator_classes = [_KernelLocator]
 
+    class _KernelCache(FunctionCache):
+        _impl_class = _KernelCacheImpl
 
-class _KernelCache(caching.FunctionCache):
-    _impl_class = _KernelCacheImpl
+else:  # pragma: no cover
+    _KernelCache = None
 
 
 def _cache_for(fn):
     """The cache of kernel ``fn``: :class:`_KernelCache`, or none where nothing is writable."""
     if not cache_dir():
-        return caching.NullCache()
+        return NullCache()
     try:
         return _KernelCache(fn)
     except RuntimeError:  # no locator available (the cache directory vanished)
-        return caching.NullCache()
+        return NullCache()
 
 
 def jit(*signatures, **options):
@@ -141,8 +150,16 @@ def jit(*signatures, **options):
     """
 
     def decorate(fn):
-        disp = njit(**options)(fn)
-        disp._cache = _cache_for(fn)  # what Dispatcher.enable_caching does, with our cache
+        if _KernelCache is not None:
+            disp = njit(**options)(fn)
+            disp._cache = _cache_for(fn)  # what Dispatcher.enable_caching does, with ours
+        else:  # numba's own locator under cache_dir(): keyed by this folder's path
+            old = config.CACHE_DIR
+            config.CACHE_DIR = cache_dir()
+            try:  # the dispatcher fixes its cache directory when it is created
+                disp = njit(cache=bool(config.CACHE_DIR), **options)(fn)
+            finally:
+                config.CACHE_DIR = old
         if signatures:
             from numba.core import typeinfer
 

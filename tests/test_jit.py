@@ -270,3 +270,24 @@ def test_the_stamp_numba_checks_is_the_hash_of_all_kernel_sources():
         pickle.load(f)  # numba's version
         stamp, _ = pickle.loads(f.read())
     assert stamp == _jit.source_hash()
+
+
+def test_without_numbas_cache_internals_kernels_still_cache_under_the_keyed_directory(
+        monkeypatch, tmp_path):
+    """A numba that moved ``numba.core.caching``'s classes gets numba's own locator under
+    cache_dir() (path-specific, so no cache from the install, but still cached and keyed)."""
+    from numba.core import config
+
+    monkeypatch.setattr(_jit, "_KernelCache", None)
+    monkeypatch.setattr(_jit, "cache_dir", lambda: str(tmp_path / "numba-test"))
+    before = config.CACHE_DIR
+
+    def plus_two(x):
+        return x + 2
+
+    disp = _jit.jit()(plus_two)
+    assert disp(1) == 3
+    assert config.CACHE_DIR == before
+    assert disp._cache._cache_path.startswith(str(tmp_path / "numba-test"))
+    assert type(disp._cache).__name__ == "FunctionCache"
+    assert list((tmp_path / "numba-test").rglob("*.nbi"))  # it did cache
