@@ -134,11 +134,9 @@ else:  # pragma: no cover
 
 def _cache_for(fn):
     """The cache of kernel ``fn``: :class:`_KernelCache`, or none where nothing is writable."""
-    if not cache_dir():
-        return NullCache()
     try:
         return _KernelCache(fn)
-    except RuntimeError:  # no locator available (the cache directory vanished)
+    except RuntimeError:  # no locator: no writable cache directory (_KernelLocator)
         return NullCache()
 
 

@@ -160,7 +160,7 @@ _CONSOLE_STATS = {"EL", "std", "VaR", "ES", "P(L>x)", "mean", "NPV", "subsidy ra
 
 def _keep(row, last_year) -> bool:
     st, year = row["statistic"], row["year"]
-    horizon = year is None or str(year) == "<NA>"
+    horizon = year is None
     if row["measure"] in ("guarantee_balance", "borrowers"):
         return True
     if row["measure"].startswith(("pool:", "guarantor:", "bank:")) or row["measure"] == "national_fund" \
@@ -217,7 +217,7 @@ def format_summary(res, rows) -> str:
     for row in rows:
         if not _keep(row, last):
             continue
-        period = "all years" if row["year"] is None or str(row["year"]) == "<NA>" else str(row["year"])
+        period = row.period
         st = row["statistic"]
         fund = _fund_value(row)
         if fund is not None:

@@ -59,7 +59,7 @@ def headline_rows(res, rows):
     last = res.years[-1]
     keep = []
     for r in rows:
-        whole = r["year"] is None or str(r["year"]) == "<NA>"
+        whole = r.year is None
         st, m = r["statistic"], r["measure"]
         if whole and st in ("EL",) and ":" not in m:
             keep.append(r)
@@ -128,7 +128,7 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
     parts.append("<h2 id='headline'>Headline figures</h2><table><tr><th class='l'>period</th>"
                  "<th class='l'>measure</th><th class='l'>statistic</th><th>value</th><th>&plusmn; se</th></tr>")
     for r in headline_rows(res, rows):
-        period = "all years" if str(r["year"]) == "<NA>" or r["year"] is None else str(r["year"])
+        period = r.period
         st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
         parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(r['measure'])}</td>"
                      f"<td class='l'>{e(st)}</td><td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"

@@ -57,6 +57,11 @@ class SummaryRow(NamedTuple):
     def __getitem__(self, key):
         return getattr(self, key) if isinstance(key, str) else tuple.__getitem__(self, key)
 
+    @property
+    def period(self) -> str:
+        """The row's period as tables show it: the year, or "all years"."""
+        return "all years" if self.year is None else str(self.year)
+
 
 class Results:
     """Per-path outputs of :func:`simpool.simulate` and their statistics."""
@@ -484,7 +489,7 @@ class Results:
                 "<th style='text-align:left'>measure</th><th style='text-align:left'>statistic</th>"
                 "<th>value</th><th>&plusmn; se</th></tr></thead><tbody>"]
         for r in headline_rows(self, self.summary_rows()):
-            period = "all years" if r["year"] is None or str(r["year"]) == "<NA>" else str(r["year"])
+            period = r.period
             st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
             rows.append(f"<tr><td style='text-align:left'>{period}</td>"
                         f"<td style='text-align:left'>{e(r['measure'])}</td>"
