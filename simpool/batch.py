@@ -1,17 +1,21 @@
 """Batch runs that never lose work: one result file per finished variant, resumable.
 
-Layout of an output folder::
+Layout of an output folder (held by one command at a time: :mod:`simpool.outdir`)::
 
-    batch.json                  fingerprint of the inputs, the variants, seed and paths
+    simpool-manifest.json       every file simpool wrote here, with its SHA-256
+    batch.json                  fingerprint of the inputs, the variants, their seeds and paths
     variants/0000.csv           summary of variant 0 (tidy, UTF-8 with BOM), written atomically
     variants/0000.resolved.toml the variant's resolved scenario
     variants/0000.json          its provenance
     summary.csv                 every variant's rows with a ``variant`` column (+ one column
                                 per swept key); also summary.parquet / summary.xlsx on request
 
-Rerunning the same command resumes: finished variants are skipped and the final table is
-built from the variant files, so it equals that of an uninterrupted run. A folder made by a
-different scenario, seed or path count is refused (``fresh=True`` starts afresh instead).
+Rerunning the same command resumes: a variant is skipped only when its files are the ones
+simpool wrote (checksums in the manifest) for the same fingerprint (its resolved scenario,
+seed, paths, simpool version and kernel sources); one edited since (a CSV re-saved by Excel)
+is rerun, and said so. The final table is built from the verified variant files, so it
+equals that of an uninterrupted run. A folder made by a different batch is refused
+(``fresh=True`` deletes the files the manifest lists and starts afresh).
 """
 
 from __future__ import annotations
@@ -49,76 +53,109 @@ def variant_fingerprint(variant, seed: int, paths: int) -> str:
     return h.hexdigest()
 
 
-def _manifest(variants, seed: int, paths: int) -> dict:
+def _manifest(variants, seeds: list[int], paths: list[int]) -> dict:
     items = [{"index": i, "label": v.label, "file": v.file, "params": v.params,
-              "fingerprint": variant_fingerprint(v, seed, paths)} for i, v in enumerate(variants)]
+              "seed": seeds[i], "paths": paths[i],
+              "fingerprint": variant_fingerprint(v, seeds[i], paths[i])}
+             for i, v in enumerate(variants)]
     whole = hashlib.sha256("".join(x["fingerprint"] for x in items).encode()).hexdigest()
-    return {"fingerprint": whole, "seed": seed, "paths": paths, "variants": items}
+    same = len(set(seeds)) == 1 and len(set(paths)) == 1
+    return {"fingerprint": whole, "seed": seeds[0] if same else None,
+            "paths": paths[0] if same else None, "variants": items}
 
 
-def _check_folder(out: Path, manifest: dict, fresh: bool) -> None:
-    """Refuse a folder made by a different batch; with ``fresh`` clear it first."""
-    path = out / "batch.json"
-    vdir = out / "variants"
+def _check_folder(folder, manifest: dict, fresh: bool, log: Callable[[str], None]) -> None:
+    """Refuse a folder whose (verified) batch.json is another batch's; with ``fresh`` delete
+    every file the folder's manifest lists first (never a file simpool did not write)."""
     if fresh:
-        for f in list(vdir.glob("*")) if vdir.exists() else []:
-            f.unlink()
-        for f in [path] + [out / f"{n}.{x}" for n in ("summary", "variants") for x in FORMATS]:
-            if f.exists():
-                f.unlink()
+        n = folder.clear()
+        if n:
+            log(f"--fresh: removed the {n} files of the previous batch in {folder.path}")
         return
-    if not path.exists():
-        if vdir.exists() and any(vdir.iterdir()):
-            raise SimpoolError(f"{out}: holds variant results but no batch.json: not made by "
-                               "this batch; use --fresh to start afresh or choose another --out")
+    data = folder.verified("batch.json")
+    if data is None:
+        if folder.changed("batch.json"):
+            log(f"{folder.path / 'batch.json'} was changed after simpool wrote it: it is not "
+                "trusted; every variant is checked against its own fingerprint")
         return
     try:
-        old = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as e:
-        raise SimpoolError(f"{path}: unreadable ({e}); use --fresh to start afresh") from None
+        old = json.loads(data.decode("utf-8"))
+    except ValueError:
+        return
     if old.get("fingerprint") == manifest["fingerprint"]:
         return
     why = []
-    if old.get("seed") != manifest["seed"]:
-        why.append(f"seed {old.get('seed')} -> {manifest['seed']}")
-    if old.get("paths") != manifest["paths"]:
-        why.append(f"paths {old.get('paths')} -> {manifest['paths']}")
-    if [v.get("label") for v in old.get("variants", [])] != [v["label"] for v in manifest["variants"]]:
+    old_items, new_items = old.get("variants", []), manifest["variants"]
+    for key in ("seed", "paths"):
+        a = sorted({str(v.get(key, old.get(key))) for v in old_items})
+        b = sorted({str(v[key]) for v in new_items})
+        if a != b:
+            why.append(f"{key} {','.join(a)} -> {','.join(b)}")
+    if [v.get("label") for v in old_items] != [v["label"] for v in new_items]:
         why.append("other variants")
     if not why:
         why.append("a different scenario: the resolved inputs differ")
-    raise SimpoolError(f"{out}: made by a different batch ({'; '.join(why)}); rerun with "
-                       "--fresh to start afresh, or choose another --out")
+    raise SimpoolError(f"{folder.path}: made by a different batch ({'; '.join(why)}); rerun "
+                       "with --fresh to start afresh, or choose another --out")
+
+
+def _variant_names(i: int) -> tuple[str, str, str]:
+    stem = f"variants/{i:04d}"
+    return f"{stem}.csv", f"{stem}.json", f"{stem}.resolved.toml"
+
+
+def _finished(folder, i: int, fingerprint: str, log: Callable[[str], None]) -> bool:
+    """Whether variant ``i`` is in the folder as simpool wrote it for this fingerprint."""
+    csv_name, json_name, _ = _variant_names(i)
+    js = folder.verified(json_name)
+    if folder.verified(csv_name) is not None and js is not None:
+        try:
+            if json.loads(js.decode("utf-8")).get("fingerprint") == fingerprint:
+                return True
+        except ValueError:
+            pass
+    for name in (csv_name, json_name):
+        if folder.changed(name):
+            log(f"{folder.path / name} was changed after simpool wrote it (its checksum "
+                f"differs): rerunning variant {i}")
+            break
+    return False
 
 
 def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int | None = None,
               fresh: bool = False, formats: tuple[str, ...] = ("csv",),
               executor: Executor | None = None, chunk_size: int | None = None,
-              progress: bool = False, on_variant: Callable[[int, str, bool], None] | None = None):
+              progress: bool = False, on_variant: Callable[[int, str, bool], None] | None = None,
+              folder=None, log: Callable[[str], None] | None = None):
     """Run every variant into ``out`` (resuming); return the combined tidy table.
 
-    ``paths`` and ``seed`` default to the first variant's scenario values; all variants use
-    the same ones (common random numbers across variants). ``on_variant(index, label,
-    skipped)`` is called after each variant.
+    Each variant runs with its own ``simulation.seed`` and ``simulation.paths`` (a sweep over
+    either is how Monte Carlo noise is looked at); ``paths`` and ``seed``, when given, apply
+    to every variant. Variants sharing a seed share random numbers (common random numbers).
+    ``on_variant(index, label, skipped)`` is called after each variant; ``log`` gets notes
+    (a changed file rerun, files removed by ``fresh``). ``folder``: an open
+    :class:`~simpool.outdir.OutputFolder` of kind ``sweep`` (default: ``out`` is opened,
+    and locked, for the call).
     """
-
-    from .engine import simulate
-    from .output import provenance
-    from .scenario import resolved_toml
+    from .outdir import OutputFolder
 
     if not variants:
         raise SimpoolError("no variants to run")
     bad = [f for f in formats if f not in FORMATS]
     if bad:
         raise SimpoolError(f"unknown format {', '.join(bad)}; choose from {', '.join(FORMATS)}")
-    first = variants[0].scenario
-    paths = int(paths or first.simulation.paths)
-    seed = int(first.simulation.seed if seed is None else seed)
-    out = Path(out)
-    manifest = _manifest(variants, seed, paths)
-    _check_folder(out, manifest, fresh)
-    atomic_write_bytes(out / "batch.json",
-                       (json.dumps(manifest, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+    if folder is None:
+        with OutputFolder(out, "sweep") as own:
+            return run_batch(variants, out, paths=paths, seed=seed, fresh=fresh, formats=formats,
+                             executor=executor, chunk_size=chunk_size, progress=progress,
+                             on_variant=on_variant, folder=own, log=log)
+    log = log or (lambda msg: None)
+    seeds = [int(v.scenario.simulation.seed if seed is None else seed) for v in variants]
+    counts = [int(paths or v.scenario.simulation.paths) for v in variants]
+    manifest = _manifest(variants, seeds, counts)
+    _check_folder(folder, manifest, fresh, log)
+    folder.write("batch.json", (json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
+                                + "\n").encode(), complete=False)
     bar = None
     if progress:
         from tqdm import tqdm
@@ -126,24 +163,10 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
         bar = tqdm(total=len(variants), unit="variant", desc="variants", leave=False)
     try:
         for i, v in enumerate(variants):
-            stem = out / "variants" / f"{i:04d}"
-            done = stem.with_suffix(".csv").exists()
+            fingerprint = manifest["variants"][i]["fingerprint"]
+            done = _finished(folder, i, fingerprint, log)
             if not done:
-                t0 = time.time()
-                res = simulate(v.scenario, paths=paths, seed=seed, executor=executor,
-                               chunk_size=chunk_size)
-                table = res.summary()
-                resolved = resolved_toml(v.scenario)
-                prov = provenance(res, None, time.time() - t0, resolved)
-                prov.update(variant=v.label, params=v.params, overrides=v.overrides,
-                            fingerprint=manifest["variants"][i]["fingerprint"])
-                atomic_write_bytes(stem.with_suffix(".resolved.toml"), resolved.encode("utf-8"))
-                atomic_write_bytes(stem.with_suffix(".json"),
-                                   (json.dumps(prov, indent=2, ensure_ascii=False, default=str)
-                                    + "\n").encode("utf-8"))
-                # the CSV last: its presence marks the variant finished
-                atomic_write_bytes(stem.with_suffix(".csv"),
-                                   table.to_csv(index=False).encode("utf-8-sig"))
+                _run_variant(folder, i, v, seeds[i], counts[i], fingerprint, executor, chunk_size)
             if bar is not None:
                 bar.update(1)
             if on_variant is not None:
@@ -151,66 +174,114 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
     finally:
         if bar is not None:
             bar.close()
-    table = combine(out, manifest)
-    write_tables(out, {"summary": table, "variants": variants_table(manifest)}, formats)
+    table = combine(folder, manifest)
+    files = table_files({"summary": table, "variants": variants_table(manifest)}, formats)
+    for name, data in files.items():
+        folder.write(name, data, save=False)
+    stale = [n for n in folder.files if "/" not in n and n.split(".", 1)[0] in
+             ("summary", "variants") and n not in files]
+    for name in stale:  # an earlier run's other formats of the same batch
+        folder.remove(name)
+    folder.save(complete=True)
     return table
 
 
-def read_variant(path: Path):
-    """A variant's summary CSV as written (``year`` nullable integer)."""
+def _run_variant(folder, i: int, v, seed: int, paths: int, fingerprint: str, executor,
+                 chunk_size) -> None:
+    from .engine import simulate
+    from .output import provenance, summary_csv
+    from .scenario import resolved_toml
+
+    csv_name, json_name, toml_name = _variant_names(i)
+    folder.remove(csv_name)  # the marker goes first: a kill below leaves the variant unfinished
+    t0 = time.time()
+    res = simulate(v.scenario, paths=paths, seed=seed, executor=executor, chunk_size=chunk_size)
+    resolved = resolved_toml(res.scenario)
+    prov = provenance(res, None, time.time() - t0, resolved)
+    prov.update(variant=v.label, params=v.params, overrides=v.overrides, fingerprint=fingerprint)
+    folder.write(toml_name, resolved.encode("utf-8"), save=False)
+    folder.write(json_name, (json.dumps(prov, indent=2, ensure_ascii=False, default=str)
+                             + "\n").encode("utf-8"), save=False)
+    # the CSV last: its presence (with its checksum in the manifest) marks the variant done
+    folder.write(csv_name, summary_csv(res.summary_rows()).encode("utf-8-sig"), complete=False)
+
+
+def read_variant(data: bytes, name: str = "variant"):
+    """A variant's summary CSV (bytes as written) as a DataFrame (``year`` nullable integer)."""
+    import io
+
     import pandas as pd
 
-    df = pd.read_csv(path, encoding="utf-8-sig", dtype={"year": "Int64"})
-    return df
+    try:
+        return pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype={"year": "Int64"})
+    except (ValueError, UnicodeDecodeError) as e:
+        raise SimpoolError(f"{name}: unreadable variant table ({e})") from None
 
 
-def combine(out: Path, manifest: dict):
-    """The tidy table of all variants, read back from their files (same either way)."""
+def combine(folder, manifest: dict):
+    """The tidy table of all variants, read back from their files (same either way); every
+    file is checked against the folder's manifest first: a changed file is never combined."""
     import pandas as pd
 
     parts = []
-    keys: list[str] = []
+    cells = _param_cells(manifest)
+    keys = list(cells)
     for item in manifest["variants"]:
-        for k in item["params"]:
-            if k not in keys:
-                keys.append(k)
-    for item in manifest["variants"]:
-        df = read_variant(out / "variants" / f"{item['index']:04d}.csv")
+        name = _variant_names(item["index"])[0]
+        data = folder.verified(name)
+        if data is None:
+            raise SimpoolError(f"{folder.path / name}: changed or removed while the batch ran; "
+                               "rerun the same command to redo that variant")
+        df = read_variant(data, str(folder.path / name))
         df.insert(0, "variant", item["label"])
         for j, k in enumerate(keys):
-            v = item["params"].get(k)
-            df.insert(1 + j, k, str(v) if v is not None else pd.NA)
+            v = cells[k][item["index"]]
+            df.insert(1 + j, k, pd.NA if v is None else v)
         parts.append(df)
     return pd.concat(parts, ignore_index=True)
+
+
+def _param_cells(manifest: dict) -> dict[str, list]:
+    """Each swept key's value per variant as a table cell: a column of numbers stays numbers
+    (Excel and Parquet read them as numbers, not text); any other column is text."""
+    items = manifest["variants"]
+    keys = list(dict.fromkeys(k for item in items for k in item["params"]))
+    out = {}
+    for k in keys:
+        values = [item["params"].get(k) for item in items]
+        numeric = all(v is None or (isinstance(v, (int, float)) and not isinstance(v, bool))
+                      for v in values)
+        out[k] = [None if v is None else (v if numeric else str(v)) for v in values]
+    return out
 
 
 def variants_table(manifest: dict):
     import pandas as pd
 
+    cells = _param_cells(manifest)
     return pd.DataFrame([{"index": x["index"], "variant": x["label"], "file": x["file"],
-                          **{k: str(v) for k, v in x["params"].items()},
+                          **{k: cells[k][x["index"]] for k in cells},
+                          "seed": x["seed"], "paths": x["paths"],
                           "fingerprint": x["fingerprint"]} for x in manifest["variants"]])
 
 
-def write_tables(out: Path, tables: dict, formats: tuple[str, ...]) -> list[Path]:
-    """Write tables as CSV (UTF-8 with BOM; ``<name>.csv``), Parquet (``<name>.parquet``) and
-    Excel (one workbook named after the first table, one sheet per table), each atomically."""
+def table_files(tables: dict, formats: tuple[str, ...]) -> dict[str, bytes]:
+    """The files of ``tables`` in each format, as ``{file name: bytes}``: CSV (UTF-8 with BOM;
+    ``<name>.csv``), Parquet (``<name>.parquet``) and Excel (one workbook named after the
+    first table, one sheet per table; text cells stay text, even one that starts with ``=``,
+    ``+``, ``-`` or ``@``, which Excel would otherwise run as a formula)."""
     import io
 
-    written = []
+    out: dict[str, bytes] = {}
     for fmt in formats:
         if fmt == "csv":
             for name, df in tables.items():
-                p = out / f"{name}.csv"
-                atomic_write_bytes(p, df.to_csv(index=False).encode("utf-8-sig"))
-                written.append(p)
+                out[f"{name}.csv"] = df.to_csv(index=False).encode("utf-8-sig")
         elif fmt == "parquet":
             for name, df in tables.items():
                 buf = io.BytesIO()
                 df.to_parquet(buf, index=False)
-                p = out / f"{name}.parquet"
-                atomic_write_bytes(p, buf.getvalue())
-                written.append(p)
+                out[f"{name}.parquet"] = buf.getvalue()
         elif fmt == "xlsx":
             buf = io.BytesIO()
             import pandas as pd
@@ -218,7 +289,28 @@ def write_tables(out: Path, tables: dict, formats: tuple[str, ...]) -> list[Path
             with pd.ExcelWriter(buf, engine="openpyxl") as xw:
                 for name, df in tables.items():
                     df.to_excel(xw, sheet_name=name[:31], index=False)
-            p = out / f"{next(iter(tables))}.xlsx"
-            atomic_write_bytes(p, buf.getvalue())
+                    _text_stays_text(xw.sheets[name[:31]])
+            out[f"{next(iter(tables))}.xlsx"] = buf.getvalue()
+    return out
+
+
+def _text_stays_text(sheet) -> None:
+    """openpyxl stores a string that starts with ``=`` as a formula: store it as text."""
+    for row in sheet.iter_rows():
+        for cell in row:
+            if cell.data_type == "f":
+                cell.data_type = "s"
+
+
+def write_tables(out: Path, tables: dict, formats: tuple[str, ...], folder=None) -> list[Path]:
+    """Write :func:`table_files` into ``out`` (through ``folder``, an
+    :class:`~simpool.outdir.OutputFolder`, when given), each atomically."""
+    written = []
+    for name, data in table_files(tables, formats).items():
+        if folder is not None:
+            written.append(folder.write(name, data))
+        else:
+            p = Path(out) / name
+            atomic_write_bytes(p, data)
             written.append(p)
     return written

@@ -211,11 +211,13 @@ def _print_problems(problems, stream=None) -> None:
         print(str(_located(prob)), file=stream)
 
 
-def _load(file: str, overrides: list[str]):
-    from .scenario import load_scenario, scenario_warnings
+def _load(file: str, overrides: list[str], paths: int | None = None):
+    """Load a scenario and print its warnings; ``paths``: the path count the command will
+    run (``--paths``), which the few-paths warning is about instead of the file's."""
+    from .scenario import load_scenario, paths_warnings, scenario_warnings
 
     sc = load_scenario(file, overrides)
-    _print_problems(scenario_warnings(sc))
+    _print_problems(paths_warnings(scenario_warnings(sc), paths))
     return sc
 
 
@@ -353,7 +355,9 @@ def _check_counts(args) -> bool:
 
 def _cmd_sweep(args) -> int:
     from .batch import run_batch
-    from .scenario import scenario_warnings
+    from .errors import UsageError
+    from .outdir import OutputFolder
+    from .scenario import paths_warnings, scenario_warnings
     from .sweep import expand
 
     if not _check_counts(args):
@@ -362,9 +366,14 @@ def _cmd_sweep(args) -> int:
     if formats is None:
         return EXIT_BAD_INPUT
     variants = expand(args.files, args.sweeps, args.overrides)
+    for flag, key in (("--paths", "simulation.paths"), ("--seed", "simulation.seed")):
+        swept = any(key in v.params for v in variants)
+        if swept and getattr(args, flag[2:]) is not None:
+            raise UsageError(f"{flag} sets every variant's {key}, which the sweep varies; drop "
+                             f"{flag} or the {key} axis")
     seen = set()
     for v in variants:  # each warning once, not once per variant
-        for w in scenario_warnings(v.scenario):
+        for w in paths_warnings(scenario_warnings(v.scenario), args.paths):
             if str(w) not in seen:
                 seen.add(str(w))
                 print(str(w), file=sys.stderr)
@@ -379,9 +388,14 @@ def _cmd_sweep(args) -> int:
             print(f"[{i + 1}/{len(variants)}] {label}{' (done before, skipped)' if skipped else ''}",
                   file=sys.stderr)
 
-    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+    def note(msg: str) -> None:
+        print(f"simpool: {msg}", file=sys.stderr)
+
+    with OutputFolder(out, "sweep") as folder, \
+            open_executor(args.threads, args.dask, args.dask_workers) as executor:
         table = run_batch(variants, out, paths=args.paths, seed=args.seed, fresh=args.fresh,
-                          formats=formats, executor=executor, progress=show, on_variant=report)
+                          formats=formats, executor=executor, progress=show, on_variant=report,
+                          folder=folder, log=note)
     if not args.quiet:
         print(f"{len(variants)} variants, {len(table):,} rows: "
               f"{', '.join(str(out / f'summary.{f}') for f in formats)}")
@@ -391,9 +405,11 @@ def _cmd_sweep(args) -> int:
 def _cmd_compare(args) -> int:
     import json
 
-    from .batch import write_tables
+    import io
+
+    from .batch import table_files
     from .compare import compare, headline, plot
-    from .output import atomic_write_bytes
+    from .outdir import OutputFolder
     from .scenario import resolved_toml
     from .units import format_yuan
 
@@ -402,29 +418,30 @@ def _cmd_compare(args) -> int:
     formats = _formats(args.format)
     if formats is None:
         return EXIT_BAD_INPUT
-    base = _load(args.base, args.overrides)
-    whatifs = [_load(f, args.overrides) for f in args.whatifs]
+    base = _load(args.base, args.overrides, args.paths)
+    whatifs = [_load(f, args.overrides, args.paths) for f in args.whatifs]
+    _warn_mismatched_years(base, whatifs)
     out = Path(args.out) if args.out else Path("simpool-out") / f"{base.name}-compare"
     from .cluster import open_executor
 
-    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
-        table = compare(base, whatifs, paths=args.paths, seed=args.seed, executor=executor)
-    files = write_tables(out, {"compare": table}, formats)
-    for sc in [base] + whatifs:
-        p = out / f"{sc.name}.resolved.toml"
-        atomic_write_bytes(p, resolved_toml(sc).encode("utf-8"))
-    meta = {"base": args.base, "whatifs": args.whatifs, "overrides": args.overrides,
-            "paths": args.paths or base.simulation.paths,
-            "seed": base.simulation.seed if args.seed is None else args.seed,
-            "command_line": sys.argv}
-    atomic_write_bytes(out / "provenance.json", (json.dumps(meta, indent=2, ensure_ascii=False)
-                                                 + "\n").encode("utf-8"))
-    if not args.no_plot:
-        png = out / "compare.png"
-        tmp = out / ".compare.png.tmp.png"
-        plot(table, tmp)
-        tmp.replace(png)
-        files.append(png)
+    with OutputFolder(out, "compare") as folder:
+        with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+            table = compare(base, whatifs, paths=args.paths, seed=args.seed, executor=executor)
+        files = table_files({"compare": table}, formats)
+        for sc in [base] + whatifs:
+            files[f"{sc.name}.resolved.toml"] = resolved_toml(sc).encode("utf-8")
+        if not args.no_plot:
+            buf = io.BytesIO()
+            plot(table, buf)
+            files["compare.png"] = buf.getvalue()
+        meta = {"base": args.base, "whatifs": args.whatifs, "overrides": args.overrides,
+                "paths": args.paths or base.simulation.paths,
+                "seed": base.simulation.seed if args.seed is None else args.seed,
+                "command_line": sys.argv}
+        files["provenance.json"] = (json.dumps(meta, indent=2, ensure_ascii=False)
+                                    + "\n").encode("utf-8")
+        written = folder.replace_set(files, marker="provenance.json")
+    files = [p for p in written if p.name != "provenance.json"]
     if not args.quiet:
         rows = headline(table)
         print(f"{base.name} vs {', '.join(w.name for w in whatifs)}: "
@@ -450,12 +467,16 @@ def _cmd_report(args) -> int:
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
-    sc = _load(args.file, args.overrides)
-    whatifs = [_load(f, args.overrides) for f in args.compare]
+    sc = _load(args.file, args.overrides, args.paths)
+    whatifs = [_load(f, args.overrides, args.paths) for f in args.compare]
+    _warn_mismatched_years(sc, whatifs)
     out = Path(args.out) if args.out else Path("simpool-out") / f"{sc.name}-report.html"
     if out.suffix.lower() not in (".html", ".htm"):
         print(f"--out: names the HTML file, e.g. report.html, got {out}", file=sys.stderr)
         return EXIT_BAD_INPUT
+    from .outdir import check_writable_file
+
+    check_writable_file(out)
     paths = args.paths or sc.simulation.paths
     with open_executor(args.threads, args.dask, args.dask_workers) as executor:
         res = simulate(sc, paths=paths, seed=args.seed, executor=executor)
@@ -478,26 +499,35 @@ def _cmd_report(args) -> int:
     return EXIT_OK
 
 
-def _write_inputs(out: Path, file: str, overrides: list[str], **extra) -> None:
-    """The resolved base scenario and a provenance record beside a command's results."""
+def _input_files(file: str, overrides: list[str], **extra) -> dict[str, bytes]:
+    """The resolved base scenario and a provenance record to go beside a command's results."""
     import json
 
     from . import __version__
-    from .output import atomic_write_bytes
     from .scenario import load_scenario, resolved_toml
 
     sc = load_scenario(file, overrides)
-    atomic_write_bytes(out / "scenario.resolved.toml", resolved_toml(sc).encode("utf-8"))
     prov = {"simpool": __version__, "scenario_file": file, "overrides": overrides,
             "command_line": sys.argv, **extra}
-    atomic_write_bytes(out / "provenance.json",
-                       (json.dumps(prov, indent=2, ensure_ascii=False, default=str) + "\n").encode())
+    return {"scenario.resolved.toml": resolved_toml(sc).encode("utf-8"),
+            "provenance.json": (json.dumps(prov, indent=2, ensure_ascii=False, default=str)
+                                + "\n").encode()}
+
+
+def _warn_mismatched_years(base, others) -> None:
+    """What-ifs on other years than the base: their rows by year do not line up."""
+    for sc in others:
+        a, b = base.simulation, sc.simulation
+        if (a.start_year, a.horizon_years) != (b.start_year, b.horizon_years):
+            print(f"simpool: warning: {sc.source} simulates {b.start_year}-"
+                  f"{b.start_year + b.horizon_years - 1}, the base {base.source} {a.start_year}-"
+                  f"{a.start_year + a.horizon_years - 1}: figures of years only one of them has "
+                  "are compared with nothing, and whole-horizon figures cover different years",
+                  file=sys.stderr)
 
 
 def _cmd_solve(args) -> int:
-    import json
-
-    from .output import atomic_write_bytes
+    from .outdir import OutputFolder
     from .solve import Figure, solve
     from .units import parse_money
 
@@ -522,25 +552,35 @@ def _cmd_solve(args) -> int:
 
     from .cluster import open_executor
 
-    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
-        sol = solve(args.file, args.lever, low, high, fig, target, overrides=args.overrides,
-                    paths=args.paths, seed=args.seed, z=args.z, log=log, executor=executor)
     out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-solve"
+    with OutputFolder(out, "solve") as folder:
+        with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+            sol = solve(args.file, args.lever, low, high, fig, target, overrides=args.overrides,
+                        paths=args.paths, seed=args.seed, z=args.z, log=log, executor=executor)
+        _write_solve(folder, sol, fig, args)
+    print(str(sol))
+    return EXIT_OK
+
+
+def _write_solve(folder, sol, fig, args) -> None:
+    import json
+
     record = {"lever": sol.lever, "value": sol.value, "low": sol.low, "high": sol.high,
               "z": sol.z, "figure": {"measure": fig.measure, "statistic": fig.statistic,
                                      "year": fig.year, "param": fig.param},
               "target": sol.target, "achieved": sol.achieved, "se": sol.se,
               "evaluations": [{"lever": x, "value": v, "se": s} for x, v, s in sol.evaluations],
               "scenario": args.file, "overrides": args.overrides, "command_line": sys.argv}
-    atomic_write_bytes(out / "solve.json",
-                       (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    _write_inputs(out, args.file, args.overrides)
-    print(str(sol))
-    return EXIT_OK
+    files = _input_files(args.file, args.overrides)
+    files["solve.json"] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    folder.replace_set(files, marker="solve.json")
 
 
 def _cmd_sensitivity(args) -> int:
-    from .batch import write_tables
+    import io
+
+    from .batch import table_files
+    from .outdir import OutputFolder
     from .sensitivity import plot_tornado, sobol, tornado, tornado_table
     from .solve import Figure
 
@@ -565,7 +605,8 @@ def _cmd_sensitivity(args) -> int:
         print("--sobol: needs K >= 2 levers", file=sys.stderr)
         return EXIT_BAD_INPUT
     out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-sensitivity"
-    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+    with OutputFolder(out, "sensitivity") as folder, \
+            open_executor(args.threads, args.dask, args.dask_workers) as executor:
         try:
             f0, se0, swings = tornado(args.file, fig, delta=args.delta, only=only,
                                       overrides=args.overrides, paths=args.paths, seed=args.seed,
@@ -581,14 +622,14 @@ def _cmd_sensitivity(args) -> int:
                              overrides=args.overrides, paths=args.paths, seed=args.seed,
                              executor=executor)
             tables["sobol"] = st
-    files = write_tables(out, tables, ("csv",))
-    _write_inputs(out, args.file, args.overrides, delta=args.delta, figure=str(fig),
-                  paths=args.paths, seed=args.seed)
-    png = out / "tornado.png"
-    tmp = out / ".tornado.png.tmp.png"
-    plot_tornado(table, fig, tmp)
-    tmp.replace(png)
-    files.append(png)
+        files = table_files(tables, ("csv",))
+        buf = io.BytesIO()
+        plot_tornado(table, fig, buf)
+        files["tornado.png"] = buf.getvalue()
+        files.update(_input_files(args.file, args.overrides, delta=args.delta, figure=str(fig),
+                                  paths=args.paths, seed=args.seed))
+        written = folder.replace_set(files, marker="provenance.json")
+    files = [p for p in written if p.suffix in (".csv", ".png")]
     if not args.quiet:
         print(f"{fig}: base {f0:.6g} ± {se0:.3g}; levers moved by ±{args.delta:g}")
         for _, r in table.head(15).iterrows():
@@ -605,6 +646,7 @@ def _cmd_run(args) -> int:
     import time
 
     from .engine import simulate
+    from .outdir import OutputFolder
     from .output import format_summary, write_run
 
     for name in ("paths", "threads", "chunk_size"):
@@ -623,7 +665,7 @@ def _cmd_run(args) -> int:
         overrides.append(f"importance_sampling.method={args.importance_sampling}")
     if args.is_target:
         overrides.append(f"importance_sampling.target={args.is_target}")
-    sc = _load(args.file, overrides)
+    sc = _load(args.file, overrides, args.paths)
     paths = args.paths or sc.simulation.paths
     out = Path(args.out) if args.out else Path("simpool-out") / sc.name
     from .cluster import open_executor
@@ -641,7 +683,8 @@ def _cmd_run(args) -> int:
         if not eq or not targets[-1][1] > 0:
             raise UsageError(f"--target-se: the standard error must be > 0, got {text!r}")
     t0 = time.time()
-    with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+    with OutputFolder(out, "run") as folder, \
+            open_executor(args.threads, args.dask, args.dask_workers) as executor:
         if targets:
             from .engine import simulate_until
 
@@ -662,14 +705,15 @@ def _cmd_run(args) -> int:
                                chunk_size=args.chunk_size, progress=update)
             finally:
                 close()
-    rows = res.summary_rows()  # no pandas unless another format needs it
-    extra = tuple(f for f in formats if f != "csv")
-    files = []
-    if extra:  # before summary.csv, whose presence marks a finished run
-        from .batch import write_tables
+        rows = res.summary_rows()  # no pandas unless another format needs it
+        extra = tuple(f for f in formats if f != "csv")
+        tables = {}
+        if extra:
+            from .batch import table_files
 
-        files += write_tables(out, {"summary": res.summary()}, extra)
-    files = write_run(out, res, rows, argv=sys.argv, wall_s=time.time() - t0) + files
+            tables = table_files({"summary": res.summary()}, extra)
+        files = write_run(out, res, rows, argv=sys.argv, wall_s=time.time() - t0, tables=tables,
+                          folder=folder)
     if not args.quiet:
         print(format_summary(res, rows))
         print(f"\nwrote {', '.join(str(f) for f in files)}")

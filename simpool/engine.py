@@ -251,6 +251,7 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     seed = sc.simulation.seed if seed is None else int(seed)
     if not 0 <= seed < 2**63:
         raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    sc = as_run(sc, paths, seed)
     t0 = time.perf_counter()
     inputs = plan(sc)
     t1 = time.perf_counter()
@@ -260,6 +261,15 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
                    timing={"plan_s": t1 - t0, "simulate_s": t2 - t1},
                    n_loans=inputs.n_loans_total, importance=inputs.is_info,
                    waterfall=inputs.waterfall)
+
+
+def as_run(sc, paths: int, seed: int):
+    """``sc`` with ``simulation.paths`` and ``.seed`` set to what is run (a copy when they
+    differ), so that a result's resolved scenario and provenance say what produced it."""
+    if sc.simulation.paths == paths and sc.simulation.seed == seed:
+        return sc
+    return sc.model_copy(update={"simulation": sc.simulation.model_copy(
+        update={"paths": int(paths), "seed": int(seed)})})
 
 
 def merge_raw(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
@@ -292,7 +302,8 @@ def simulate_until(scenario, targets: list[tuple], *, paths: int | None = None,
     parts = [run_paths(inputs, seed, n, executor=executor, chunk_size=chunk_size)]
     done = n
     while True:
-        res = Results(sc, seed=seed, paths=done, raw=merge_raw(parts) if len(parts) > 1 else parts[0],
+        res = Results(as_run(sc, done, seed), seed=seed, paths=done,
+                      raw=merge_raw(parts) if len(parts) > 1 else parts[0],
                       timing={"plan_s": t1 - t0, "simulate_s": time.perf_counter() - t1},
                       n_loans=inputs.n_loans_total, importance=inputs.is_info,
                       waterfall=inputs.waterfall)

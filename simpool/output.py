@@ -28,16 +28,67 @@ def glob_escape(name: str) -> str:
     return glob.escape(name)
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):  # left by a killed writer
+def _test_pause(path: Path) -> None:
+    """Test hook (``tests/test_faults.py``), inert unless the environment variable
+    ``SIMPOOL_TEST_PAUSE_WRITE`` is set to ``PATTERN:SECONDS``: a write of a file whose name
+    matches the glob ``PATTERN`` prints ``simpool-test-pause: <path>`` to stderr and sleeps
+    ``SECONDS`` before touching anything, so a test can kill the process at that moment."""
+    spec = os.environ.get("SIMPOOL_TEST_PAUSE_WRITE")
+    if not spec:
+        return
+    import fnmatch
+    import time
+
+    pattern, _, seconds = spec.rpartition(":")
+    if fnmatch.fnmatchcase(path.name, pattern):
+        print(f"simpool-test-pause: {path}", file=sys.stderr, flush=True)
+        time.sleep(float(seconds))
+
+
+#: A temporary file whose writer cannot be told from its name (an older simpool's) is
+#: removed as stale only when it is older than this (seconds).
+STALE_TEMP_AGE_S = 3600.0
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True  # exists (another user's) or unknowable: keep its file
+    return True
+
+
+def _remove_stale_temps(path: Path) -> None:
+    """Remove temporary files of ``path`` left by killed writers: never one whose writer (the
+    pid in its name, ``.<name>.<pid>-XXXX.tmp``) is alive, this process included."""
+    import re
+    import time
+
+    pattern = re.compile(rf"\.{re.escape(path.name)}\.(?:(\d+)-)?[^/]*\.tmp")
+    for stale in path.parent.glob(f".{glob_escape(path.name)}.*.tmp"):
+        m = pattern.fullmatch(stale.name)
+        if m is None:
+            continue
         try:
+            if m.group(1) is not None:
+                if _pid_alive(int(m.group(1))):
+                    continue
+            elif time.time() - stale.stat().st_mtime < STALE_TEMP_AGE_S:
+                continue
             stale.unlink()
         except OSError:
             pass
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+
+
+def atomic_write_bytes(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a temporary file in the same folder and a rename."""
+    path = Path(path)
+    _test_pause(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    _remove_stale_temps(path)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}-", suffix=".tmp", dir=path.parent)
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; a result file is as readable as any
@@ -126,22 +177,37 @@ def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str)
     return prov
 
 
-def write_run(out: Path, res, rows, argv: list[str] | None = None,
-              wall_s: float | None = None) -> list[Path]:
-    """Write summary.csv (``rows``: :meth:`Results.summary_rows`), scenario.resolved.toml and
-    provenance.json into ``out``."""
+def run_files(res, rows, argv: list[str] | None = None, wall_s: float | None = None,
+              tables: dict[str, bytes] | None = None) -> dict[str, bytes]:
+    """A run's files as ``{name: bytes}``: summary.csv (from ``rows``:
+    :meth:`Results.summary_rows`), scenario.resolved.toml, provenance.json and any other
+    ``tables`` (summary.parquet, summary.xlsx)."""
     from .scenario import resolved_toml
 
-    out = Path(out)
     resolved = resolved_toml(res.scenario)
-    files = [out / "summary.csv", out / "scenario.resolved.toml", out / "provenance.json"]
-    # everything that can fail first; summary.csv last: its presence marks a finished run
     prov = provenance(res, argv, wall_s, resolved)
-    data = summary_csv(rows).encode("utf-8-sig")
-    atomic_write_bytes(files[1], resolved.encode("utf-8"))
-    atomic_write_bytes(files[2], (json.dumps(prov, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
-    atomic_write_bytes(files[0], data)
+    files = dict(tables or {})
+    files["scenario.resolved.toml"] = resolved.encode("utf-8")
+    files["provenance.json"] = (json.dumps(prov, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
+    files["summary.csv"] = summary_csv(rows).encode("utf-8-sig")
     return files
+
+
+def write_run(out: Path, res, rows, argv: list[str] | None = None,
+              wall_s: float | None = None, tables: dict[str, bytes] | None = None,
+              folder=None) -> list[Path]:
+    """Write a run's files (:func:`run_files`) into ``out`` as one set: summary.csv, whose
+    presence marks a finished run, is removed first and written last, and files of an
+    earlier run that this one does not write (an older summary.parquet) are removed. The
+    folder is locked for the call (:class:`~simpool.outdir.OutputFolder`) unless ``folder``,
+    an open one of kind ``run``, is given."""
+    from .outdir import OutputFolder
+
+    files = run_files(res, rows, argv, wall_s, tables)
+    if folder is None:
+        with OutputFolder(out, "run", argv) as own:
+            return own.replace_set(files, marker="summary.csv")
+    return folder.replace_set(files, marker="summary.csv")
 
 
 def _label(row) -> str:

@@ -661,10 +661,26 @@ def _warnings(sc: Scenario, file: str, index: dict, names: dict) -> list[Problem
             out.append(Problem(*index.at(loc), format_path(loc, names),
                                f"the planned deals invest about {planned:,.0f} yuan, under half "
                                f"of the {f.investable:,.0f} yuan investable", "warning"))
-    if sc.simulation.paths < 1000:
+    if sc.simulation.paths < FEW_PATHS:
         loc = ("simulation", "paths")
         out.append(Problem(*index.at(loc), "simulation.paths",
                            f"{sc.simulation.paths} paths give very wide standard errors", "warning"))
+    return out
+
+
+#: Fewer paths than this draw a warning: the standard errors are too wide to read.
+FEW_PATHS = 1000
+
+
+def paths_warnings(warnings: list[Problem], paths: int | None) -> list[Problem]:
+    """A scenario's ``warnings`` with the few-paths warning about the path count a command
+    actually runs: ``paths`` (``--paths``) when given, else the file's."""
+    if paths is None:
+        return list(warnings)
+    out = [w for w in warnings if w.path != "simulation.paths"]
+    if paths < FEW_PATHS:
+        out.append(Problem("--paths", None, "", f"{paths} paths give very wide standard errors",
+                           "warning"))
     return out
 
 

@@ -8,13 +8,16 @@ lists of values; the variants are their cross product, in the order the keys are
     guarantors.hubei_tech_guarantee.fee_rate = [0.005, 0.01]   # dotted keys work too
 
 ``--sweep dotted.key=v1,v2,...`` adds an axis (or replaces the file's axis of that key);
-values are parsed as TOML, else kept as strings. Every variant is validated before any runs:
+values are parsed as TOML, else kept as strings; ``--sweep key=[1_500_000, 2e6]`` (a TOML
+array) also works. A list that reads as one number with thousands separators
+(``1,500,000``) is refused as ambiguous. Every variant is validated before any runs:
 a bad value is reported once per variant that has it, with the variant's name.
 """
 
 from __future__ import annotations
 
 import itertools
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -45,10 +48,49 @@ def flatten(table: dict, prefix: str = "") -> dict[str, Any]:
     return out
 
 
-def parse_sweep_flags(flags: list[str]) -> dict[str, list]:
-    """``["a.b=1,2", "c=x,y"]`` -> ``{"a.b": [1, 2], "c": ["x", "y"]}``; ScenarioError if bad."""
+#: A value list that reads as one number written with thousands separators: 1,500,000.
+_THOUSANDS = re.compile(r"[+-]?\d{1,3}(?:,\d{3})+(?:\.\d+)?")
+
+
+def _values_of(key: str, text: str) -> list | str:
+    """The values of one ``--sweep key=...`` flag, or the reason they cannot be read.
+
+    ``v1,v2,...`` (each parsed as TOML, else kept as a string) or one TOML array
+    ``[v1, v2]``. A comma list that reads as one number with thousands separators
+    (``1,500,000``) is refused: it is ambiguous, and read as a list it would run 1, 500 and
+    0 yuan.
+    """
     from .scenario import _parse_toml_value
 
+    text = text.strip()
+    if text.startswith("["):
+        value = _parse_toml_value(text)
+        if not isinstance(value, list):
+            return (f"cannot read {text!r} as a TOML array; write e.g. "
+                    f"{key}=[1_500_000, 2e6] or {key}=1500000,2000000")
+        if not value:
+            return "the array is empty: give at least one value"
+        return value
+    items = [v.strip() for v in text.split(",")]
+    if not any(items) or "" in items:
+        return "needs a key and at least one value: key=v1,v2,..."
+    if len(items) > 1 and _THOUSANDS.fullmatch(text):
+        number = text.replace(",", "")
+        read = ", ".join(_toml_literal(_parse_toml_value(x)) for x in items)
+        wan = float(number) / 1e4
+        wan_text = f"{wan:g}万" if wan >= 1 else ""
+        fixes = ", ".join(x for x in (number, f"{int(float(number)):_}" if "." not in number
+                                      else "", wan_text) if x)
+        return (f"{text} reads as one number written with thousands separators, but commas "
+                f"separate values: it would run {len(items)} variants ({read}). For the number "
+                f"write {fixes}; for a list of values write a TOML array, e.g. "
+                f"{key}=[{read}]")
+    return [_parse_toml_value(v) for v in items]
+
+
+def parse_sweep_flags(flags: list[str]) -> dict[str, list]:
+    """``["a.b=1,2", "c=x,y", "d=[1_500_000, 2e6]"]`` -> ``{"a.b": [1, 2], "c": ["x", "y"],
+    "d": [1500000, 2e6]}``; ScenarioError listing every bad flag."""
     axes: dict[str, list] = {}
     problems = []
     for text in flags:
@@ -58,12 +100,15 @@ def parse_sweep_flags(flags: list[str]) -> dict[str, list]:
             continue
         key, values = text.split("=", 1)
         key = key.strip()
-        items = [v.strip() for v in values.split(",")]
-        if not key or any(not p for p in key.split(".")) or not any(items) or "" in items:
+        if not key or any(not p for p in key.split(".")):
             problems.append(Problem("--sweep", None, text,
                                     "needs a key and at least one value: key=v1,v2,..."))
             continue
-        axes[key] = [_parse_toml_value(v) for v in items]
+        parsed = _values_of(key, values)
+        if isinstance(parsed, str):
+            problems.append(Problem("--sweep", None, text, parsed))
+            continue
+        axes[key] = parsed
     if problems:
         raise ScenarioError(problems)
     return axes

@@ -161,10 +161,18 @@ def test_interrupt_exit_130(small, monkeypatch, capsys):
     assert "interrupted" in capsys.readouterr().err
 
 
-def test_io_error_exit_1(small, capsys):
+def test_io_error_exit_1(small, capsys, monkeypatch):
+    import simpool.engine
+
+    def never(*a, **k):
+        raise AssertionError("simulated although --out cannot be written")
+
+    monkeypatch.setattr(simpool.engine, "run_paths", never)
     assert main(["run", str(small), "--out", "/dev/full/out", "--quiet"]) == 1
     err = capsys.readouterr().err
-    assert err.startswith("simpool: I/O error") and "Traceback" not in err
+    # found before simulating, and the message names the folder (not a temporary file)
+    assert err.startswith("simpool: --out: cannot create the folder /dev/full/out")
+    assert "Traceback" not in err
 
 
 def test_version(capsys):
