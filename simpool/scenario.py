@@ -212,6 +212,9 @@ class Portfolio(_Strict):
     guarantor: str | None = Field(None, description="guarantor of the tape's guaranteed loans")
     pool: str | None = Field(None, description="pool covering the tape's credit loans")
     insurer: str | None = Field(None, description="insurer of the tape's insured loans")
+    allow_duplicate_ids: bool = Field(
+        False, description="accept a loan id on several rows of the tape (each row is one loan; "
+                           "by default a repeated id is an error)")
 
 
 class Report(_Strict):
@@ -1484,14 +1487,38 @@ def _load_tape(sc: Scenario, file: str, index: dict, problems: ProblemList) -> N
                               encoding=sc.portfolio.encoding,
                               default_sector=sc.portfolio.default_sector or
                               (sc.model.sectors[0] if len(sc.model.sectors) == 1 else None),
-                              sectors=sc.model.sectors)
+                              sectors=sc.model.sectors,
+                              allow_duplicate_ids=sc.portfolio.allow_duplicate_ids)
     except ScenarioError as e:
         problems.extend(e.problems)
         problems.extend(e.warnings)
         return
     problems.extend(getattr(tape, "warnings", ()))
+    problems.extend(_tape_typical_warnings(tape))
     sc._tape = tape
     _check_tape_routes(sc, index, problems)
+
+
+def _tape_typical_warnings(tape) -> list[Problem]:
+    """The ``_TYPICAL`` warnings of ``[[cohorts]]``, for the tape's loans: one per field,
+    naming how many loans are outside the range and where the first few are."""
+    import numpy as np
+
+    out = []
+    n = len(tape)
+    for key, (lo, hi, why) in _TYPICAL.items():
+        v = np.asarray(getattr(tape, key), dtype=float)
+        outside = np.flatnonzero(~((v >= lo) & (v <= hi)))
+        k = int(outside.size)
+        if not k:
+            continue
+        values = ", ".join(f"{float(x):g}" for x in v[outside[:5]]) + (", ..." if k > 5 else "")
+        verb = "has" if k == 1 else "have"
+        out.append(Problem(tape.file, tape.first_line(outside), key,
+                           f"{k:,} of {n:,} loan{'s' if n > 1 else ''} {verb} {key} outside the "
+                           f"typical range [{lo}, {hi}] ({tape.locate(outside)}: {values}): {why}",
+                           "warning"))
+    return out
 
 
 def _check_tape_routes(sc: Scenario, index: dict, problems: ProblemList) -> None:

@@ -62,7 +62,7 @@ def test_defaults_for_optional_columns(tmp_path):
                         "1,0.1,0.5,0.2,a,,,\n2,0.1,0.5,0.2,a,0.1,guarantee,X\n")
     tape = read_loan_tape(p)
     assert list(tape.name) == ["row1", "X"]
-    assert list(tape.product) == ["credit", "guarantee"]
+    assert list(tape.product) == ["credit", "guaranteed"]  # 'guarantee' is accepted
     np.testing.assert_array_equal(tape.lgd_std, [0.0, 0.1])
 
 
@@ -74,7 +74,7 @@ def test_utf8_with_bom_and_messy_headers(tmp_path):
 
 def test_gbk_file_with_chinese_headers_is_detected(tmp_path):
     content = ("贷款编号,贷款余额,违约概率,违约损失率,资产相关性,所属行业,产品类型\n"
-               "科创001,500万,2%,45%,0.12,集成电路,知识产权质押\n"
+               "科创001,500万,2%,45%,0.12,集成电路,担保贷款\n"
                "科创002,1.2亿,0.01,0.5,0.15,生物医药,信用贷\n")
     p = write(tmp_path, content, encoding="gbk")
     tape = read_loan_tape(p)
@@ -83,7 +83,7 @@ def test_gbk_file_with_chinese_headers_is_detected(tmp_path):
     np.testing.assert_allclose(tape.pd, [0.02, 0.01])
     np.testing.assert_allclose(tape.lgd, [0.45, 0.5])
     assert list(tape.sector) == ["集成电路", "生物医药"]
-    assert list(tape.product) == ["知识产权质押", "信用贷"]
+    assert list(tape.product) == ["guaranteed", "credit"]
     # the same with the encoding given explicitly
     tape2 = read_loan_tape(p, encoding="gbk", sectors=["集成电路", "生物医药"])
     assert list(tape2.sector) == ["集成电路", "生物医药"]
@@ -93,7 +93,7 @@ def test_all_documented_aliases_are_recognised(tmp_path):
     for field, aliases in COLUMN_ALIASES.items():
         for alias in aliases:
             cols = {"exposure": "1", "pd": "0.1", "lgd": "0.5", "rho": "0.2", "sector": "a"}
-            value = cols.pop(field, "0.1" if field == "lgd_std" else "x")
+            value = cols.pop(field, {"lgd_std": "0.1", "product": "insured"}.get(field, "x"))
             header = ",".join([*cols, alias])
             row = ",".join([*cols.values(), value])
             tape = read_loan_tape(write(tmp_path, f"{header}\n{row}\n"))
@@ -178,7 +178,7 @@ def test_missing_file_directory_and_extension(tmp_path):
 
 
 def test_missing_column_with_did_you_mean(tmp_path):
-    p = write(tmp_path, "exposure,pd,lgdd,rho,sector\n1,0.1,0.5,0.2,a\n")
+    p = write(tmp_path, "exposure,pd,lgdd,rho,sector\n1000000,0.1,0.5,0.2,a\n")
     with pytest.raises(ScenarioError) as ei:
         read_loan_tape(p, shown_as="loans.csv")
     assert [str(x) for x in ei.value.problems] == [
@@ -206,7 +206,7 @@ def test_duplicate_alias_columns(tmp_path):
 
 
 def test_two_name_columns_use_the_first_alias_and_warn(tmp_path):
-    p = write(tmp_path, "借款人,贷款编号,exposure,pd,lgd,rho,sector\n甲公司,D-1,1,0.1,0.5,0.2,a\n")
+    p = write(tmp_path, "借款人,贷款编号,exposure,pd,lgd,rho,sector\n甲公司,D-1,1000000,0.1,0.5,0.2,a\n")
     tape = read_loan_tape(p, shown_as="loans.csv")
     assert list(tape.name) == ["D-1"]
     assert [str(w) for w in tape.warnings] == [
@@ -223,7 +223,7 @@ def test_count_columns_are_rejected(tmp_path, col):
 
 def test_unknown_columns_are_a_warning(tmp_path):
     p = write(tmp_path, "exposure,pd,lgd,rho,sector,branch,exposure_old,lgd_stdev\n"
-                        "1,0.1,0.5,0.2,a,x,y,0.1\n")
+                        "1000000,0.1,0.5,0.2,a,x,y,0.1\n")
     tape = read_loan_tape(p, shown_as="loans.csv")
     assert [str(w) for w in tape.warnings] == [
         "loans.csv:1: warning: ignoring unknown columns: 'branch', 'exposure_old', "
@@ -373,7 +373,7 @@ def test_tsv_and_txt(tmp_path):
 def test_parquet_round_trip_and_row_numbers(tmp_path):
     pa = pytest.importorskip("pyarrow")
     pq = pytest.importorskip("pyarrow.parquet")
-    table = pa.table({"贷款编号": ["a", "b", "c"], "exposure": [1.0, 2.0, 3.0],
+    table = pa.table({"贷款编号": ["a", "b", "c"], "exposure": [1e6, 2e6, 3e6],
                       "违约概率": ["1%", "0.02", None], "lgd": [0.4, 0.4, 0.4],
                       "rho": [0.1, 0.1, 0.1], "行业": pa.array(["x", "y", "x"]).dictionary_encode(),
                       "extra": [1, 2, 3]})
