@@ -4,6 +4,7 @@ Usage (prints one JSON object on its last stdout line)::
 
     python benchmarks/child.py first-call
     python benchmarks/child.py memory --loans N --paths P [--years Y] [--tape FILE]
+    python benchmarks/child.py run-peak --scenario FILE --paths P [--dask-workers K]
 
 ``first-call``: seconds to import simpool and to run the first and second ``simulate`` of a
 small scenario (the first includes numba compilation, or loading it from
@@ -14,6 +15,11 @@ one ``simulate``; the traced Python/numpy peak of the ``simulate`` call
 (MiB, ``tracemalloc``; numba's own small per-chunk buffers are not traced); the current RSS
 just before simulating. The numba code is loaded by a 1-path warm-up first, so a warm
 ``NUMBA_CACHE_DIR`` keeps compiler memory out of the figures.
+
+``run-peak``: what ``simpool run FILE --paths P`` does (the summary's per-path results, the
+summary rows), on threads or a Dask LocalCluster of K workers: the estimate of
+:mod:`simpool.memory` taken before simulating, and the peak of the resident memory of this
+process plus all its descendants (the cluster's processes), sampled every 50 ms.
 
 Peak RSS is ``VmHWM`` of ``/proc/self/status``: the high-water mark of this process's own
 address space. ``getrusage(RUSAGE_SELF).ru_maxrss`` is *not* used on Linux because exec()
@@ -156,6 +162,72 @@ def memory(loans: int, paths: int, years: int, tape: str | None) -> dict:
             "el": el}
 
 
+def _tree_rss_mib(pid: int) -> float:
+    """Resident memory of ``pid`` and every process descended from it (MiB)."""
+    import os
+
+    children: dict[int, list[int]] = {}
+    rss: dict[int, float] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            fields = stat[stat.rindex(")") + 2:].split()
+            children.setdefault(int(fields[1]), []).append(int(entry))
+            rss[int(entry)] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE") / MIB
+        except (OSError, ValueError, IndexError):
+            continue
+    total, todo = 0.0, [pid]
+    while todo:
+        p = todo.pop()
+        total += rss.get(p, 0.0)
+        todo.extend(children.get(p, []))
+    return total
+
+
+def run_peak(scenario: str, paths: int, dask_workers: int) -> dict:
+    """``simpool run``'s work on ``scenario``: estimate, then run and summarise; the peak
+    resident memory of the process tree."""
+    import os
+    import threading
+
+    import simpool
+    from simpool.cluster import open_executor
+    from simpool.engine import prepare, simulate
+    from simpool.model import plan
+
+    sc = simpool.load_scenario(scenario)
+    small = simpool.load_scenario(scenario, ["simulation.horizon_years=1"])
+    simulate(small, paths=64, seed=1, keep="summary")  # load the kernels before measuring
+    peak = [0.0]
+    stop = threading.Event()
+
+    def sample():
+        while not stop.is_set():
+            peak[0] = max(peak[0], _tree_rss_mib(os.getpid()))
+            stop.wait(0.05)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    t0 = time.perf_counter()
+    with open_executor(None, "local" if dask_workers else None,
+                       dask_workers or None) as executor:
+        inputs = plan(sc)
+        _, _, est = prepare(sc, inputs, paths, keep="summary", executor=executor)
+        del inputs
+        res = simulate(sc, paths=paths, seed=1, keep="summary", executor=executor)
+        rows = res.summary_rows()
+    wall = time.perf_counter() - t0
+    stop.set()
+    sampler.join()
+    return {"paths": paths, "dask_workers": dask_workers, "estimate_mib": est.total / MIB,
+            "estimate_here_mib": (est.total - est.parts.get("Dask processes", 0)) / MIB,
+            "estimate_parts": {k: v / MIB for k, v in est.parts.items()},
+            "peak_tree_mib": peak[0], "peak_self_mib": _maxrss_mib(), "wall_s": wall,
+            "rows": len(rows)}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -165,8 +237,15 @@ def main(argv=None) -> int:
     m.add_argument("--paths", type=int, default=10_000)
     m.add_argument("--years", type=int, default=1)
     m.add_argument("--tape", default=None)
+    r = sub.add_parser("run-peak")
+    r.add_argument("--scenario", required=True)
+    r.add_argument("--paths", type=int, required=True)
+    r.add_argument("--dask-workers", type=int, default=0)
     a = ap.parse_args(argv)
-    out = first_call() if a.cmd == "first-call" else memory(a.loans, a.paths, a.years, a.tape)
+    if a.cmd == "run-peak":
+        out = run_peak(a.scenario, a.paths, a.dask_workers)
+    else:
+        out = first_call() if a.cmd == "first-call" else memory(a.loans, a.paths, a.years, a.tape)
     print(json.dumps(out))
     return 0
 

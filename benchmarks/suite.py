@@ -592,6 +592,61 @@ def bench_memory(cfg: Config) -> list[Row]:
                         note=f"whole-process peak RSS incl. reading the CSV tape "
                              f"({big['load_s']:.1f} s, peak {big['maxrss_before_mib']:.0f} MiB "
                              f"before simulating); simulate {big['simulate_s']:.0f} s"))
+    rows.extend(_run_peaks(cfg, env))
+    return rows
+
+
+def _run_peak(cfg: Config, env, scenario: Path, paths: int, dask: int = 0) -> dict:
+    args = ["run-peak", "--scenario", str(scenario), "--paths", str(paths)]
+    if dask:
+        args += ["--dask-workers", str(dask)]
+    _, out = run_child(args, env=env, timeout=3600)
+    cfg.log(f"   run-peak {scenario.name} × {paths:,}{' dask ' + str(dask) if dask else ''}: "
+            f"peak {out['peak_tree_mib']:.0f} MiB, estimate {out['estimate_mib']:.0f} MiB "
+            f"({out['wall_s']:.0f} s)")
+    return out
+
+
+def _run_peaks(cfg: Config, env) -> list[Row]:
+    """``simpool run`` on the default scenario: peak memory (this process and its children)
+    beside the estimate :mod:`simpool.memory` makes before simulating; and a 1M-loan tape
+    on threads and on a Dask LocalCluster (the planned inputs go to each worker once)."""
+    rows = []
+    base = REPO / "scenarios" / "hubei_base.toml"
+    for paths in cfg.pick((1_000_000, 10_000_000), (20_000, 100_000)):
+        out = _run_peak(cfg, env, base, paths)
+        ratio = out["estimate_mib"] / out["peak_tree_mib"]
+        rows.append(Row("memory", "run_peak_rss", f"hubei_base × {_n(paths)}",
+                        out["peak_tree_mib"], "MiB",
+                        note=f"estimate {out['estimate_mib']:.0f} MiB ("
+                             + ", ".join(f"{k} {v:.0f}" for k, v in out["estimate_parts"].items())
+                             + f"); run {out['wall_s']:.0f} s"))
+        rows.append(Row("memory", "estimate_error", f"hubei_base × {_n(paths)}",
+                        abs(ratio - 1.0), "", ("<=", 0.25),
+                        note=f"|estimate / measured peak - 1|; estimate / peak = {ratio:.3f}"))
+    n_tape, p_tape = cfg.pick((1_000_000, 20_000), (20_000, 5_000))
+    book = lognormal_book(n_tape)
+    tape = write_tape(book, cfg.tmp / f"tape_{n_tape}.csv")
+    import tomli_w
+
+    sc_file = cfg.tmp / f"tape_{n_tape}.toml"
+    sc_file.write_text(tomli_w.dumps(tape_scenario(tape)), encoding="utf-8")
+    threads = _run_peak(cfg, env, sc_file, p_tape)
+    dask = _run_peak(cfg, env, sc_file, p_tape, dask=2)
+    rows.append(Row("memory", "dask_local_peak", f"{_n(n_tape)}-loan tape × {_n(p_tape)}, 2 workers",
+                    dask["peak_self_mib"], "MiB",
+                    note=f"the simpool process (threads: {threads['peak_self_mib']:.0f} MiB); all "
+                         f"processes {dask['peak_tree_mib']:.0f} MiB (threads "
+                         f"{threads['peak_tree_mib']:.0f}); estimate {dask['estimate_mib']:.0f} "
+                         f"MiB with the cluster (threads {threads['estimate_mib']:.0f})"))
+    rows.append(Row("memory", "dask_vs_threads", f"{_n(n_tape)}-loan tape × {_n(p_tape)}",
+                    dask["peak_self_mib"] / threads["peak_self_mib"], "×", ("<=", 1.5),
+                    note="peak RSS of the simpool process with --dask local over the thread "
+                         "pool's (the inputs are sent to each worker once, not with every chunk)"))
+    rows.append(Row("memory", "dask_tree_vs_threads", f"{_n(n_tape)}-loan tape × {_n(p_tape)}",
+                    dask["peak_tree_mib"] / threads["peak_tree_mib"], "×",
+                    note="all processes (scheduler, 2 nannies, 2 workers of ~200 MiB each "
+                         "with Python, numba and simpool) over the thread pool's one"))
     return rows
 
 

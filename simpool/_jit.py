@@ -33,7 +33,7 @@ except ImportError:  # pragma: no cover - a numba that moved them: its own locat
 
 #: Modules whose numba functions call one another (the hash covers them all).
 KERNEL_SOURCES = ("_jit.py", "rng.py", "binomial.py", "kernels.py", "waterfall.py",
-                  "fundkernels.py")
+                  "fundkernels.py", "moments.py")
 
 
 @lru_cache(maxsize=4)

@@ -126,7 +126,8 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
               fresh: bool = False, formats: tuple[str, ...] = ("csv",),
               executor: Executor | None = None, chunk_size: int | None = None,
               progress: bool = False, on_variant: Callable[[int, str, bool], None] | None = None,
-              folder=None, log: Callable[[str], None] | None = None):
+              folder=None, log: Callable[[str], None] | None = None,
+              max_memory: int | None = None):
     """Run every variant into ``out`` (resuming); return the combined tidy table.
 
     Each variant runs with its own ``simulation.seed`` and ``simulation.paths`` (a sweep over
@@ -148,12 +149,13 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
         with OutputFolder(out, "sweep") as own:
             return run_batch(variants, out, paths=paths, seed=seed, fresh=fresh, formats=formats,
                              executor=executor, chunk_size=chunk_size, progress=progress,
-                             on_variant=on_variant, folder=own, log=log)
+                             on_variant=on_variant, folder=own, log=log, max_memory=max_memory)
     log = log or (lambda msg: None)
     seeds = [int(v.scenario.simulation.seed if seed is None else seed) for v in variants]
     counts = [int(paths or v.scenario.simulation.paths) for v in variants]
     manifest = _manifest(variants, seeds, counts)
     _check_folder(folder, manifest, fresh, log)
+    _check_memory(variants, counts, executor, chunk_size, max_memory)
     folder.write("batch.json", (json.dumps(manifest, indent=2, ensure_ascii=False, default=str)
                                 + "\n").encode(), complete=False)
     bar = None
@@ -166,7 +168,8 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
             fingerprint = manifest["variants"][i]["fingerprint"]
             done = _finished(folder, i, fingerprint, log)
             if not done:
-                _run_variant(folder, i, v, seeds[i], counts[i], fingerprint, executor, chunk_size)
+                _run_variant(folder, i, v, seeds[i], counts[i], fingerprint, executor, chunk_size,
+                             max_memory, log)
             if bar is not None:
                 bar.update(1)
             if on_variant is not None:
@@ -186,8 +189,26 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
     return table
 
 
+def _check_memory(variants, counts: list[int], executor, chunk_size, max_memory) -> None:
+    """Every variant fits in memory, checked before any runs (one check per shape of
+    variant: path count, years and numbers of entities)."""
+    from .engine import prepare
+    from .model import plan
+
+    seen = set()
+    for v, paths in zip(variants, counts):
+        sc = v.scenario
+        key = (paths, sc.simulation.horizon_years, len(sc.cohorts), len(sc.banks),
+               len(sc.guarantors), len(sc.pools), len(sc.insurers), len(sc.funds), id(sc.tape))
+        if key not in seen:
+            seen.add(key)
+            prepare(sc, plan(sc), paths, keep="summary", executor=executor,
+                    chunk_size=chunk_size, max_memory=max_memory,
+                    what=f"the sweep's variant {v.label}")
+
+
 def _run_variant(folder, i: int, v, seed: int, paths: int, fingerprint: str, executor,
-                 chunk_size) -> None:
+                 chunk_size, max_memory=None, log=None) -> None:
     from .engine import simulate
     from .output import provenance, summary_csv
     from .scenario import resolved_toml
@@ -195,7 +216,8 @@ def _run_variant(folder, i: int, v, seed: int, paths: int, fingerprint: str, exe
     csv_name, json_name, toml_name = _variant_names(i)
     folder.remove(csv_name)  # the marker goes first: a kill below leaves the variant unfinished
     t0 = time.time()
-    res = simulate(v.scenario, paths=paths, seed=seed, executor=executor, chunk_size=chunk_size)
+    res = simulate(v.scenario, paths=paths, seed=seed, executor=executor, chunk_size=chunk_size,
+                   keep="summary", max_memory=max_memory, warn=log)
     resolved = resolved_toml(res.scenario)
     prov = provenance(res, None, time.time() - t0, resolved)
     prov.update(variant=v.label, params=v.params, overrides=v.overrides, fingerprint=fingerprint)

@@ -41,6 +41,9 @@ def _parser() -> argparse.ArgumentParser:
                         help="run the path chunks on Dask: 'local' starts a LocalCluster, "
                              "tcp://host:port joins a scheduler (needs simpool[dask])")
         sp.add_argument("--dask-workers", type=int, help="worker processes of --dask local")
+        sp.add_argument("--max-memory", metavar="SIZE",
+                        help="most memory the run may use, e.g. 8G or 512M (default: what is "
+                             "available); a run estimated above it stops at once (exit 2)")
 
     run = sub.add_parser("run", help="simulate a scenario and write its summary",
                          description="Simulate a scenario file; write summary.csv, the resolved "
@@ -205,6 +208,21 @@ def _located(prob):
                                line=None, path=m.group(2) or "")
 
 
+def _warn(message: str) -> None:
+    """A warning about the command's settings, on stderr."""
+    print(f"simpool: warning: {message}", file=sys.stderr)
+
+
+def _show_warning(original, message, category, filename, lineno, file=None, line=None) -> None:
+    """warnings.showwarning: simpool's own warnings as ``simpool: warning: ...`` lines."""
+    from .errors import SimpoolWarning
+
+    if issubclass(category, SimpoolWarning):
+        _warn(str(message))
+    else:
+        original(message, category, filename, lineno, file, line)
+
+
 def _print_problems(problems, stream=None) -> None:
     stream = stream or sys.stderr
     for prob in problems:
@@ -342,7 +360,9 @@ def _formats(text: str) -> tuple[str, ...] | None:
 
 
 def _check_counts(args) -> bool:
-    for name in ("paths", "threads", "chunk_size"):
+    """Check the numeric and executor flags a command shares (message and False if bad);
+    sets ``args.max_memory_bytes``."""
+    for name in ("paths", "threads", "chunk_size", "dask_workers"):
         v = getattr(args, name, None)
         if v is not None and v < 1:
             print(f"--{name.replace('_', '-')}: must be >= 1, got {v}", file=sys.stderr)
@@ -350,6 +370,27 @@ def _check_counts(args) -> bool:
     if getattr(args, "seed", None) is not None and not 0 <= args.seed < 2**63:
         print(f"--seed: must be in [0, 2**63), got {args.seed}", file=sys.stderr)
         return False
+    dask = getattr(args, "dask", None)
+    if getattr(args, "dask_workers", None) is not None and dask != "local":
+        print("--dask-workers: only with --dask local (a scheduler's workers are its own)",
+              file=sys.stderr)
+        return False
+    if dask is not None:
+        from .cluster import check_address
+
+        why = check_address(dask)
+        if why:
+            print(f"--dask: {why}", file=sys.stderr)
+            return False
+    args.max_memory_bytes = None
+    if getattr(args, "max_memory", None) is not None:
+        from .memory import parse_size
+
+        try:
+            args.max_memory_bytes = parse_size(args.max_memory)
+        except ValueError as e:
+            print(f"--max-memory: {e}", file=sys.stderr)
+            return False
     return True
 
 
@@ -395,7 +436,7 @@ def _cmd_sweep(args) -> int:
             open_executor(args.threads, args.dask, args.dask_workers) as executor:
         table = run_batch(variants, out, paths=args.paths, seed=args.seed, fresh=args.fresh,
                           formats=formats, executor=executor, progress=show, on_variant=report,
-                          folder=folder, log=note)
+                          folder=folder, log=note, max_memory=args.max_memory_bytes)
     if not args.quiet:
         print(f"{len(variants)} variants, {len(table):,} rows: "
               f"{', '.join(str(out / f'summary.{f}') for f in formats)}")
@@ -426,7 +467,8 @@ def _cmd_compare(args) -> int:
 
     with OutputFolder(out, "compare") as folder:
         with open_executor(args.threads, args.dask, args.dask_workers) as executor:
-            table = compare(base, whatifs, paths=args.paths, seed=args.seed, executor=executor)
+            table = compare(base, whatifs, paths=args.paths, seed=args.seed, executor=executor,
+                            max_memory=args.max_memory_bytes)
         files = table_files({"compare": table}, formats)
         for sc in [base] + whatifs:
             files[f"{sc.name}.resolved.toml"] = resolved_toml(sc).encode("utf-8")
@@ -479,12 +521,15 @@ def _cmd_report(args) -> int:
     check_writable_file(out)
     paths = args.paths or sc.simulation.paths
     with open_executor(args.threads, args.dask, args.dask_workers) as executor:
-        res = simulate(sc, paths=paths, seed=args.seed, executor=executor)
+        # the plots draw pools' balances and guarantors' leverage path by path
+        res = simulate(sc, paths=paths, seed=args.seed, executor=executor, keep="all",
+                       max_memory=args.max_memory_bytes, warn=_warn)
         comparison = None
         if whatifs:
             from .compare import compare
 
-            comparison = compare(sc, whatifs, paths=paths, seed=res.seed, executor=executor)
+            comparison = compare(sc, whatifs, paths=paths, seed=res.seed, executor=executor,
+                                 max_memory=args.max_memory_bytes)
     page = build_html(res, res.summary_rows(), comparison=comparison, argv=sys.argv)
     atomic_write_bytes(out, page.encode("utf-8"))
     files = [out]
@@ -556,7 +601,8 @@ def _cmd_solve(args) -> int:
     with OutputFolder(out, "solve") as folder:
         with open_executor(args.threads, args.dask, args.dask_workers) as executor:
             sol = solve(args.file, args.lever, low, high, fig, target, overrides=args.overrides,
-                        paths=args.paths, seed=args.seed, z=args.z, log=log, executor=executor)
+                        paths=args.paths, seed=args.seed, z=args.z, log=log, executor=executor,
+                        max_memory=args.max_memory_bytes)
         _write_solve(folder, sol, fig, args)
     print(str(sol))
     return EXIT_OK
@@ -610,7 +656,8 @@ def _cmd_sensitivity(args) -> int:
         try:
             f0, se0, swings = tornado(args.file, fig, delta=args.delta, only=only,
                                       overrides=args.overrides, paths=args.paths, seed=args.seed,
-                                      progress=progress, executor=executor)
+                                      progress=progress, executor=executor,
+                                      max_memory=args.max_memory_bytes)
         finally:
             if bar is not None:
                 bar.close()
@@ -620,7 +667,7 @@ def _cmd_sensitivity(args) -> int:
             top = [s.lever for s in swings if s.swing > 0][: args.sobol]
             st, runs = sobol(args.file, fig, top, delta=args.delta, samples=args.sobol_samples,
                              overrides=args.overrides, paths=args.paths, seed=args.seed,
-                             executor=executor)
+                             executor=executor, max_memory=args.max_memory_bytes)
             tables["sobol"] = st
         files = table_files(tables, ("csv",))
         buf = io.BytesIO()
@@ -649,13 +696,10 @@ def _cmd_run(args) -> int:
     from .outdir import OutputFolder
     from .output import format_summary, write_run
 
-    for name in ("paths", "threads", "chunk_size"):
-        v = getattr(args, name)
-        if v is not None and v < 1:
-            print(f"--{name.replace('_', '-')}: must be >= 1, got {v}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-    if args.seed is not None and not 0 <= args.seed < 2**63:
-        print(f"--seed: must be in [0, 2**63), got {args.seed}", file=sys.stderr)
+    if not _check_counts(args):
+        return EXIT_BAD_INPUT
+    if args.max_paths < 1:
+        print(f"--max-paths: must be >= 1, got {args.max_paths}", file=sys.stderr)
         return EXIT_BAD_INPUT
     formats = _formats(args.format)
     if formats is None:
@@ -694,7 +738,8 @@ def _cmd_run(args) -> int:
 
             res = simulate_until(sc, targets, paths=paths, max_paths=args.max_paths,
                                  seed=args.seed, executor=executor, chunk_size=args.chunk_size,
-                                 log=log)
+                                 log=log, keep="summary", max_memory=args.max_memory_bytes,
+                                 warn=_warn)
             if not res.target_se_met:
                 print(f"simpool: warning: --max-paths {args.max_paths:,} reached before every "
                       "--target-se was met", file=sys.stderr)
@@ -702,7 +747,8 @@ def _cmd_run(args) -> int:
             update, close = _progress_bar(paths, args.quiet, compile_hint=not args.dask)
             try:
                 res = simulate(sc, paths=paths, seed=args.seed, executor=executor,
-                               chunk_size=args.chunk_size, progress=update)
+                               chunk_size=args.chunk_size, progress=update, keep="summary",
+                               max_memory=args.max_memory_bytes, warn=_warn)
             finally:
                 close()
         rows = res.summary_rows()  # no pandas unless another format needs it
@@ -752,8 +798,13 @@ def main(argv: list[str] | None = None) -> int:
                "sensitivity": _cmd_sensitivity,
                "validate": _cmd_validate,
                "show": _cmd_show, "compile": _cmd_compile}[args.command]
+    import functools
+    import warnings
+
     try:
-        return handler(args)
+        with warnings.catch_warnings():
+            warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
+            return handler(args)
     except ScenarioError as e:
         _print_problems(e.problems + e.warnings)
         return EXIT_BAD_INPUT

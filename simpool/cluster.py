@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import Executor, Future, InvalidStateError
 from contextlib import contextmanager
 
-from .errors import SimpoolError
+from .errors import SimpoolError, UsageError
 
 #: Times a chunk is rerun when its task fails (a worker lost mid-task, say) before the error
 #: reaches the caller.
@@ -29,10 +29,30 @@ class DaskExecutor(Executor):
     ``shutdown(cancel_futures=True)``) cancels its task.
     """
 
-    def __init__(self, client, retries: int = DASK_RETRIES):
+    def __init__(self, client, retries: int = DASK_RETRIES, local: bool = False):
         self.client = client
         self.retries = retries
+        #: whether the workers run on this machine (a LocalCluster): their memory counts here
+        self.local = local
         self._pending: set[Future] = set()  # futures not yet done
+        self._shared: dict[int, tuple] = {}
+
+    @property
+    def dask_workers(self) -> int:
+        """Worker processes of the cluster now (at least 1)."""
+        try:
+            return max(1, len(self.client.scheduler_info().get("workers", {})))
+        except Exception:  # noqa: BLE001 - a count for the memory estimate only
+            return 1
+
+    def share(self, obj):
+        """``obj`` sent to every worker once (a Dask future standing for it); tasks that take
+        the future as an argument find it there, instead of carrying a copy each (the planned
+        inputs of a 1M-loan tape are about 70 MiB)."""
+        key = id(obj)
+        if key not in self._shared or self._shared[key][0] is not obj:
+            self._shared[key] = (obj, self.client.scatter(obj, broadcast=True, hash=False))
+        return self._shared[key][1]
 
     def submit(self, fn, /, *args, **kwargs) -> Future:
         task = self.client.submit(fn, *args, pure=False, retries=self.retries, **kwargs)
@@ -90,6 +110,18 @@ class _TaskFuture(Future):
         return super().cancel()
 
 
+def check_address(dask: str) -> str | None:
+    """Why ``dask`` is not a ``--dask`` value ('local' or a scheduler address), or None."""
+    import re
+
+    if dask == "local":
+        return None
+    if re.fullmatch(r"(?:(?:tcp|tls|ucx|inproc|ws|wss)://)?\[?[A-Za-z0-9_.:-]+\]?:\d{1,5}", dask):
+        return None
+    return (f"expected 'local' (a LocalCluster here) or a scheduler address such as "
+            f"tcp://host:8786, got {dask!r}")
+
+
 @contextmanager
 def open_executor(threads: int | None = None, dask: str | None = None,
                   dask_workers: int | None = None):
@@ -104,18 +136,25 @@ def open_executor(threads: int | None = None, dask: str | None = None,
             if dask == "local":
                 from .engine import default_workers
 
+                if dask_workers is not None and dask_workers < 1:
+                    raise UsageError(f"--dask-workers: must be >= 1, got {dask_workers}")
                 cluster = LocalCluster(n_workers=dask_workers or default_workers(),
                                        threads_per_worker=1, processes=True,
                                        dashboard_address=":0")
                 client = Client(cluster)
             else:
+                why = check_address(dask)
+                if why:
+                    raise UsageError(f"--dask: {why}")
                 client = Client(dask, timeout="10s")
-        except (OSError, TimeoutError) as e:
+        except (OSError, TimeoutError, ValueError) as e:
             if cluster is not None:
                 cluster.close()
+            if isinstance(e, UsageError):
+                raise
             raise SimpoolError(f"cannot reach the Dask scheduler at {dask}: {e}") from None
         try:
-            yield DaskExecutor(client)
+            yield DaskExecutor(client, local=cluster is not None)
         finally:
             client.close()
             if cluster is not None:

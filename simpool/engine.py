@@ -10,6 +10,7 @@ Workers receive only plain arrays (:class:`~simpool.model.KernelInputs`).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import os
 import time
@@ -29,87 +30,100 @@ DEFAULT_CHUNK = 8192
 CHUNK_BYTES = 64 * 2**20
 
 
-def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
-              keep_segments: bool = True) -> dict[str, np.ndarray]:
-    """Simulate one chunk of paths: credit defaults, then the policy waterfall.
+def output_shapes(inputs: KernelInputs, keep_segments: bool = True) -> dict[str, tuple]:
+    """Per-path outputs of :func:`run_chunk`: ``{name: (shape after the path axis, dtype)}``.
 
-    A module-level function of plain arguments, so process pools and Dask can ship it.
-    Returns the chunk's rows of every per-path output (see :data:`OUTPUTS`).
+    The one list of them: :func:`run_chunk` allocates from it and the memory estimate
+    (:mod:`simpool.memory`) counts from it, so an output added here enters both.
     """
-    from .rng import seed_key
-    from .waterfall import N_PARTIES, waterfall_chunk
+    from .waterfall import N_PARTIES
 
     H = inputs.n_years
     wf = inputs.waterfall
     S = wf.n_segments
+    NB, NG, NP, NI = (len(wf.bank_names), len(wf.guarantor_names), len(wf.pool_names),
+                      len(wf.insurer_names))
+    f8, i8 = np.float64, np.int64
     out = {
-        "loss": np.zeros((n_paths, H)),
-        "defaults": np.zeros((n_paths, H), np.int64),
-        "logw": np.zeros(n_paths),
+        "loss": ((H,), f8), "defaults": ((H,), i8), "logw": ((), f8),
+        "party": ((H, N_PARTIES), f8), "entity": ((H, NB + NG + NP + NI), f8),
+        "net": ((H,), f8), "pool_balance": ((H + 1, NP + 1), f8),
+        "pool_unpaid": ((H, NP + 1), f8), "pool_suspended": ((H, NP), f8),
+        "guarantor_net_assets": ((H + 1, NG + 1), f8), "guarantor_leverage": ((H, NG), f8),
+        "npl": ((H, NB), f8), "nf_payout_rate": ((H,), f8), "fiscal": ((), f8),
+        "pending": ((2,), f8), "loans_outstanding": ((H,), f8), "pool_npl": ((H, NP), f8),
+        # small aggregates of the per-segment arrays, whatever the number of segments
+        "guarantor_balance": ((H, NG), f8), "guarantee_balance_end": ((H,), f8),
     }
-    seg_ead = np.zeros((n_paths, H, S))
-    seg_loss = np.zeros((n_paths, H, S))
-    seg_bal = np.zeros((n_paths, H, S))
-    seg_bal_end = np.zeros((n_paths, H, S))
+    if inputs.funds:
+        from .fundkernels import N_FIGURES
+
+        for f in inputs.funds:
+            out[f"fund:{f.name}:figures"] = ((N_FIGURES,), f8)
+            out[f"fund:{f.name}:gov_cash"] = ((f.life,), f8)
+            out[f"fund:{f.name}:market"] = ((f.inv_years,), f8)
+            out[f"fund:{f.name}:proceeds"] = ((f.life,), f8)
+    for name in SEGMENT_OUTPUTS:  # scratch of the kernel; kept when they fit (keep_segments)
+        out[name] = ((H, S), f8)
+    return out
+
+
+#: Per-segment outputs (exposure at default, loss, balance at the start and the end of each
+#: year, per path, year and segment): the kernel's scratch, kept only when asked for and small.
+SEGMENT_OUTPUTS = ("segment_ead", "segment_loss", "segment_balance", "segment_balance_end")
+
+
+def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
+              keep_segments: bool = True, reducer: Callable | None = None) -> dict:
+    """Simulate one chunk of paths: credit defaults, then the policy waterfall.
+
+    A module-level function of plain arguments, so process pools and Dask can ship it.
+    Returns the chunk's rows of every per-path output (:func:`output_shapes`), or, with a
+    ``reducer``, what ``reducer(outputs, path0)`` makes of them (the outputs a run keeps and
+    its share of the summary's block moments: :class:`simpool.results.Reducer`), so that a
+    worker sends back only that.
+    """
+    from .rng import seed_key
+    from .waterfall import waterfall_chunk
+
+    H = inputs.n_years
+    wf = inputs.waterfall
+    S = wf.n_segments
+    out = {name: np.zeros((n_paths,) + shape, dtype)
+           for name, (shape, dtype) in output_shapes(inputs).items()}
     skey = np.uint64(seed_key(np.uint64(seed)))  # keep it uint64 across the Python boundary
     static = np.ones(S, np.bool_)  # segments of single loans: a static book
     static[np.unique(inputs.c_seg)] = False
-    NB, NG, NP, NI = (len(wf.bank_names), len(wf.guarantor_names), len(wf.pool_names),
-                      len(wf.insurer_names))
-    out.update(
-        party=np.zeros((n_paths, H, N_PARTIES)),
-        entity=np.zeros((n_paths, H, NB + NG + NP + NI)),
-        net=np.zeros((n_paths, H)),
-        pool_balance=np.zeros((n_paths, H + 1, NP + 1)),
-        pool_unpaid=np.zeros((n_paths, H, NP + 1)),
-        pool_suspended=np.zeros((n_paths, H, NP)),
-        guarantor_net_assets=np.zeros((n_paths, H + 1, NG + 1)),
-        guarantor_leverage=np.zeros((n_paths, H, NG)),
-        npl=np.zeros((n_paths, H, NB)),
-        nf_payout_rate=np.zeros((n_paths, H)),
-        fiscal=np.zeros(n_paths),
-        pending=np.zeros((n_paths, 2)),
-        loans_outstanding=np.zeros((n_paths, H)),
-        pool_npl=np.zeros((n_paths, H, NP)),
-    )
     # None when there is no exponential twist: numba then never compiles it
     twist = (inputs.twist_x, inputs.twist_scale) if inputs.twist_x > 0.0 else None
     waterfall_chunk(skey, path0, inputs.kernel_args(), twist, static, wf.g_lev_cap, wf.p_lev_target,
                     wf.bk_slowdown, wf.feedback, out["loss"], out["defaults"], out["logw"],
-                    seg_ead, seg_loss, seg_bal, seg_bal_end, *wf.kernel_args(),
+                    out["segment_ead"], out["segment_loss"], out["segment_balance"],
+                    out["segment_balance_end"], *wf.kernel_args(),
                     out["party"], out["entity"], out["net"], out["pool_balance"],
                     out["pool_unpaid"], out["pool_suspended"], out["guarantor_net_assets"],
                     out["guarantor_leverage"], out["npl"], out["nf_payout_rate"], out["fiscal"],
                     out["pending"], out["loans_outstanding"], out["pool_npl"])
-    # small aggregates the summary needs, whatever the number of segments
     guaranteed = wf.s_product == 1
-    g_bal = np.zeros((n_paths, H, NG))
-    for g in range(NG):
-        g_bal[:, :, g] = seg_bal[:, :, wf.s_guar == g].sum(axis=2)
-    out["guarantor_balance"] = g_bal
-    out["guarantee_balance_end"] = seg_bal_end[:, :, guaranteed].sum(axis=2)
+    seg_bal = out["segment_balance"]
+    for g in range(len(wf.guarantor_names)):
+        out["guarantor_balance"][:, :, g] = seg_bal[:, :, wf.s_guar == g].sum(axis=2)
+    out["guarantee_balance_end"][:] = out["segment_balance_end"][:, :, guaranteed].sum(axis=2)
     for f in inputs.funds:  # angel funds: same keys, same factor paths
-        from .fundkernels import N_FIGURES, fund_chunk
+        from .fundkernels import fund_chunk
 
-        fig = np.zeros((n_paths, N_FIGURES))
-        cash = np.zeros((n_paths, f.life))
-        market = np.zeros((n_paths, f.inv_years))
-        proceeds = np.zeros((n_paths, f.life))
         (fid, life, inv, dpy, investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a,
          st_cap, rho, shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc) = f.kernel_args()
         fund_chunk(skey, path0, n_paths, fid, inputs.chol, inputs.phi, _fixed_for(inputs, inv), life, inv, dpy,
                    investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a, st_cap, rho,
                    shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc,
-                   fig, cash, market, proceeds)
-        out[f"fund:{f.name}:figures"] = fig
-        out[f"fund:{f.name}:gov_cash"] = cash
-        out[f"fund:{f.name}:market"] = market
-        out[f"fund:{f.name}:proceeds"] = proceeds
-    if keep_segments:  # per-segment detail (risk contributions), when it fits in memory
-        out["segment_ead"] = seg_ead
-        out["segment_loss"] = seg_loss
-        out["segment_balance"] = seg_bal
-        out["segment_balance_end"] = seg_bal_end
+                   out[f"fund:{f.name}:figures"], out[f"fund:{f.name}:gov_cash"],
+                   out[f"fund:{f.name}:market"], out[f"fund:{f.name}:proceeds"])
+    if not keep_segments:  # per-segment detail (risk contributions) only when it fits
+        for name in SEGMENT_OUTPUTS:
+            del out[name]
+    if reducer is not None:
+        return reducer(out, path0)
     return out
 
 
@@ -122,29 +136,36 @@ def _fixed_for(inputs: KernelInputs, years: int) -> np.ndarray:
     return out
 
 
+def inputs_bytes(inputs: KernelInputs) -> int:
+    """Bytes of the planned inputs' arrays (what each worker process receives)."""
+    total = 0
+    for obj in [inputs, inputs.waterfall, *inputs.funds]:
+        for f in dataclasses.fields(obj):
+            v = getattr(obj, f.name)
+            if isinstance(v, np.ndarray):
+                total += v.nbytes
+    return total
+
+
 def chunk_bounds(paths: int, chunk_size: int) -> list[tuple[int, int]]:
     """(first path, number of paths) of each chunk."""
     return [(p, min(chunk_size, paths - p)) for p in range(0, paths, chunk_size)]
 
 
-def chunk_bytes_per_path(inputs: KernelInputs) -> int:
-    """Bytes :func:`run_chunk` allocates per path (float64/int64 arrays, all outputs)."""
-    from .waterfall import N_PARTIES
+def bytes_per_path(shapes: dict[str, tuple], names=None) -> int:
+    """Bytes one path takes in the outputs ``names`` (default: all) of ``shapes``
+    (:func:`output_shapes`)."""
+    total = 0
+    for name, (shape, dtype) in shapes.items():
+        if names is None or name in names:
+            total += int(np.prod(shape, dtype=np.int64)) * np.dtype(dtype).itemsize
+    return total
 
-    H = inputs.n_years
-    wf = inputs.waterfall
-    S = wf.n_segments
-    NB, NG, NP, NI = (len(wf.bank_names), len(wf.guarantor_names), len(wf.pool_names),
-                      len(wf.insurer_names))
-    per_year = (4 * S + N_PARTIES + NB + NG + NP + NI + 3 * (NP + 1) + 2 * NG + NB + 8
-                + NG + 1)
-    per_path = H * per_year + (H + 1) * (NP + 1 + NG + 1) + 4
-    if inputs.funds:
-        from .fundkernels import N_FIGURES
 
-        for f in inputs.funds:
-            per_path += N_FIGURES + 2 * f.life + f.inv_years
-    return 8 * per_path
+def chunk_bytes_per_path(inputs: KernelInputs, extra: int = 0) -> int:
+    """Bytes :func:`run_chunk` allocates per path (every output, per-segment scratch
+    included), plus ``extra`` (what a reducer makes of them)."""
+    return bytes_per_path(output_shapes(inputs)) + extra
 
 
 def default_workers() -> int:
@@ -160,39 +181,67 @@ def default_workers() -> int:
 KEEP_SEGMENTS_BYTES = 2**30
 
 
+def default_chunk_size(inputs: KernelInputs, paths: int, chunk_size: int | None = None,
+                       extra: int = 0, warn: Callable[[str], None] | None = None) -> int:
+    """Paths per chunk: ``chunk_size`` when given, else enough chunks to balance the load;
+    either way at most :data:`CHUNK_BYTES` of per-path arrays per chunk (an explicit size
+    above that is shrunk, with a warning through ``warn``: 2,000 cohorts over 50 years take
+    8 MB a path)."""
+    per_path = chunk_bytes_per_path(inputs, extra)
+    cap = max(1, CHUNK_BYTES // per_path)
+    if chunk_size is None:
+        workers = default_workers()
+        chunk_size = max(256, min(DEFAULT_CHUNK, -(-paths // (4 * workers))))
+        return max(1, min(chunk_size, cap))
+    if chunk_size < 1:
+        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    if chunk_size > cap and chunk_size > 1:
+        if warn is not None:
+            warn(f"--chunk-size {chunk_size:,}: a path of this scenario takes "
+                 f"{per_path / 2**20:,.1f} MiB of arrays, so a chunk may hold at most {cap:,} "
+                 f"paths ({CHUNK_BYTES // 2**20} MiB); using {cap:,}")
+        return cap
+    return chunk_size
+
+
 def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor | None = None,
               chunk_size: int | None = None, keep_segments: bool | None = None,
               progress: Callable[[int, int], None] | None = None,
-              first_path: int = 0) -> dict[str, np.ndarray]:
+              first_path: int = 0, reducer: Callable | None = None,
+              sink: Callable[[int, dict], None] | None = None,
+              warn: Callable[[str], None] | None = None) -> dict[str, np.ndarray] | None:
     """Run paths ``first_path .. first_path + paths - 1`` of ``inputs``; return the raw
     per-path arrays (row i = path first_path + i). Runs of consecutive path ranges
     concatenate to exactly the run of their union.
+
+    With a ``reducer`` (see :func:`run_chunk`) each chunk's reduced result goes to
+    ``sink(first path of the chunk, result)`` as it arrives, in path order, and nothing is
+    returned: memory then holds what the sink keeps, not every output of every path.
 
     Returns
     -------
     dict of per-path arrays (first axis = paths): ``loss`` and ``defaults`` (paths, years),
     ``logw`` (paths,) log likelihood ratios, and the waterfall's outputs (``party``,
-    ``entity``, ``net``, ``pool_balance``, ...; see :func:`run_chunk`).
+    ``entity``, ``net``, ``pool_balance``, ...; see :func:`output_shapes`).
     """
     if paths < 1:
         raise ValueError(f"paths must be >= 1, got {paths}")
     if keep_segments is None:
         size = 4 * 8 * paths * inputs.n_years * inputs.waterfall.n_segments
         keep_segments = size <= KEEP_SEGMENTS_BYTES
-    if chunk_size is None:
-        workers = default_workers()
-        chunk_size = max(256, min(DEFAULT_CHUNK, -(-paths // (4 * workers))))
-        chunk_size = max(1, min(chunk_size, CHUNK_BYTES // chunk_bytes_per_path(inputs)))
-    if chunk_size < 1:
-        raise ValueError(f"chunk_size must be >= 1, got {chunk_size}")
+    extra = getattr(reducer, "bytes_per_path", 0)
+    chunk_size = default_chunk_size(inputs, paths, chunk_size, extra, warn)
     bounds = chunk_bounds(paths, chunk_size)
     result: dict[str, np.ndarray] = {}
     own = executor is None
     if own:
         executor = ThreadPoolExecutor(max_workers=default_workers())
+    share = getattr(executor, "share", None)  # Dask: the inputs go to each worker once
+    shipped = share(inputs) if share is not None else inputs
     futures = []
     try:
-        futures = [(p0, executor.submit(run_chunk, inputs, seed, first_path + p0, n, keep_segments))
+        futures = [(p0, executor.submit(run_chunk, shipped, seed, first_path + p0, n,
+                                        keep_segments, reducer))
                    for p0, n in bounds]
         if progress is not None:
             progress(0, paths)  # the chunks have started
@@ -202,11 +251,15 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
             part = fut.result()
             futures[k] = (p0, None)  # drop the finished chunk: no second copy of the results
             del fut
-            n = len(part["logw"])
-            for name, arr in part.items():
-                if name not in result:
-                    result[name] = np.empty((paths,) + arr.shape[1:], arr.dtype)
-                result[name][p0:p0 + n] = arr
+            n = bounds[k][1]
+            if sink is not None:
+                sink(first_path + p0, part)
+            else:
+                for name, arr in part.items():
+                    if name not in result:
+                        result[name] = np.empty((paths,) + arr.shape[1:], arr.dtype)
+                    result[name][p0:p0 + n] = arr
+            del part
             done += n
             if progress is not None:
                 progress(done, paths)
@@ -218,13 +271,115 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
     finally:
         if own:
             executor.shutdown(wait=True, cancel_futures=True)
-    return result
+    return None if sink is not None else result
+
+
+class ResultStore:
+    """Collects a run's reduced chunks (:class:`simpool.results.Reducer`): the kept per-path
+    outputs, each in one array of ``capacity`` rows allocated at its first chunk (memory the
+    rows never reach is never touched: it stays virtual), and the block moments."""
+
+    def __init__(self, reducer, capacity: int):
+        from .moments import MomentStore
+
+        self.capacity = int(capacity)
+        self.arrays: dict[str, np.ndarray] = {}
+        self.moments = MomentStore(reducer.features.n_features, reducer.features.is_prob,
+                                   self.capacity)
+        self.paths = 0
+
+    def add(self, path0: int, part: dict) -> None:
+        kept = part["kept"]
+        n = len(kept["logw"])
+        for name, arr in kept.items():
+            dst = self.arrays.get(name)
+            if dst is None:
+                dst = self.arrays[name] = np.empty((self.capacity,) + arr.shape[1:], arr.dtype)
+            dst[path0:path0 + n] = arr
+        self.moments.add(part["moments"])
+        self.paths = max(self.paths, path0 + n)
+
+    def raw(self, paths: int) -> dict[str, np.ndarray]:
+        """The kept outputs of paths ``0 .. paths - 1`` (views)."""
+        return {name: arr[:paths] for name, arr in self.arrays.items()}
+
+
+#: ``keep="auto"`` keeps every per-path output while that needs at most this share of the
+#: memory available (else only the summary's samples).
+AUTO_KEEP_ALL_SHARE = 0.25
+
+
+def _executor_shape(executor) -> tuple[int, int, bool]:
+    """(parallel threads here, Dask workers, whether those run on this machine)."""
+    if executor is None:
+        return default_workers(), 0, False
+    dask = getattr(executor, "dask_workers", None)
+    if dask is not None:
+        return 1, max(1, int(dask)), bool(getattr(executor, "local", False))
+    return int(getattr(executor, "_max_workers", default_workers())), 0, False
+
+
+def prepare(sc, inputs: KernelInputs, paths: int, *, keep="auto", executor=None,
+            chunk_size: int | None = None, max_memory: int | None = None,
+            what: str | None = None, hint: str = ""):
+    """Decide what a run of ``paths`` paths keeps and check that it fits in memory.
+
+    Returns ``(reducer, keep label, memory estimate)``; raises
+    :class:`simpool.memory.MemoryBudgetError` (before anything is simulated) when the
+    estimated peak is above the memory available or ``max_memory`` bytes.
+    """
+    import warnings
+
+    from . import memory
+    from .errors import SimpoolWarning
+    from .results import FeaturePlan, Reducer, keep_outputs
+
+    n_start = sum(c.loans for c in sc.cohorts) + (len(sc.tape) if sc.tape is not None else 0)
+    features = FeaturePlan(sc, inputs.waterfall, n_start)
+    shapes = output_shapes(inputs)
+    if max_memory is None:
+        max_memory = memory.default_max_memory()
+    size = 4 * 8 * paths * inputs.n_years * inputs.waterfall.n_segments
+    if size > KEEP_SEGMENTS_BYTES:  # run_paths drops them: never kept
+        shapes = {k: v for k, v in shapes.items() if k not in SEGMENT_OUTPUTS}
+    workers, dask_workers, local = _executor_shape(executor)
+    chunk = default_chunk_size(inputs, paths, chunk_size, 8 * (features.n_features + 2))
+    weighted = bool(inputs.is_on or inputs.twist_x > 0)
+    funds = [f.name for f in inputs.funds]
+    extra = {"pool_unpaid_total": ((len(inputs.waterfall.pool_names) + 1,), np.float64)}
+
+    def estimate_for(names):
+        kept = bytes_per_path({**shapes, **extra}, names)
+        return memory.estimate(inputs, paths, kept, features.n_features, chunk, workers,
+                               weighted=weighted, dask_workers=dask_workers, dask_local=local)
+
+    if isinstance(keep, str) and keep == "auto":
+        names, label = keep_outputs("all", shapes, funds)
+        est = estimate_for(names)
+        budget, _ = memory.available_memory()
+        if max_memory is not None:
+            budget = max_memory if budget is None else min(budget, max_memory)
+        if budget is not None and est.total - est.parts["this process now"] > \
+                AUTO_KEEP_ALL_SHARE * budget:
+            names, label = keep_outputs("summary", shapes, funds)
+            warnings.warn(f"keeping only the summary's per-path results of {sc.name} "
+                          f"({paths:,} paths): every output would need {memory.gib(est.total)}; "
+                          "pass keep='all' (or the outputs you need) to keep more",
+                          SimpoolWarning, stacklevel=3)
+            est = estimate_for(names)
+    else:
+        names, label = keep_outputs(keep, shapes, funds)
+        est = estimate_for(names)
+    memory.check(est, max_memory, what or f"simulating {sc.name}", hint)
+    return Reducer(features, names), label, est
 
 
 def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
              executor: Executor | None = None, chunk_size: int | None = None,
              overrides: list[str] | dict | None = None,
-             progress: Callable[[int, int], None] | None = None):
+             progress: Callable[[int, int], None] | None = None,
+             keep="auto", max_memory: int | None = None,
+             warn: Callable[[str], None] | None = None):
     """Simulate a scenario and return its :class:`~simpool.results.Results`.
 
     Parameters
@@ -236,12 +391,28 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     executor : concurrent.futures.Executor, optional
         Where the chunks run (default: a thread pool over all cores).
     chunk_size : int, optional
-        Paths per chunk; never changes the result.
+        Paths per chunk; never changes the result (shrunk, with a warning, when a chunk
+        would hold more than :data:`CHUNK_BYTES` of arrays).
     overrides : list of "dotted.key=value", optional
         Applied when ``scenario`` is a dict or path.
     progress : callable(done, total), optional
         Called with done = 0 once the chunks are submitted (planning is over), then after
         each finished chunk.
+    keep : "auto", "all", "summary" or a list of output names
+        What the result keeps per path. ``"summary"``: only what :meth:`Results.summary`
+        needs (the losses of each party by year, the fiscal NPV, unpaid totals, the funds'
+        figures; about 430 bytes a path for ``scenarios/hubei_base.toml``); its means and
+        probabilities are reduced to block moments as the chunks arrive. ``"all"``: every
+        output (``pool_balance``, ``entity``, per-segment losses for risk contributions,
+        ...). A list keeps those outputs besides the summary's. ``"auto"`` (default):
+        ``"all"`` when that needs at most a quarter of the memory available, else
+        ``"summary"`` (with a warning). The figures are the same whatever is kept.
+    max_memory : int, optional
+        Bytes the run may use at its peak (default: the memory available, or the
+        ``SIMPOOL_MAX_MEMORY`` environment variable); a run estimated above it raises
+        :class:`simpool.memory.MemoryBudgetError` before simulating.
+    warn : callable(str), optional
+        Gets warnings about the run's settings (an explicit chunk size shrunk).
     """
     from .results import Results
     from .scenario import Scenario, load_scenario
@@ -251,16 +422,22 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     seed = sc.simulation.seed if seed is None else int(seed)
     if not 0 <= seed < 2**63:
         raise ValueError(f"seed must be in [0, 2**63), got {seed}")
+    if paths < 1:
+        raise ValueError(f"paths must be >= 1, got {paths}")
     sc = as_run(sc, paths, seed)
     t0 = time.perf_counter()
     inputs = plan(sc)
+    reducer, label, est = prepare(sc, inputs, paths, keep=keep, executor=executor,
+                                  chunk_size=chunk_size, max_memory=max_memory)
     t1 = time.perf_counter()
-    raw = run_paths(inputs, seed, paths, executor=executor, chunk_size=chunk_size, progress=progress)
+    store = ResultStore(reducer, paths)
+    run_paths(inputs, seed, paths, executor=executor, chunk_size=chunk_size, progress=progress,
+              reducer=reducer, sink=store.add, warn=warn)
     t2 = time.perf_counter()
-    return Results(sc, seed=seed, paths=paths, raw=raw,
+    return Results(sc, seed=seed, paths=paths, raw=store.raw(paths),
                    timing={"plan_s": t1 - t0, "simulate_s": t2 - t1},
                    n_loans=inputs.n_loans_total, importance=inputs.is_info,
-                   waterfall=inputs.waterfall)
+                   waterfall=inputs.waterfall, moments=store.moments.moments(paths), keep=label)
 
 
 def as_run(sc, paths: int, seed: int):
@@ -272,41 +449,45 @@ def as_run(sc, paths: int, seed: int):
         update={"paths": int(paths), "seed": int(seed)})})
 
 
-def merge_raw(parts: list[dict[str, np.ndarray]]) -> dict[str, np.ndarray]:
-    """Concatenate the raw arrays of consecutive path ranges."""
-    keys = [k for k in parts[0] if all(k in p for p in parts)]
-    return {k: np.concatenate([p[k] for p in parts]) for k in keys}
-
-
 def simulate_until(scenario, targets: list[tuple], *, paths: int | None = None,
                    max_paths: int = 10_000_000, seed: int | None = None,
                    executor: Executor | None = None, chunk_size: int | None = None,
-                   log: Callable[[str], None] | None = None):
+                   log: Callable[[str], None] | None = None, keep="summary",
+                   max_memory: int | None = None, warn: Callable[[str], None] | None = None):
     """Run paths in batches until every target's standard error is at most its value.
 
     ``targets``: (Figure, max_se) pairs (:class:`simpool.solve.Figure`). The first batch has
     ``paths`` paths (default the scenario's); each next batch is sized from SE ~ 1/sqrt(n)
     (at most 8x the paths so far), up to ``max_paths`` in all. Path i is the same path
-    whatever the batches, so the result equals one run of the final path count.
+    whatever the batches, so the result equals one run of the final path count. The kept
+    outputs (``keep``, as for :func:`simulate`; default the summary's) are allocated once for
+    ``max_paths`` and filled batch by batch (no copies); the memory check counts
+    ``max_paths``.
     """
     from .results import Results
-
     from .scenario import Scenario, load_scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     seed = sc.simulation.seed if seed is None else int(seed)
     n = int(paths or sc.simulation.paths)
+    max_paths = max(int(max_paths), n)
     t0 = time.perf_counter()
     inputs = plan(sc)
+    reducer, label, _ = prepare(sc, inputs, max_paths, keep=keep, executor=executor,
+                                chunk_size=chunk_size, max_memory=max_memory,
+                                what=f"simulating {sc.name} up to --max-paths",
+                                hint=" (lower --max-paths)")
     t1 = time.perf_counter()
-    parts = [run_paths(inputs, seed, n, executor=executor, chunk_size=chunk_size)]
+    store = ResultStore(reducer, max_paths)
+    run_paths(inputs, seed, n, executor=executor, chunk_size=chunk_size, reducer=reducer,
+              sink=store.add, warn=warn)
     done = n
     while True:
-        res = Results(as_run(sc, done, seed), seed=seed, paths=done,
-                      raw=merge_raw(parts) if len(parts) > 1 else parts[0],
+        res = Results(as_run(sc, done, seed), seed=seed, paths=done, raw=store.raw(done),
                       timing={"plan_s": t1 - t0, "simulate_s": time.perf_counter() - t1},
                       n_loans=inputs.n_loans_total, importance=inputs.is_info,
-                      waterfall=inputs.waterfall)
+                      waterfall=inputs.waterfall, moments=store.moments.moments(done),
+                      keep=label)
         summary = res.summary()
         worst = 1.0
         status = []
@@ -323,8 +504,8 @@ def simulate_until(scenario, targets: list[tuple], *, paths: int | None = None,
             return res
         want = int(done * min(worst * worst * 1.1, 9.0)) + 1
         more = min(max(want - done, done // 4, 1), 8 * done, max_paths - done)
-        parts = [res._raw, run_paths(inputs, seed, more, executor=executor, chunk_size=chunk_size,
-                                     first_path=done)]
+        run_paths(inputs, seed, more, executor=executor, chunk_size=chunk_size,
+                  first_path=done, reducer=reducer, sink=store.add)
         done += more
 
 

@@ -61,6 +61,10 @@ class SimpoolError(Exception):
     """Base class of the errors simpool raises on purpose."""
 
 
+class SimpoolWarning(UserWarning):
+    """A warning about a run's settings (the command line prints it as ``simpool: warning:``)."""
+
+
 class UsageError(SimpoolError, ValueError):
     """A command's arguments cannot be honoured (CLI exit code 2), e.g. a figure that is not
     in the summary or a bracket that does not contain the target."""

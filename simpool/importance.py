@@ -124,6 +124,17 @@ def configure(inputs: KernelInputs, method: str, target: float | None,
     else:
         mu = choose_shift(inputs, x)
     info["shift"] = [float(v) for v in mu]
+    if not np.any(mu) and method == "shift":
+        import warnings
+
+        from .errors import SimpoolWarning
+
+        why = ("the explicit importance_sampling.shift is zero" if shift is not None else
+               f"the search found a zero shift for the target {x:,.0f} yuan (the loss is already "
+               "likely at that level, or it is unreachable)")
+        warnings.warn(f"importance sampling does nothing: {why}; the run is plain Monte Carlo "
+                      "(raise importance_sampling.target, or give a negative shift)",
+                      SimpoolWarning, stacklevel=2)
     n_years = inputs.n_years
     new_shift = np.zeros((n_years, len(mu)))
     if shift is not None:

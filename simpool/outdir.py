@@ -107,6 +107,7 @@ class OutputFolder:
         self.argv = list(sys.argv if argv is None else argv)
         self.started = datetime.now(timezone.utc).isoformat(timespec="seconds")
         self._fd: int | None = None
+        self._created = False
         self.manifest: dict = {}
 
     # -- lock ------------------------------------------------------------------------------
@@ -119,6 +120,7 @@ class OutputFolder:
 
     def open(self) -> None:
         """Check the folder, take its lock, read its manifest, refuse another kind."""
+        self._created = not self.path.exists()
         check_writable_folder(self.path)
         self._lock()
         try:
@@ -180,6 +182,11 @@ class OutputFolder:
         fcntl.flock(self._fd, fcntl.LOCK_UN)
         os.close(self._fd)
         self._fd = None
+        if self._created:  # a command that wrote nothing leaves no empty folder behind
+            try:
+                self.path.rmdir()
+            except OSError:
+                pass
 
     # -- manifest --------------------------------------------------------------------------
     def _read_manifest(self) -> dict:

@@ -16,6 +16,7 @@ import os
 import re
 import tomllib
 import types
+import weakref
 from contextlib import suppress as _suppress
 from pathlib import Path
 from typing import Annotated, Any, Literal, Union, get_args, get_origin
@@ -978,6 +979,7 @@ def _check_sizes(sc: "Scenario", index: "_Locator", names: dict, touched: set[tu
             problems.error(*_where(loc, index, touched), format_path(loc, names),
                            f"the book grows to about {book:.3g} loans by year {years}: at most "
                            f"{MAX_BOOK_LOANS:.0e} (lower loans, growth or horizon_years)")
+    _check_book_size(sc, index, names, touched, problems)
     if single > MAX_SINGLE_LOANS:
         i = max((k for k, c in enumerate(sc.cohorts) if c.mode == "loans"),
                 key=lambda k: sc.cohorts[k].loans)
@@ -985,6 +987,41 @@ def _check_sizes(sc: "Scenario", index: "_Locator", names: dict, touched: set[tu
         problems.error(*_where(loc, index, touched), format_path(loc, names),
                        f"cohorts with mode = \"loans\" hold {single:,} loans, drawn one by one: "
                        f"at most {MAX_SINGLE_LOANS:,}; use mode = \"binomial\" for large cohorts")
+
+
+#: A loan book above this many yuan in a year draws a warning (10万亿: more than a whole
+#: province's bank loans; such amounts are implausible for one programme).
+BIG_BOOK_YUAN = 1e13
+
+
+def _check_book_size(sc: "Scenario", index: "_Locator", names: dict, touched: set[tuple],
+                     problems: ProblemList) -> None:
+    """Warn when the cohorts' planned book (loans x exposure, with growth) passes
+    :data:`BIG_BOOK_YUAN` in some year: typically a growth rate compounding over a long horizon."""
+    years = sc.simulation.horizon_years
+    worst = (0.0, 0, None)  # (book, year index, cohort index of the largest share)
+    for y in range(years):
+        book, top, top_i = 0.0, 0.0, None
+        for i, c in enumerate(sc.cohorts):
+            try:
+                part = c.loans * c.exposure * ((1.0 + c.growth) ** y if c.mode == "binomial" else 1.0)
+            except OverflowError:
+                part = math.inf
+            book += part
+            if part > top:
+                top, top_i = part, i
+        if book > worst[0]:
+            worst = (book, y, top_i)
+    book, y, i = worst
+    if book > BIG_BOOK_YUAN and i is not None:
+        c = sc.cohorts[i]
+        loc = ("cohorts", i, "growth" if c.growth > 0 else "loans")
+        shown = f"{book / 1e12:,.0f}万亿 yuan" if math.isfinite(book) else "an infinite amount"
+        problems.warn(*_where(loc, index, touched), format_path(loc, names),
+                      f"the loan book reaches about {shown} ({book:.3g}) in "
+                      f"{sc.simulation.start_year + y}: above {BIG_BOOK_YUAN:.0e} yuan (10万亿), "
+                      "more than a whole province's bank loans; check growth, loans, exposure "
+                      "and horizon_years")
 
 
 def _bad_chars(text: str) -> str | None:
@@ -1473,6 +1510,22 @@ def scenario_warnings(sc: Scenario) -> list[Problem]:
     return list(sc._warnings)
 
 
+#: Loan tapes read, while any scenario holds them: the variants of a sweep (and the what-ifs
+#: of a comparison) share one read-only copy of a tape instead of reading it once each.
+_TAPES: "weakref.WeakValueDictionary" = weakref.WeakValueDictionary()
+
+
+def _tape_key(full: Path, options: dict) -> tuple | None:
+    """What identifies a tape read: the file (device, inode, size, modification time) and
+    the reader's options; None when the file cannot be looked at (the reader says why)."""
+    try:
+        st = full.stat()
+    except (OSError, ValueError):
+        return None
+    return (str(full), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns,
+            tuple(sorted(options.items())))
+
+
 def _load_tape(sc: Scenario, file: str, index: dict, problems: ProblemList) -> None:
     from .loantape import read_loan_tape
 
@@ -1482,13 +1535,19 @@ def _load_tape(sc: Scenario, file: str, index: dict, problems: ProblemList) -> N
         return
     p = Path(sc.portfolio.loans_file)
     full = p if p.is_absolute() else Path(sc._base_dir) / p
+    options = dict(shown_as=str(Path(file).parent / p) if not file.startswith("<") else str(p),
+                   encoding=sc.portfolio.encoding,
+                   default_sector=sc.portfolio.default_sector or
+                   (sc.model.sectors[0] if len(sc.model.sectors) == 1 else None),
+                   sectors=tuple(sc.model.sectors),
+                   allow_duplicate_ids=sc.portfolio.allow_duplicate_ids)
+    key = _tape_key(full, options)
+    tape = _TAPES.get(key) if key is not None else None
     try:
-        tape = read_loan_tape(full, shown_as=str(Path(file).parent / p) if not file.startswith("<") else str(p),
-                              encoding=sc.portfolio.encoding,
-                              default_sector=sc.portfolio.default_sector or
-                              (sc.model.sectors[0] if len(sc.model.sectors) == 1 else None),
-                              sectors=sc.model.sectors,
-                              allow_duplicate_ids=sc.portfolio.allow_duplicate_ids)
+        if tape is None:
+            tape = read_loan_tape(full, **options)
+            if key is not None:
+                _TAPES[key] = tape
     except ScenarioError as e:
         problems.extend(e.problems)
         problems.extend(e.warnings)

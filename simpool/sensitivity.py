@@ -63,13 +63,14 @@ class Swing:
         return max(vals) - min(vals) if len(vals) == 2 else float("nan")
 
 
-def _runner(file, overrides, paths, seed, figure: Figure, executor):
+def _runner(file, overrides, paths, seed, figure: Figure, executor, max_memory=None):
     from .engine import simulate
     from .scenario import load_scenario
 
     def run(sets: list[str]) -> tuple[float, float]:
         sc = load_scenario(file, list(overrides or []) + sets)
-        res = simulate(sc, paths=paths, seed=seed, executor=executor)
+        res = simulate(sc, paths=paths, seed=seed, executor=executor, keep="summary",
+                       max_memory=max_memory)
         return figure.pick(res.summary())
 
     return run
@@ -78,8 +79,10 @@ def _runner(file, overrides, paths, seed, figure: Figure, executor):
 def tornado(file, figure: Figure, *, delta: float = 0.2, only: list[str] | None = None,
             overrides: list[str] | None = None, paths: int | None = None,
             seed: int | None = None, executor=None,
-            progress: Callable[[int, int, str], None] | None = None):
-    """One-at-a-time swings of ``figure``; returns (base value, base se, swings sorted)."""
+            progress: Callable[[int, int, str], None] | None = None,
+            max_memory: int | None = None):
+    """One-at-a-time swings of ``figure``; returns (base value, base se, swings sorted).
+    ``max_memory``: as for :func:`simpool.simulate`, for each run."""
     from .scenario import load_scenario
 
     if not 0 < delta < 1:
@@ -87,7 +90,7 @@ def tornado(file, figure: Figure, *, delta: float = 0.2, only: list[str] | None 
     base_sc = load_scenario(file, overrides)
     paths = int(paths or base_sc.simulation.paths)
     seed = int(base_sc.simulation.seed if seed is None else seed)
-    run = _runner(file, overrides, paths, seed, figure, executor)
+    run = _runner(file, overrides, paths, seed, figure, executor, max_memory)
     f0, se0 = run([])
     all_levers = levers(base_sc)
     if only:
@@ -122,7 +125,8 @@ def tornado_table(f0: float, se0: float, swings: list[Swing]):
 
 def sobol(file, figure: Figure, keys: list[str], *, delta: float = 0.2, samples: int = 32,
           overrides: list[str] | None = None, paths: int | None = None, seed: int | None = None,
-          executor=None, progress: Callable[[int, int, str], None] | None = None):
+          executor=None, progress: Callable[[int, int, str], None] | None = None,
+          max_memory: int | None = None):
     """First-order and total Sobol indices of ``figure`` over ``keys`` (each uniform within
     ±delta of its value), by SALib; returns a DataFrame with confidence intervals."""
     import numpy as np
@@ -145,7 +149,7 @@ def sobol(file, figure: Figure, keys: list[str], *, delta: float = 0.2, samples:
     X = sample.sample(problem, n, calc_second_order=False, seed=1)
     paths = int(paths or base_sc.simulation.paths)
     seed = int(base_sc.simulation.seed if seed is None else seed)
-    run = _runner(file, overrides, paths, seed, figure, executor)
+    run = _runner(file, overrides, paths, seed, figure, executor, max_memory)
     Y = np.empty(len(X))
     for i, row in enumerate(X):
         try:

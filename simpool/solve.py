@@ -83,7 +83,8 @@ class Solution:
 
 def solve(file, lever: str, low: float, high: float, figure: Figure, target: float, *,
           overrides: list[str] | None = None, paths: int | None = None, seed: int | None = None,
-          xtol: float | None = None, z: float = 1.96, executor=None, log=None) -> Solution:
+          xtol: float | None = None, z: float = 1.96, executor=None, log=None,
+          max_memory: int | None = None) -> Solution:
     """Find the lever value in [low, high] where ``figure`` equals ``target``.
 
     The figure must cross the target inside the bracket (it is monotone for the levers
@@ -112,7 +113,8 @@ def solve(file, lever: str, low: float, high: float, figure: Figure, target: flo
                 raise ScenarioError([p.__class__(p.file, p.line, p.path,
                                                  f"{p.message} (at {lever} = {x:g})", p.severity)
                                      for p in e.problems]) from None
-            res = simulate(sc, paths=paths, seed=seed, executor=executor)
+            res = simulate(sc, paths=paths, seed=seed, executor=executor, keep="summary",
+                           max_memory=max_memory)
             cache[x] = figure.pick(res.summary())
             evaluations.append((x, *cache[x]))
             if log:

@@ -289,7 +289,9 @@ class _Sorted:
         if self.ws is None:
             m = math.ceil(round(tail * n, 9))
             m = min(max(m, 1), n)
-            value = float(self.xs[n - m :].mean())
+            # the mean of the m worst is >= VaR; rounding (m equal losses) may put it a hair
+            # below, and ES below VaR reads as an error
+            value = max(float(self.xs[n - m :].mean()), v)
         else:
             value = v + mean_excess / tail
         return Estimate("ES", level, value, se_excess / tail)

@@ -157,7 +157,9 @@ SLOW_SWEEP = ["--sweep", "cohorts.c.pd=0.01,0.02,0.03,0.04,0.05,0.06,0.07,0.08",
 
 def test_two_sweeps_on_one_folder_one_waits_out(tmp_path, base):
     out = tmp_path / "o"
-    env = {"SIMPOOL_TEST_PAUSE_WRITE": "0001.csv:2"}  # the holder is still writing
+    # the holder pauses at its first variant, long enough for the other to start even on a
+    # loaded machine
+    env = {"SIMPOOL_TEST_PAUSE_WRITE": "0000.csv:6"}
     first = _start(["sweep", str(base), *SLOW_SWEEP, "--out", str(out)], env)
     second = _start(["sweep", str(base), *SLOW_SWEEP, "--out", str(out)], env)
     codes = sorted([first.wait(120), second.wait(120)])

@@ -716,9 +716,9 @@ def test_default_chunk_size_keeps_chunks_within_the_memory_budget(monkeypatch):
     sizes = []
     real = eng.run_chunk
 
-    def spy(inputs, seed, path0, n, keep):
+    def spy(inputs, seed, path0, n, *rest):
         sizes.append(n)
-        return real(inputs, seed, path0, n, keep)
+        return real(inputs, seed, path0, n, *rest)
 
     monkeypatch.setattr(eng, "run_chunk", spy)
     small = eng.run_paths(inputs, 5, 400)
