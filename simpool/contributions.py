@@ -110,10 +110,7 @@ def _pool_event(res, name: str) -> np.ndarray:
     names = pools + (["insurance_pool"] if "insurance_pool" in res.parties else [])
     if name not in names:
         raise ValueError(f"unknown pool '{name}'; pools: {', '.join(names) or '(none)'}")
-    j = len(pools) if name == "insurance_pool" else pools.index(name)
-    unpaid = res._raw["pool_unpaid"][:, :, j]
-    short = unpaid > 1e-9 * max(1.0, float(np.abs(unpaid).max()))  # as Results.summary
-    return short.any(axis=1)
+    return res.pool_depleted(name)[:, -1]  # depleted by the last year, as Results.summary
 
 
 def _tail_weights(loss: np.ndarray, level: float, w: np.ndarray | None):
@@ -175,6 +172,10 @@ def contributions(res, measure: str = "gross", level: float = 0.99, by: str = "s
         raise ValueError(f"unknown grouping by='{by}'; one of: {', '.join(BY)}")
     raw = res._raw
     if res._wf is None or "segment_loss" not in raw:
+        if res.keep != "all":
+            raise ValueError(f"this run kept only the summary's per-path results "
+                             f"(keep={res.keep!r}); simulate with keep='all' or "
+                             "keep=['segments'] for risk contributions")
         raise ValueError("this run kept no per-segment losses: with many segments (one per "
                          "cohort) and paths they would not fit in memory "
                          "(simpool.engine.KEEP_SEGMENTS_BYTES); use fewer paths, or group "

@@ -188,14 +188,9 @@ def _percent():
 
 
 def depletion_curve(res, pool: str) -> np.ndarray:
-    """P(the pool could not pay a claim in full by the end of each year), weighted."""
-    names = list(res._wf.pool_names)
-    j = len(names) if pool == "insurance_pool" else names.index(pool)
-    unpaid = res._raw["pool_unpaid"][:, :, j]
-    short = unpaid > 1e-9 * max(1.0, float(np.abs(unpaid).max()))
-    by = np.logical_or.accumulate(short, axis=1)
-    w = res.weights
-    return np.array([np.average(by[:, y], weights=w) for y in range(by.shape[1])])
+    """P(the pool could not pay a claim in full by the end of each year): the summary's
+    ``P(depleted by year)`` of each year."""
+    return np.array([res.figure(f"pool:{pool}", "P(depleted by year)", y)[0] for y in res.years])
 
 
 def pool_survival(res, path=None):
@@ -226,7 +221,7 @@ def guarantor_leverage(res, guarantor: str, path=None):
     """Leverage (guarantees / net assets) paths: median and bands, against the cap."""
     _, plt = _mpl()
     g = list(res._wf.guarantor_names).index(guarantor)
-    lev = res._raw["guarantor_leverage"][:, :, g].astype(float)
+    lev = res._need("guarantor_leverage", "leverage paths")[:, :, g].astype(float)
     lev = np.where(np.isfinite(lev), lev, np.nan)
     cap = float(res.scenario.guarantors[g].leverage_cap)
     q = np.nanpercentile(lev, [5, 25, 50, 75, 95], axis=0)

@@ -385,6 +385,14 @@ class Results:
             rows.append((year, measure, stats.Estimate(statistic, param, value, se)))
         return rows
 
+    def figure(self, measure: str, statistic: str, year: int | None = None) -> tuple[float, float]:
+        """(value, SE) of one of the summary's mean-type figures (a pool's
+        ``P(depleted by year)``, a guarantor's ``net assets (end of year)``, ...)."""
+        for key, (value, se, _) in self._feature_estimates().items():
+            if key[0] == year and key[1] == measure and key[2] == statistic:
+                return value, se
+        raise KeyError(f"no figure {measure} / {statistic} / {year}")
+
     def unpaid_totals(self) -> np.ndarray:
         """(paths, pools + 1): each compensation pool's (and the insurance pool's) claims left
         unpaid over the horizon, yuan."""
