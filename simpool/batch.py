@@ -106,15 +106,17 @@ def _variant_names(i: int) -> tuple[str, str, str]:
 
 def _finished(folder, i: int, fingerprint: str, log: Callable[[str], None]) -> bool:
     """Whether variant ``i`` is in the folder as simpool wrote it for this fingerprint."""
-    csv_name, json_name, _ = _variant_names(i)
+    names = _variant_names(i)
+    csv_name, json_name, toml_name = names
     js = folder.verified(json_name)
-    if folder.verified(csv_name) is not None and js is not None:
+    if folder.verified(csv_name) is not None and js is not None and \
+            folder.verified(toml_name) is not None:
         try:
             if json.loads(js.decode("utf-8")).get("fingerprint") == fingerprint:
                 return True
         except ValueError:
             pass
-    for name in (csv_name, json_name):
+    for name in names:
         if folder.changed(name):
             log(f"{folder.path / name} was changed after simpool wrote it (its checksum "
                 f"differs): rerunning variant {i}")

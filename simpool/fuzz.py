@@ -79,8 +79,7 @@ Mutation kinds (``KINDS``):
 
 The ``sweep``, ``folders`` and ``taperows`` kinds run their own commands (``Case.steps``)
 or check more than the exit code (``Case.verify``); a usage message ``simpool: --flag ...``
-counts as located at its flag. Mutations that hit an open bug are kept aside
-(``_SWEEP_ARRAYS_OPEN_BUG``, ``_FOLDER_EDITS_OPEN_BUG``) until it is fixed.
+counts as located at its flag.
 
 Mutations start from the shipped scenarios (``scenarios/``, when this is a source checkout)
 and from small synthetic ones that cover what those leave out (``[sweep]``, a
@@ -1698,12 +1697,10 @@ _SWEEP_ARRAYS = (("cohorts.a.exposure", "[1_500_000, 2e6]"), ("cohorts.a.pd", "[
                  ("cohorts.a.pd", "[0.02, true]"), ("simulation.horizon_years", "[1, 2.0]"),
                  ("cohorts.a.pd", "[0.02, 0.02]"), ("pools.p.cash", '["1亿", 5e7]'),
                  ("model.copula", '["t", "gaussian"]'))
-#: Axes holding an inline table, which simpool should refuse (``validate`` does). Left out of
-#: the ``sweep`` kind while an open bug makes ``sweep`` run them as another number (the text
-#: after the table's first ``=``: ``[0.02, {lgd = 0.9}]`` runs ``pd = 0.9``); see
-#: tests/test_fuzz.py::test_sweep_refuses_an_inline_table_value. Add them to _SWEEP_ARRAYS
-#: once fixed.
-_SWEEP_ARRAYS_OPEN_BUG = (("cohorts.a.pd", "[0.02, {a = 1}]"), ("cohorts.a.pd", "[{lgd = 0.9}]"))
+#: Axes holding an inline table, which simpool must refuse (``validate`` does); a sweep once ran
+#: them as another number (the text after the table's first ``=``: ``[0.02, {lgd = 0.9}]`` ran
+#: ``pd = 0.9``).
+_SWEEP_INLINE_TABLES = (("cohorts.a.pd", "[0.02, {a = 1}]"), ("cohorts.a.pd", "[{lgd = 0.9}]"))
 #: ``[sweep]`` tables written in the file: (text, at the top?, axes or None when refused,
 #: needles of the refusal).
 _SWEEP_TABLES: tuple[tuple[str, bool, dict | None, list[str]], ...] = (
@@ -1834,7 +1831,7 @@ def gen_sweep(rng: random.Random, srcs: list[Source], choice: int | None = None)
         flags.append(f"{key}={text}")
         label = "comma list"
     elif choice == 3:  # TOML arrays: valid, empty, malformed, nested, mixed
-        key, text = rng.choice(_SWEEP_ARRAYS)
+        key, text = rng.choice(_SWEEP_ARRAYS + _SWEEP_INLINE_TABLES)
         flags.append(f"{key}={text}")
         if rng.random() < 0.3:
             flags.append(_render_flag(rng, *valid_axis()))
@@ -1913,6 +1910,9 @@ def gen_sweep(rng: random.Random, srcs: list[Source], choice: int | None = None)
     needles: list[str] = []
     expect: int | None = 0
     flag_axes: dict[str, list] = {}
+    keys = [t.partition("=")[0].strip() for t in flags if "=" in t]
+    for key in sorted({k for k in keys if k and keys.count(k) > 1}):
+        needles.append(f"^--sweep: {key}: given twice")  # one flag per key
     for text in flags:
         key, eq, values = text.partition("=")
         key = key.strip()
@@ -2164,13 +2164,6 @@ _STALE_LOCKS = (b'{"pid": 999999999, "command": ["simpool", "run"], "started_utc
                 b'{"pid": 1}')
 
 
-#: Edits left out of the ``folders`` kind while an open bug stands: an edited
-#: ``variants/NNNN.resolved.toml`` is neither rerun nor reported, and the manifest keeps its old
-#: checksum (see tests/test_fuzz.py::test_sweep_notices_an_edited_resolved_scenario). Add them
-#: to the choices of gen_folders once fixed.
-_FOLDER_EDITS_OPEN_BUG = (("variants/0000.resolved.toml", "append"),)
-
-
 def _plant(items: list[tuple[str, bytes]]) -> Callable[[Path], list[str]]:
     def before(out: Path) -> list[str]:
         for name, data in items:
@@ -2219,7 +2212,7 @@ def _edit(rng: random.Random, name: str, how: str) -> Callable[[Path], list[str]
         if new == old:
             return []
         p.write_bytes(new)
-        if name.startswith("variants/") and name.endswith((".csv", ".json")):
+        if name.startswith("variants/") and name.endswith((".csv", ".json", ".toml")):
             return [name.rsplit("/", 1)[-1], "changed"]
         if name == "batch.json":
             return ["batch.json"]
@@ -2304,6 +2297,7 @@ def gen_folders(rng: random.Random, srcs: list[Source], choice: int | None = Non
             [(f"variants/{i:04d}.csv", h) for h in ("gbk", "excel", "round", "append", "truncate",
                                                     "delete")]
             + [(f"variants/{i:04d}.json", "json"), (f"variants/{i:04d}.json", "delete"),
+               (f"variants/{i:04d}.resolved.toml", "append"),
                ("batch.json", "json"), ("summary.csv", "round"), ("variants.csv", "gbk")])
         steps = [first, dict(first, formats=first["formats"], before=_edit(rng, name, how))]
         label = f"sweep, {name} edited ({how}), the same sweep again"

@@ -43,7 +43,9 @@ Checks of the tape as a whole
   and equal to the sum of all the other rows' exposures while the row is also blank where
   a total row is (its ``name`` and ``sector`` cells, those the tape has, and at least one
   required cell), so that it could not be a valid loan anyway. Any other row whose
-  exposure is that sum is kept, with a warning.
+  exposure is that sum is kept, with a warning. A row blank in every recognised column is
+  skipped before this check (a label such as 小计 alone under an unknown column, with no
+  amount, cannot be read as a loan).
 * **Duplicate loan ids.** When the ``name`` column is an id column (``name``, ``loan_id``,
   ``id``, 借据号, 借据编号, 贷款编号, 编号), an id on several rows is an error listing its
   lines: each row is one loan and would be counted once per row. Pass

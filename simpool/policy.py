@@ -87,16 +87,16 @@ class Policy(Strict):
 class Government(Strict):
     """The local government's compensation fund."""
 
-    fund: Money | None = Field(None, description="cash at the start, yuan (default: unlimited)")
+    fund: Money | None = Field(None, ge=0.0, description="cash at the start, yuan (default: unlimited)")
     annual_budget: Money = Field(0.0, ge=0.0, description="added to the fund each year, yuan")
-    annual_cap: Money | None = Field(None, description="most it pays in a year, yuan")
+    annual_cap: Money | None = Field(None, ge=0.0, description="most it pays in a year, yuan")
 
 
 class Guarantor(Strict):
     """A guarantor's balance sheet (the provincial re-guarantor uses the same table)."""
 
     name: str = Field(min_length=1)
-    net_assets: Money = Field(description="net assets at the start, yuan")
+    net_assets: Money = Field(ge=0.0, description="net assets at the start, yuan (0: insolvent)")
     fee_rate: float = Field(0.01, ge=0.0, le=0.2, description="guarantee fee per year [S: <= 1%]")
     fee_subsidy_rate: float = Field(0.0, ge=0.0, le=0.2,
                                     description="fee subsidy (四补) per year, of the balance")
@@ -110,7 +110,7 @@ class Guarantor(Strict):
 
 class Reguarantor(Guarantor):
     name: str = "provincial_reguarantor"
-    net_assets: Money = Field(5e9, description="net assets at the start, yuan [A]")
+    net_assets: Money = Field(5e9, ge=0.0, description="net assets at the start, yuan [A]")
 
 
 class Bank(Strict):
@@ -141,12 +141,12 @@ class Pool(Strict):
     preset: Literal["provincial_sme", "knowledge_value"] | None = Field(
         None, description="start from a named parameter set; explicit keys override it")
     name: str = Field(min_length=1)
-    cash: Money = Field(description="cash at the start, yuan")
+    cash: Money = Field(ge=0.0, description="cash at the start, yuan")
     share: Fraction = Field(0.4, description="compensation share of principal losses")
     first_loan_bonus: float = Field(0.05, ge=0.0, le=0.5, description="extra share for first loans")
     corridor: list[float] | None = Field(
         None, description="[a, b]: pay only losses between a x B and b x B (B eligible balance)")
-    annual_cap: Money | None = Field(None, description="most it pays in a year, yuan")
+    annual_cap: Money | None = Field(None, ge=0.0, description="most it pays in a year, yuan")
     cumulative_cap_share: Fraction = Field(0.8, description="cumulative payments <= this x losses")
     warn_npl: float | None = Field(None, ge=0.0, le=1.0, description="warning NPL ratio")
     stop_npl: float | None = Field(None, ge=0.0, le=1.0,
@@ -179,7 +179,7 @@ class Insurer(Strict):
 class InsurancePool(Strict):
     """The 10亿 tech-insurance risk-compensation pool [S: size; A: rule]."""
 
-    cash: Money = Field(1e9, description="cash at the start, yuan [S: 10亿]")
+    cash: Money = Field(1e9, ge=0.0, description="cash at the start, yuan [S: 10亿]")
     mode: Literal["stop_loss", "quota_share", "premium_subsidy"] = "stop_loss"
     beta: Fraction = Field(0.5, description="share of claims paid (stop_loss, quota_share) [A]")
     theta: float = Field(1.0, ge=0.0, description="stop-loss attachment, x earned premium [A]")

@@ -115,10 +115,34 @@ def parse_sweep_flags(flags: list[str]) -> dict[str, list]:
 
 
 def _toml_literal(value: Any) -> str:
-    """A ``--set`` value that parses back to ``value``."""
-    import tomli_w
+    """``value`` as an inline TOML value (one line), parsing back to ``value``: the text of
+    a ``--set`` and of a variant's label. Tables are inline tables (``{lgd = 0.9}``), never
+    a table section whose first line would be read as the value."""
+    import datetime as _dt
+    import json
+    import math
 
-    return tomli_w.dumps({"v": value}).split("=", 1)[1].strip()
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "nan"
+        if math.isinf(value):
+            return "inf" if value > 0 else "-inf"
+        return repr(value)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)  # a TOML basic string
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(_toml_literal(v) for v in value) + "]"
+    if isinstance(value, dict):
+        items = ", ".join(f"{json.dumps(str(k), ensure_ascii=False)} = {_toml_literal(v)}"
+                          for k, v in value.items())
+        return "{" + items + "}"
+    if isinstance(value, (_dt.datetime, _dt.date, _dt.time)):
+        return value.isoformat()
+    raise TypeError(f"cannot write {type(value).__name__} as TOML")
 
 
 def _label_value(value: Any) -> str:
@@ -126,8 +150,11 @@ def _label_value(value: Any) -> str:
 
 
 def axes_of(file: str | Path, flags: list[str] | None = None) -> dict[str, list]:
-    """The sweep axes of a scenario file (its ``[sweep]`` table, then the flags)."""
-    from .scenario import read_raw
+    """The sweep axes of a scenario file (its ``[sweep]`` table, then the flags).
+
+    ScenarioError for a badly shaped table (located at its line, as ``validate`` does), an
+    axis that repeats a value, or a key given by two ``--sweep`` flags."""
+    from .scenario import load_scenario, read_raw
 
     raw = read_raw(file)
     table = raw.get("sweep", {})
@@ -142,9 +169,24 @@ def axes_of(file: str | Path, flags: list[str] | None = None) -> dict[str, list]
                                     "must be a non-empty list of values, e.g. [0.02, 0.03]"))
             continue
         axes[key] = values
+    if problems:  # the loader says the same with the lines
+        try:
+            load_scenario(file, load_tape=False)
+        except ScenarioError as e:
+            located = [p for p in e.problems if p.path.startswith("sweep")]
+            if located:
+                problems = located
+        raise ScenarioError(problems)
+    keys = [text.split("=", 1)[0].strip() for text in flags or [] if "=" in text]
+    twice = sorted({k for k in keys if k and keys.count(k) > 1})
+    problems = [Problem("--sweep", None, k, "given twice: one --sweep flag per key, with every "
+                        "value (key=v1,v2,...)") for k in twice]
+    try:
+        axes.update(parse_sweep_flags(flags or []))
+    except ScenarioError as e:
+        problems = e.problems + problems
     if problems:
         raise ScenarioError(problems)
-    axes.update(parse_sweep_flags(flags or []))
     return axes
 
 
@@ -187,5 +229,17 @@ def expand(files: list[str], sweep_flags: list[str] | None = None,
     labels = [v.label for v in variants]
     dup = sorted({x for x in labels if labels.count(x) > 1})
     if dup:
-        raise ScenarioError([Problem("--sweep", None, "", f"repeated variant: {d}") for d in dup])
+        flagged = set(parse_sweep_flags(sweep_flags or []))
+        for file in files:
+            for key, values in axes_of(file, sweep_flags).items():
+                shown = [_label_value(v) for v in values]
+                again = sorted({x for x in shown if shown.count(x) > 1})
+                if again:
+                    where, path = (("--sweep", key) if key in flagged
+                                   else (str(file), f"sweep.{key}"))
+                    problems.append(Problem(where, None, path, f"repeated variant: the axis "
+                                            f"repeats the value {again[0]}; give each once"))
+        if not problems:
+            problems = [Problem("--sweep", None, "", f"repeated variant: {d}") for d in dup]
+        raise ScenarioError(problems)
     return variants

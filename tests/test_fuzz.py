@@ -217,19 +217,18 @@ def test_taperows_notice_missing_tape_checks(tmp_path, monkeypatch):
 # ----------------------------------------------------------------- open bugs the kinds found
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: sweep runs an inline-table value as the "
-                                       "number after its first '=' (fuzz._SWEEP_ARRAYS_OPEN_BUG)")
 def test_sweep_refuses_an_inline_table_value(tmp_path):
+    """Found by the fuzzer: an inline table in a sweep axis ran as the number after its first
+    '=' (``{lgd = 0.9}`` as pd = 0.9)."""
     f = scenario(tmp_path, SMALL + '\n[sweep]\n"cohorts.a.pd" = [0.02, {lgd = 0.9}]\n')
     assert cli("validate", str(f))[0] == 2  # validate refuses it
     rc, err = cli("sweep", str(f), "--paths", "50", "--out", str(tmp_path / "o"), "--quiet")
     assert rc == 2, "ran pd = 0.9 for the value {lgd = 0.9}"
 
 
-@pytest.mark.xfail(strict=True, reason="open bug: an edited variants/NNNN.resolved.toml is "
-                                       "neither rerun nor reported, and stays listed with its "
-                                       "old checksum (fuzz._FOLDER_EDITS_OPEN_BUG)")
 def test_sweep_notices_an_edited_resolved_scenario(tmp_path):
+    """Found by the fuzzer: an edited variants/NNNN.resolved.toml was neither rerun nor
+    reported, and stayed listed with its old checksum."""
     import hashlib
     import json
 

@@ -106,7 +106,7 @@ def test_bad_flags_are_clear_errors(flag, message):
 
 def test_bad_sweep_table(tmp_path):
     f = with_sweep(tmp_path, '"cohorts.a.pd" = 0.02\n')
-    with pytest.raises(ScenarioError, match="sweep.cohorts.a.pd: must be a non-empty list"):
+    with pytest.raises(ScenarioError, match=r"grid.toml:20: sweep.\"cohorts.a.pd\": must be a non-empty list"):
         expand([str(f)])
 
 
