@@ -96,7 +96,7 @@ class Guarantor(Strict):
     """A guarantor's balance sheet (the provincial re-guarantor uses the same table)."""
 
     name: str = Field(min_length=1)
-    net_assets: Money = Field(ge=0.0, description="net assets at the start, yuan (0: insolvent)")
+    net_assets: Money = Field(description="net assets at the start, yuan (<= 0: insolvent)")
     fee_rate: float = Field(0.01, ge=0.0, le=0.2, description="guarantee fee per year [S: <= 1%]")
     fee_subsidy_rate: float = Field(0.0, ge=0.0, le=0.2,
                                     description="fee subsidy (四补) per year, of the balance")
@@ -110,7 +110,7 @@ class Guarantor(Strict):
 
 class Reguarantor(Guarantor):
     name: str = "provincial_reguarantor"
-    net_assets: Money = Field(5e9, ge=0.0, description="net assets at the start, yuan [A]")
+    net_assets: Money = Field(5e9, description="net assets at the start, yuan [A]")
 
 
 class Bank(Strict):
