@@ -1017,7 +1017,9 @@ def gen_extends(rng: random.Random, srcs: list[Source]) -> Case | None:
     elif choice == 10:
         # a base with a bad value: the problem is reported in the base, at its line
         data = _copy(base.data)
-        nums = [(p, v) for p, v in _nodes(data) if _is_number(v) and not _in_sweep(p)]
+        # (not simulation.seed: the child sets it, so the base's value never counts)
+        nums = [(p, v) for p, v in _nodes(data) if _is_number(v) and not _in_sweep(p)
+                and p != ("simulation", "seed")]
         if not nums:
             return None
         path, _ = rng.choice(nums)
