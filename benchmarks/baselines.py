@@ -4,7 +4,7 @@
   ``n_loans x n_paths`` uniforms, each consumed by one comparison ``u < P_CONSUME`` so the
   compiler cannot drop the work; numba ``nogil``, threads over chunks of paths.
 * :func:`splitmix_count` -- the same bare loop over simpool's own generator
-  (:func:`simpool.rng.uniform` under :func:`simpool.rng.path_year_key`): the speed limit of
+  (:func:`simpool.engine.rng.uniform` under :func:`simpool.engine.rng.path_year_key`): the speed limit of
   the engine's single-loan path, which must draw one uniform per loan-path.
 * :func:`naive_numpy_losses` -- frozen "textbook" numpy code of the same one-period Gaussian
   copula model, single-threaded.
@@ -17,9 +17,9 @@ from __future__ import annotations
 from concurrent.futures import Executor, ThreadPoolExecutor
 
 import numpy as np
-from simpool._jit import jit
+from simpool.engine._jit import jit
 
-from simpool.rng import STREAM_LOAN, path_year_key, seed_key, uniform
+from simpool.engine.rng import STREAM_LOAN, path_year_key, seed_key, uniform
 
 #: Every uniform is consumed by ``u < P_CONSUME`` (about a 2% PD), and the hits are counted.
 P_CONSUME = 0.02

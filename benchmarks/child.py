@@ -18,7 +18,7 @@ just before simulating. The numba code is loaded by a 1-path warm-up first, so a
 
 ``run-peak``: what ``simpool run FILE --paths P`` does (the summary's per-path results, the
 summary rows), on threads or a Dask LocalCluster of K workers: the estimate of
-:mod:`simpool.memory` taken before simulating, and the peak of the resident memory of this
+:mod:`simpool.engine.memory` taken before simulating, and the peak of the resident memory of this
 process plus all its descendants (the cluster's processes), sampled every 50 ms.
 
 Peak RSS is ``VmHWM`` of ``/proc/self/status``: the high-water mark of this process's own
@@ -68,7 +68,7 @@ def _rss_mib() -> float:
 def first_call() -> dict:
     t0 = time.perf_counter()
     import simpool
-    from simpool.engine import simulate
+    from simpool.analysis.simulation import simulate
 
     t1 = time.perf_counter()
     # numba itself, before any simpool kernel: its import, then the set-up of its typing
@@ -78,7 +78,7 @@ def first_call() -> dict:
     import numpy as np
 
     t_nb = time.perf_counter()
-    from simpool.rng import seed_key
+    from simpool.engine.rng import seed_key
 
     seed_key(np.uint64(1))
     t_init = time.perf_counter()
@@ -134,7 +134,7 @@ def memory(loans: int, paths: int, years: int, tape: str | None) -> dict:
     sys.path.insert(0, str(Path(__file__).resolve().parent))
     import simpool
     from common import graded_scenario, tape_scenario
-    from simpool.engine import simulate
+    from simpool.analysis.simulation import simulate
 
     rss_import = _maxrss_mib()
     t0 = time.perf_counter()
@@ -193,9 +193,9 @@ def run_peak(scenario: str, paths: int, dask_workers: int) -> dict:
     import threading
 
     import simpool
-    from simpool.cluster import open_executor
-    from simpool.engine import prepare, simulate
-    from simpool.model import plan
+    from simpool.engine.cluster import open_executor
+    from simpool.analysis.simulation import prepare, simulate
+    from simpool.engine.plan import plan
 
     sc = simpool.load_scenario(scenario)
     small = simpool.load_scenario(scenario, ["simulation.horizon_years=1"])

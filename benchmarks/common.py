@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-from simpool._jit import jit
+from simpool.engine._jit import jit
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -202,7 +202,7 @@ def process_cpu_s() -> float:
 
 def default_workers() -> int:
     """Threads of simpool's default executor (the CPUs this process may use)."""
-    from simpool.engine import default_workers as dw
+    from simpool.engine.runner import default_workers as dw
 
     return dw()
 

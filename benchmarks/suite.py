@@ -115,7 +115,7 @@ def _n(x: int) -> str:
 
 def _buckets(sc) -> str:
     """How plan() bucketed a scenario's single loans (for the notes)."""
-    from simpool.model import plan
+    from simpool.engine.plan import plan
 
     inp = plan(sc)
     return f"{len(inp.b_sector)} screening buckets ({int(inp.b_exact.sum())} exact)"
@@ -178,7 +178,7 @@ def bench_hotloop(cfg: Config) -> list[Row]:
                     note=f"bare loop, 4 uniforms (32-bit) per call, u < 0.02 counted "
                          f"(hit rate {hits:.4f}); {best['philox']:.2f} s"))
     rows.append(Row("hotloop", "splitmix_bare", size, r_split, "uniforms/s",
-                    note=f"simpool.rng.uniform per loan, same consumption; "
+                    note=f"simpool.engine.rng.uniform per loan, same consumption; "
                          f"{best['splitmix']:.2f} s"))
     rows.append(Row("hotloop", "naive_numpy", f"{_n(n)} × {_n(naive_paths)}, 1 thr", r_naive,
                     "obligor-paths/s",
@@ -609,7 +609,7 @@ def _run_peak(cfg: Config, env, scenario: Path, paths: int, dask: int = 0) -> di
 
 def _run_peaks(cfg: Config, env) -> list[Row]:
     """``simpool run`` on the default scenario: peak memory (this process and its children)
-    beside the estimate :mod:`simpool.memory` makes before simulating; and a 1M-loan tape
+    beside the estimate :mod:`simpool.engine.memory` makes before simulating; and a 1M-loan tape
     on threads and on a Dask LocalCluster (the planned inputs go to each worker once)."""
     rows = []
     base = REPO / "scenarios" / "hubei_base.toml"

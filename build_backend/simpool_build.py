@@ -2,19 +2,19 @@
 
 numba compiles the kernels the first time they run, about 20-30 s of a first simulation on
 two cores. This backend moves that into ``pip install``: after setuptools has built the
-(editable or regular) wheel it runs :func:`simpool.engine.precompile` in a subprocess of the
+(editable or regular) wheel it runs :func:`simpool.analysis.simulation.precompile` in a subprocess of the
 build environment, so the numba cache is ready before the first ``simpool run``:
 
 * editable install (``pip install -e .``): the package *is* the source tree, and the cache is
-  compiled where the installed package will look for it (``simpool._jit.cache_dir``:
-  ``NUMBA_CACHE_DIR`` when set, else ``simpool/__pycache__/numba-<hash>``);
+  compiled where the installed package will look for it (``simpool.engine._jit.cache_dir``:
+  ``NUMBA_CACHE_DIR`` when set, else ``simpool/engine/__pycache__/numba-<hash>``);
 * regular wheel (``pip install .``): compiled into a temporary folder and added to the wheel
-  as ``simpool/__pycache__/numba-<hash>/`` (so ``pip uninstall`` removes it too).
+  as ``simpool/engine/__pycache__/numba-<hash>/`` (so ``pip uninstall`` removes it too).
 
 numba checks that a cache was made by the same numba version for the same CPU and
 recompiles otherwise, so a wheel built on another machine, or a numba upgraded later, costs
 one compile at the first run, never a wrong result. The kernels' cache folder is named after
-a hash of their sources (``simpool._jit``), so an edited kernel never loads a stale one.
+a hash of their sources (``simpool.engine._jit``), so an edited kernel never loads a stale one.
 
 Compiling never fails an install: on any error (no numba for this platform, a build without
 isolation lacking a dependency, a timeout) the backend prints a warning and the kernels
@@ -44,7 +44,7 @@ from setuptools.build_meta import (  # noqa: F401  (re-exported hooks)
     prepare_metadata_for_build_wheel,
 )
 
-#: The runtime dependencies ``simpool.engine.precompile`` imports (their bounds are read
+#: The runtime dependencies ``simpool.analysis.simulation.precompile`` imports (their bounds are read
 #: from pyproject.toml): the build environment gets these on top of setuptools'.
 PRECOMPILE_IMPORTS = ("numpy", "numba", "scipy", "pydantic", "charset-normalizer")
 
@@ -54,8 +54,8 @@ PRECOMPILE_TIMEOUT_S = 900
 #: Python run in the subprocess: compile every kernel variant, print the cache folder last.
 _PRECOMPILE_CODE = """\
 import sys
-from simpool._jit import cache_dir
-from simpool.engine import precompile
+from simpool.engine._jit import cache_dir
+from simpool.analysis.simulation import precompile
 precompile(log=lambda line: print('simpool: compiled', line, file=sys.stderr, flush=True))
 print(cache_dir())
 """
@@ -147,7 +147,7 @@ def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
         with tempfile.TemporaryDirectory() as root:
             cache = precompile_kernels(Path.cwd(), cache_root=root)
             if cache is not None:
-                files = {f"simpool/__pycache__/{cache.name}/{p.name}": p.read_bytes()
+                files = {f"simpool/engine/__pycache__/{cache.name}/{p.name}": p.read_bytes()
                          for p in sorted(cache.iterdir()) if p.is_file()}
                 add_to_wheel(Path(wheel_directory) / name, files)
     return name

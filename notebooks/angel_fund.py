@@ -25,7 +25,7 @@ from pathlib import Path
 
 import simpool
 from simpool import plots
-from simpool.compare import compare
+from simpool.analysis.compare import compare
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
 ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()

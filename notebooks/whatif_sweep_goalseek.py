@@ -26,11 +26,11 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 
 import simpool
-from simpool.batch import run_batch
-from simpool.plots import setup_fonts
-from simpool.units import parse_money
-from simpool.solve import Figure, solve
-from simpool.sweep import expand
+from simpool.outputs.batch import run_batch
+from simpool.outputs.plots import setup_fonts
+from simpool.scenario.units import parse_money
+from simpool.analysis.solve import Figure, solve
+from simpool.scenario.sweep import expand
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
 ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()

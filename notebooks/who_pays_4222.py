@@ -28,7 +28,7 @@ import matplotlib.pyplot as plt
 
 import simpool
 from simpool import plots
-from simpool.compare import compare, headline
+from simpool.analysis.compare import compare, headline
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
 ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()

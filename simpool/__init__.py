@@ -7,18 +7,26 @@ Public API::
     res.samples("gross")        # (paths,) gross credit loss over the horizon, yuan
     res.summary()               # tidy table with Monte Carlo standard errors
 
-Names are imported lazily so that ``simpool --help`` does not pay for numba and pandas.
+The package follows the pipeline (ARCHITECTURE.md): ``scenario`` (files to a validated
+Scenario) -> ``engine`` (plan, numba kernels, chunks over an executor) -> ``analysis``
+(Results, statistics, what-ifs) -> ``outputs`` (files, report, plots) and ``cli``;
+``testing`` holds the fuzzer and the golden tables. Names are imported lazily so that
+``simpool --help`` does not pay for numba and pandas; old module paths (``simpool.plots``,
+``simpool.fundkernels``, ...) still import (:mod:`simpool._moved`).
 """
 
 from __future__ import annotations
 
-__version__ = "0.1.0"
+from ._moved import install as _install_moved
+from ._version import __version__
+
+_install_moved()
 
 _LAZY = {
-    "simulate": ("engine", "simulate"),
-    "load_scenario": ("scenario", "load_scenario"),
-    "Scenario": ("scenario", "Scenario"),
-    "Results": ("results", "Results"),
+    "simulate": ("analysis.simulation", "simulate"),
+    "load_scenario": ("scenario.core", "load_scenario"),
+    "Scenario": ("scenario.core", "Scenario"),
+    "Results": ("analysis.results", "Results"),
     "ScenarioError": ("errors", "ScenarioError"),
     "SimpoolError": ("errors", "SimpoolError"),
     "Problem": ("errors", "Problem"),

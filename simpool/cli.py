@@ -232,7 +232,7 @@ def _print_problems(problems, stream=None) -> None:
 def _load(file: str, overrides: list[str], paths: int | None = None):
     """Load a scenario and print its warnings; ``paths``: the path count the command will
     run (``--paths``), which the few-paths warning is about instead of the file's."""
-    from .scenario import load_scenario, paths_warnings, scenario_warnings
+    from .scenario.core import load_scenario, paths_warnings, scenario_warnings
 
     sc = load_scenario(file, overrides)
     _print_problems(paths_warnings(scenario_warnings(sc), paths))
@@ -259,8 +259,8 @@ def _cmd_validate(args) -> int:
 
 
 def _cmd_compile(args) -> int:
-    from ._jit import cache_dir
-    from .engine import precompile
+    from .engine._jit import cache_dir
+    from .analysis.simulation import precompile
 
     print("compiling the kernels (or loading them from the cache) ...", file=sys.stderr)
     done = precompile(log=lambda line: print(f"  {line}", file=sys.stderr))
@@ -270,7 +270,7 @@ def _cmd_compile(args) -> int:
 
 
 def _cmd_show(args) -> int:
-    from .scenario import resolved_toml
+    from .scenario.core import resolved_toml
 
     sc = _load(args.file, args.overrides)
     sys.stdout.write(resolved_toml(sc))
@@ -287,8 +287,8 @@ BAR_MININTERVAL = 0.1
 
 def _kernels_compiled() -> bool:
     """Whether this process holds the simulation kernels compiled (or loaded from the cache)."""
-    from .fundkernels import fund_chunk
-    from .waterfall import waterfall_chunk
+    from .engine.fundkernels import fund_chunk
+    from .engine.waterfall import waterfall_chunk
 
     return bool(waterfall_chunk.signatures or fund_chunk.signatures)
 
@@ -348,7 +348,7 @@ def _progress_bar(total: int, quiet: bool, compile_hint: bool = True):
 
 
 def _formats(text: str) -> tuple[str, ...] | None:
-    from .batch import FORMATS
+    from .outputs.batch import FORMATS
 
     items = tuple(x.strip().lower() for x in text.split(",") if x.strip())
     bad = [x for x in items if x not in FORMATS]
@@ -376,7 +376,7 @@ def _check_counts(args) -> bool:
               file=sys.stderr)
         return False
     if dask is not None:
-        from .cluster import check_address
+        from .engine.cluster import check_address
 
         why = check_address(dask)
         if why:
@@ -384,7 +384,7 @@ def _check_counts(args) -> bool:
             return False
     args.max_memory_bytes = None
     if getattr(args, "max_memory", None) is not None:
-        from .memory import parse_size
+        from .engine.memory import parse_size
 
         try:
             args.max_memory_bytes = parse_size(args.max_memory)
@@ -395,11 +395,11 @@ def _check_counts(args) -> bool:
 
 
 def _cmd_sweep(args) -> int:
-    from .batch import run_batch
+    from .outputs.batch import run_batch
     from .errors import UsageError
-    from .outdir import OutputFolder
-    from .scenario import paths_warnings, scenario_warnings
-    from .sweep import expand
+    from .outputs.outdir import OutputFolder
+    from .scenario.core import paths_warnings, scenario_warnings
+    from .scenario.sweep import expand
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
@@ -420,7 +420,7 @@ def _cmd_sweep(args) -> int:
                 print(str(w), file=sys.stderr)
     name = Path(args.files[0]).stem + ("-sweep" if len(args.files) == 1 else "-batch")
     out = Path(args.out) if args.out else Path("simpool-out") / name
-    from .cluster import open_executor
+    from .engine.cluster import open_executor
 
     show = not args.quiet and sys.stderr.isatty()
 
@@ -444,15 +444,16 @@ def _cmd_sweep(args) -> int:
 
 
 def _cmd_compare(args) -> int:
+    import io
     import json
 
-    import io
-
-    from .batch import table_files
-    from .compare import compare, headline, plot
-    from .outdir import OutputFolder
-    from .scenario import resolved_toml
-    from .units import format_yuan
+    from .analysis.compare import compare
+    from .analysis.headline import headline
+    from .outputs.batch import table_files
+    from .outputs.outdir import OutputFolder
+    from .outputs.plots import save_compare_chart
+    from .scenario.core import resolved_toml
+    from .scenario.units import format_yuan
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
@@ -463,7 +464,7 @@ def _cmd_compare(args) -> int:
     whatifs = [_load(f, args.overrides, args.paths) for f in args.whatifs]
     _warn_mismatched_years(base, whatifs)
     out = Path(args.out) if args.out else Path("simpool-out") / f"{base.name}-compare"
-    from .cluster import open_executor
+    from .engine.cluster import open_executor
 
     with OutputFolder(out, "compare") as folder:
         with open_executor(args.threads, args.dask, args.dask_workers) as executor:
@@ -474,7 +475,7 @@ def _cmd_compare(args) -> int:
             files[f"{sc.name}.resolved.toml"] = resolved_toml(sc).encode("utf-8")
         if not args.no_plot:
             buf = io.BytesIO()
-            plot(table, buf)
+            save_compare_chart(table, buf)
             files["compare.png"] = buf.getvalue()
         meta = {"base": args.base, "whatifs": args.whatifs, "overrides": args.overrides,
                 "paths": args.paths or base.simulation.paths,
@@ -502,10 +503,10 @@ def _cmd_compare(args) -> int:
 
 
 def _cmd_report(args) -> int:
-    from .cluster import open_executor
-    from .engine import simulate
-    from .output import atomic_write_bytes
-    from .report import build_html, write_pdf
+    from .engine.cluster import open_executor
+    from .analysis.simulation import simulate
+    from .outputs.files import atomic_write_bytes
+    from .outputs.report import build_html, write_pdf
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
@@ -516,7 +517,7 @@ def _cmd_report(args) -> int:
     if out.suffix.lower() not in (".html", ".htm"):
         print(f"--out: names the HTML file, e.g. report.html, got {out}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    from .outdir import check_writable_file
+    from .outputs.outdir import check_writable_file
 
     check_writable_file(out)
     paths = args.paths or sc.simulation.paths
@@ -526,7 +527,7 @@ def _cmd_report(args) -> int:
                        max_memory=args.max_memory_bytes, warn=_warn)
         comparison = None
         if whatifs:
-            from .compare import compare
+            from .analysis.compare import compare
 
             comparison = compare(sc, whatifs, paths=paths, seed=res.seed, executor=executor,
                                  max_memory=args.max_memory_bytes)
@@ -548,8 +549,8 @@ def _input_files(file: str, overrides: list[str], **extra) -> dict[str, bytes]:
     """The resolved base scenario and a provenance record to go beside a command's results."""
     import json
 
-    from . import __version__
-    from .scenario import load_scenario, resolved_toml
+    from ._version import __version__
+    from .scenario.core import load_scenario, resolved_toml
 
     sc = load_scenario(file, overrides)
     prov = {"simpool": __version__, "scenario_file": file, "overrides": overrides,
@@ -572,9 +573,9 @@ def _warn_mismatched_years(base, others) -> None:
 
 
 def _cmd_solve(args) -> int:
-    from .outdir import OutputFolder
-    from .solve import Figure, solve
-    from .units import parse_money
+    from .outputs.outdir import OutputFolder
+    from .analysis.solve import Figure, solve
+    from .scenario.units import parse_money
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
@@ -595,7 +596,7 @@ def _cmd_solve(args) -> int:
         if not args.quiet:
             print(f"  {args.lever} = {x:.6g}: {v:.6g} ± {se:.3g}", file=sys.stderr)
 
-    from .cluster import open_executor
+    from .engine.cluster import open_executor
 
     out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-solve"
     with OutputFolder(out, "solve") as folder:
@@ -625,10 +626,10 @@ def _write_solve(folder, sol, fig, args) -> None:
 def _cmd_sensitivity(args) -> int:
     import io
 
-    from .batch import table_files
-    from .outdir import OutputFolder
-    from .sensitivity import plot_tornado, sobol, tornado, tornado_table
-    from .solve import Figure
+    from .outputs.batch import table_files
+    from .outputs.outdir import OutputFolder
+    from .analysis.sensitivity import plot_tornado, sobol, tornado, tornado_table
+    from .analysis.solve import Figure
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
@@ -645,7 +646,7 @@ def _cmd_sensitivity(args) -> int:
             bar.total = n
             bar.update(i - bar.n)
 
-    from .cluster import open_executor
+    from .engine.cluster import open_executor
 
     if args.sobol == 1 or args.sobol < 0:
         print("--sobol: needs K >= 2 levers", file=sys.stderr)
@@ -692,9 +693,9 @@ def _cmd_sensitivity(args) -> int:
 def _cmd_run(args) -> int:
     import time
 
-    from .engine import simulate
-    from .outdir import OutputFolder
-    from .output import format_summary, write_run
+    from .analysis.simulation import simulate
+    from .outputs.outdir import OutputFolder
+    from .outputs.files import format_summary, write_run
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
@@ -712,12 +713,12 @@ def _cmd_run(args) -> int:
     sc = _load(args.file, overrides, args.paths)
     paths = args.paths or sc.simulation.paths
     out = Path(args.out) if args.out else Path("simpool-out") / sc.name
-    from .cluster import open_executor
+    from .engine.cluster import open_executor
 
     targets = []
     for text in args.target_se:
         from .errors import UsageError
-        from .solve import parse_figure
+        from .analysis.solve import parse_figure
 
         fig_text, eq, value = text.rpartition("=")
         try:
@@ -730,7 +731,7 @@ def _cmd_run(args) -> int:
     with OutputFolder(out, "run") as folder, \
             open_executor(args.threads, args.dask, args.dask_workers) as executor:
         if targets:
-            from .engine import simulate_until
+            from .analysis.simulation import simulate_until
 
             def log(msg):
                 if not args.quiet:
@@ -755,7 +756,7 @@ def _cmd_run(args) -> int:
         extra = tuple(f for f in formats if f != "csv")
         tables = {}
         if extra:
-            from .batch import table_files
+            from .outputs.batch import table_files
 
             tables = table_files({"summary": res.summary()}, extra)
         files = write_run(out, res, rows, argv=sys.argv, wall_s=time.time() - t0, tables=tables,
@@ -774,7 +775,7 @@ def main(argv: list[str] | None = None) -> int:
     except SystemExit as e:  # argparse exits 2 on bad usage, 0 on --help
         return int(e.code or 0)
     if args.version:
-        from . import __version__
+        from ._version import __version__
 
         print(f"simpool {__version__}")
         return EXIT_OK

@@ -1,7 +1,7 @@
 """Plain-Python reference for the angel-fund waterfall and IRR (FUNDS.md, "The distribution
 waterfall (whole fund, European), per year t" and "Figures").
 
-Written from the spec alone, independently of ``simpool.fundkernels``; used by
+Written from the spec alone, independently of ``simpool.engine.fundkernels``; used by
 ``test_fund_waterfall.py``. No numba and no numpy: the arithmetic is generic, so it runs on
 floats or on ``fractions.Fraction`` (exact, which the hand-computed cases use).
 

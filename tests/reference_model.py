@@ -1,7 +1,7 @@
 """Slow, obviously-correct twin of simpool's model (a test helper, not a test module).
 
-Everything here is written from the *definitions* in the docstrings of ``simpool.rng`` and
-``simpool.kernels``, never by calling simpool's numba code:
+Everything here is written from the *definitions* in the docstrings of ``simpool.engine.rng`` and
+``simpool.engine.kernels``, never by calling simpool's numba code:
 
 * SplitMix64 ``mix64``, ``seed_key``, ``path_year_key``, ``draw``, ``to_unit`` with Python
   integers masked to 64 bits;

@@ -18,7 +18,7 @@ import pytest
 
 from simpool import load_scenario, simulate
 from simpool.cli import main
-from simpool.outdir import LOCK, MANIFEST
+from simpool.outputs.outdir import LOCK, MANIFEST
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -239,9 +239,10 @@ def test_a_folder_holds_one_kind_of_result(tmp_path, base, capsys, monkeypatch, 
     cmd = {"run": ["run", str(base)], "sweep": ["sweep", str(base), "--sweep", "cohorts.c.pd=0.02,0.03"]}
     assert main(cmd[first] + ["--out", str(out), "--quiet"]) == 0
     before = (out / "summary.csv").read_bytes()
-    import simpool.engine
+    import simpool.engine.runner
+    import simpool.analysis.simulation
 
-    monkeypatch.setattr(simpool.engine, "run_paths", lambda *a, **k: pytest.fail("simulated"))
+    monkeypatch.setattr(simpool.analysis.simulation, "run_paths", lambda *a, **k: pytest.fail("simulated"))
     assert main(cmd[second] + ["--out", str(out), "--quiet"]) == 2
     err = capsys.readouterr().err
     assert f"holds the results of a {first}" in err and "choose another --out" in err
@@ -342,7 +343,8 @@ def test_xlsx_writes_text_as_text(tmp_path):
 @pytest.mark.parametrize("bad", ["a file", "read-only"])
 def test_an_unusable_out_is_found_before_simulating(tmp_path, base, capsys, monkeypatch,
                                                     command, bad):
-    import simpool.engine
+    import simpool.engine.runner
+    import simpool.analysis.simulation
 
     if bad == "read-only" and os.geteuid() == 0:
         target = Path("/proc/self")  # root can write anywhere else
@@ -356,7 +358,7 @@ def test_an_unusable_out_is_found_before_simulating(tmp_path, base, capsys, monk
         target.write_text("x")
     if command == "report":
         target = target / "r.html"
-    monkeypatch.setattr(simpool.engine, "run_paths", lambda *a, **k: pytest.fail("simulated"))
+    monkeypatch.setattr(simpool.analysis.simulation, "run_paths", lambda *a, **k: pytest.fail("simulated"))
     args = {"run": ["run", str(base)], "compare": ["compare", str(base), str(base)],
             "solve": ["solve", str(base), "--lever", "pools.p.cash", "--bracket", "1e6,1e8",
                       "--measure", "pool:p", "--statistic", "P(depleted by year)", "--year",

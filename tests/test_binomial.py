@@ -1,4 +1,4 @@
-"""Tests for simpool.binomial: pmf, CDF and inversion of one uniform.
+"""Tests for simpool.engine.binomial: pmf, CDF and inversion of one uniform.
 
 References: scipy.stats.binom, and where scipy itself is inaccurate (it is, in some far
 tails) an exact 50-digit reference computed here with :mod:`decimal` (log-factorials by
@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from simpool._jit import jit
+from simpool.engine._jit import jit
 from scipy import stats
 
 from simpool import binomial as B

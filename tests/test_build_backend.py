@@ -142,8 +142,8 @@ def test_a_wheel_carries_the_compiled_kernels(fake_setuptools, monkeypatch):
     name = simpool_build.build_wheel(str(out))
     assert len(calls) == 1 and calls[0][1] is not None  # into a temporary folder
     names = _record_ok(out / name)
-    assert "simpool/__pycache__/numba-0123/waterfall.waterfall_chunk-52.py311.nbi" in names
-    assert "simpool/__pycache__/numba-0123/waterfall.waterfall_chunk-52.py311.1.nbc" in names
+    assert "simpool/engine/__pycache__/numba-0123/waterfall.waterfall_chunk-52.py311.nbi" in names
+    assert "simpool/engine/__pycache__/numba-0123/waterfall.waterfall_chunk-52.py311.1.nbc" in names
 
 
 @pytest.mark.parametrize("hook", ["build_wheel", "build_editable"])

@@ -70,8 +70,8 @@ def test_summary_csv_is_what_pandas_writes():
     """summary.csv is written without pandas; its text must be pandas' to_csv of summary()."""
     import math
 
-    from simpool.output import summary_csv
-    from simpool.results import SummaryRow
+    from simpool.outputs.files import summary_csv
+    from simpool.analysis.results import SummaryRow
 
     odd = [0.1, 1e-5, 1e-4, 123456789.0, 1e16, 1.2345678901234567e15, -0.0, 2.0 / 3.0, math.inf,
            -math.inf, math.nan, 5e-324, 1.7976931348623157e308, 0.0, 1e22, 12.5]
@@ -89,8 +89,8 @@ def test_summary_csv_is_what_pandas_writes():
 
 @pytest.mark.parametrize("name", ["hubei_base.toml", "angel_fund.toml"])
 def test_summary_rows_are_the_summary_table(name):
-    from simpool.engine import simulate
-    from simpool.output import summary_csv
+    from simpool.analysis.simulation import simulate
+    from simpool.outputs.files import summary_csv
 
     res = simulate(ROOT / "scenarios" / name, paths=500, seed=11)
     rows, df = res.summary_rows(), res.summary()
@@ -151,23 +151,25 @@ def test_show_prints_resolved(capsys):
 
 
 def test_interrupt_exit_130(small, monkeypatch, capsys):
-    import simpool.engine
+    import simpool.engine.runner
+    import simpool.analysis.simulation
 
     def boom(*a, **k):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(simpool.engine, "run_paths", boom)
+    monkeypatch.setattr(simpool.analysis.simulation, "run_paths", boom)
     assert main(["run", str(small), "--quiet"]) == 130
     assert "interrupted" in capsys.readouterr().err
 
 
 def test_io_error_exit_1(small, capsys, monkeypatch):
-    import simpool.engine
+    import simpool.engine.runner
+    import simpool.analysis.simulation
 
     def never(*a, **k):
         raise AssertionError("simulated although --out cannot be written")
 
-    monkeypatch.setattr(simpool.engine, "run_paths", never)
+    monkeypatch.setattr(simpool.analysis.simulation, "run_paths", never)
     assert main(["run", str(small), "--out", "/dev/full/out", "--quiet"]) == 1
     err = capsys.readouterr().err
     # found before simulating, and the message names the folder (not a temporary file)

@@ -1,4 +1,4 @@
-"""Comparisons on common random numbers (simpool.compare, ``simpool compare``)."""
+"""Comparisons on common random numbers (simpool.analysis.compare, ``simpool compare``)."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 
 from simpool import load_scenario, simulate
 from simpool.cli import main
-from simpool.compare import compare, difference_table, subset
+from simpool.analysis.compare import compare, difference_table, subset
 
 BASE = {
     "title": "cmp",

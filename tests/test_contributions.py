@@ -1,4 +1,4 @@
-"""Risk contributions (simpool.contributions): additivity to ES, independent references,
+"""Risk contributions (simpool.analysis.contributions): additivity to ES, independent references,
 pool events, importance sampling, groupings and errors."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from scipy.special import ndtr, ndtri
 
 import simpool
 from simpool import stats
-from simpool.contributions import contributions
+from simpool.analysis.contributions import contributions
 
 ROOT = Path(__file__).resolve().parents[1]
 HUBEI = ROOT / "scenarios" / "hubei_base.toml"

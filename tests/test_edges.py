@@ -377,8 +377,8 @@ def test_one_path_summary_says_the_standard_errors_are_unknown(name):
 
 def test_target_se_is_not_met_by_an_unknown_se():
     """Regression: one path has no standard error (NaN); that must not count as met."""
-    from simpool.engine import simulate_until
-    from simpool.solve import Figure
+    from simpool.analysis.simulation import simulate_until
+    from simpool.analysis.solve import Figure
 
     res = simulate_until(scenario([{"loans": 100, "pd": 0.05, "rho": 0.1}]),
                          [(Figure("gross", "EL"), 1e-3)], paths=1, max_paths=4, seed=1)
@@ -697,8 +697,8 @@ def test_unreachable_importance_sampling_target_stays_unbiased():
 def test_default_chunk_size_keeps_chunks_within_the_memory_budget(monkeypatch):
     """Many segments x years shrink the default chunk (memory ~ chunk x segments per
     chunk), and the rows stay those of any other chunking."""
-    import simpool.engine as eng
-    from simpool.model import plan
+    import simpool.engine.runner as eng
+    from simpool.engine.plan import plan
 
     sc = simpool.load_scenario(Path(__file__).resolve().parents[1] / "scenarios" / "hubei_base.toml")
     inputs = plan(sc)

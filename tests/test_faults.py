@@ -2,7 +2,7 @@
 
 Runs are real subprocesses (``python -m simpool``) killed with SIGKILL at known moments of
 writing their files (the writer's test pause point, ``SIMPOOL_TEST_PAUSE_WRITE`` in
-simpool/output.py, and a writer stopped half-way through a file) and interrupted with SIGINT;
+simpool/outputs/atomic.py, and a writer stopped half-way through a file) and interrupted with SIGINT;
 the full disk is the kernel's /dev/full behind the writer.
 """
 
@@ -29,9 +29,16 @@ BASE = ROOT / "scenarios" / "hubei_base.toml"
 OUTPUTS = ("summary.csv", "scenario.resolved.toml", "provenance.json")
 
 
+def _default_sigint() -> None:
+    """In the child: SIGINT handled as usual (a shell's background job inherits it ignored,
+    and Python then never raises KeyboardInterrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _start(args: list[str]) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "simpool", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, cwd=ROOT)
+                            stderr=subprocess.PIPE, text=True, cwd=ROOT,
+                            preexec_fn=_default_sigint)
 
 
 def _files_state(out: Path, paths: int) -> set[str]:
@@ -52,7 +59,7 @@ def _files_state(out: Path, paths: int) -> set[str]:
     return present
 
 
-PAUSE = "simpool-test-pause:"  # what simpool.output._test_pause prints before it sleeps
+PAUSE = "simpool-test-pause:"  # what simpool.outputs.atomic._test_pause prints before it sleeps
 
 #: A ``simpool run`` whose writer stops half-way through the data of summary.csv: its
 #: temporary file holds a flushed prefix, summary.csv itself must not exist.
@@ -211,7 +218,7 @@ def test_ctrl_c_in_a_sweep_keeps_finished_variants(tmp_path):
 
 def _full_disk(monkeypatch):
     """Every file simpool writes goes to /dev/full (the kernel answers ENOSPC)."""
-    import simpool.output as output
+    import simpool.outputs.atomic as output
 
     real = os.fdopen
 

@@ -16,8 +16,8 @@ from scipy import stats as sps
 
 from simpool import load_scenario, simulate
 from simpool.errors import ScenarioError
-from simpool.fund import OUTCOME_PRESETS, PRESET_TARGETS, Outcomes
-from simpool.fundkernels import deal_multiple, tail_mean
+from simpool.scenario.fund import OUTCOME_PRESETS, PRESET_TARGETS, Outcomes
+from simpool.engine.fundkernels import deal_multiple, tail_mean
 
 TICKET = 1e6
 

@@ -1,4 +1,4 @@
-"""The angel fund's waterfall and IRR kernels (``simpool.fundkernels``) against FUNDS.md.
+"""The angel fund's waterfall and IRR kernels (``simpool.engine.fundkernels``) against FUNDS.md.
 
 Three layers, none of which takes an expected value from the code under test:
 

@@ -16,8 +16,8 @@ from scipy import special
 
 from simpool import load_scenario, simulate
 from simpool.errors import ScenarioError
-from simpool.fund import OUTCOME_PRESETS
-from simpool.fundkernels import FIGURES
+from simpool.scenario.fund import OUTCOME_PRESETS
+from simpool.engine.fundkernels import FIGURES
 
 ROOT = Path(__file__).resolve().parents[1]
 WILT = OUTCOME_PRESETS["wiltbank_mean"]

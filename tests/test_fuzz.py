@@ -1,9 +1,9 @@
-"""Fuzzed inputs (simpool.fuzz): every bad scenario or loan tape ends in exit 2 with located
+"""Fuzzed inputs (simpool.testing.fuzz): every bad scenario or loan tape ends in exit 2 with located
 messages -- never a traceback, a hang, a silently wrong number or a partial output file.
 
 ``test_fuzz_fixed_seed`` runs a fixed-seed set of mutated inputs through ``simpool.cli.main``
 in-process; the tests below it pin each bug the fuzzer found (the input, the exit code and the
-message). ``python -m simpool.fuzz --cases 50000 --seed 7`` runs the same fuzzer for longer.
+message). ``python -m simpool.testing.fuzz --cases 50000 --seed 7`` runs the same fuzzer for longer.
 """
 
 from __future__ import annotations

@@ -26,7 +26,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import simpool
-from simpool.fundkernels import FIGURES
+from simpool.engine.fundkernels import FIGURES
 
 SECTORS = ["s0", "s1", "s2"]
 COUNT = {"scenarios": 0}
@@ -259,9 +259,9 @@ def test_zero_pd_means_zero_loss_everywhere(spec):
 def test_everything_to_the_bank_is_the_credit_engine():
     """Credit loans with no pool: the bank bears every loss; its net loss equals the credit
     engine's gross loss plus the recoveries still to come, path by path."""
-    from simpool.kernels import simulate_chunk
-    from simpool.model import plan
-    from simpool.rng import seed_key
+    from simpool.engine.kernels import simulate_chunk
+    from simpool.engine.plan import plan
+    from simpool.engine.rng import seed_key
 
     sc = simpool.load_scenario({
         "simulation": {"paths": 1500, "seed": 5, "horizon_years": 2},

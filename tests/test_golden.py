@@ -1,8 +1,8 @@
 """Golden tables: every shipped scenario's key figures at a fixed seed (tests/golden/*.csv).
 
-Each table is re-checked in-process with the tolerance of :mod:`simpool.golden`
+Each table is re-checked in-process with the tolerance of :mod:`simpool.testing.golden`
 (``max(1e-9, 1e-9 |golden|, 0.5 se)``: see its docstring for why not bit-exact). Regenerate a
-table, after reviewing why it moved, with ``python -m simpool.golden --update scenarios/x.toml``.
+table, after reviewing why it moved, with ``python -m simpool.testing.golden --update scenarios/x.toml``.
 """
 
 from __future__ import annotations
@@ -104,7 +104,7 @@ def test_perturbed_golden_value_is_detected(tmp_path):
     assert not res.ok
     assert [(d.key[1:3], d.column) for d in res.diffs] == [(("gross", "EL"), "value")]
     report = res.report()
-    assert "python -m simpool.golden --update scenarios/hubei_base.toml" in report
+    assert "python -m simpool.testing.golden --update scenarios/hubei_base.toml" in report
     assert "gross" in report and "EL" in report and "diff/se" in report
 
     # a standard error off by a factor 3 either way (the band is +-50% of the golden se)
@@ -141,7 +141,7 @@ def test_exact_figures_nan_and_rows_are_checked(tmp_path):
     path.unlink()
     res = _check(WORKED, tmp_path)
     assert res.missing and not res.ok
-    assert "python -m simpool.golden --update scenarios/examples/worked_4222.toml" in res.report()
+    assert "python -m simpool.testing.golden --update scenarios/examples/worked_4222.toml" in res.report()
 
 
 def test_table_round_trips_exactly(tmp_path):

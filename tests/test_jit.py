@@ -1,4 +1,4 @@
-"""The numba cache is keyed by the kernels' source (simpool._jit).
+"""The numba cache is keyed by the kernels' source (simpool.engine._jit).
 
 numba revalidates a cached function only against its own file: a cached waterfall kernel
 would otherwise keep an old random-number generator after rng.py changed (this happened:
@@ -17,19 +17,20 @@ import numpy as np
 
 from simpool import _jit
 
-PKG = Path(_jit.__file__).parent
+KERNELS = Path(_jit.__file__).parent  # the folder of the kernel sources
+PKG = KERNELS.parent  # the package
 
 
 def test_hash_changes_with_any_kernel_source(tmp_path):
     for name in _jit.KERNEL_SOURCES:
-        shutil.copy(PKG / name, tmp_path / name)
+        shutil.copy(KERNELS / name, tmp_path / name)
     base = _jit.source_hash(str(tmp_path))
     assert base == _jit.source_hash()  # same bytes, same key
     for name in _jit.KERNEL_SOURCES:
         d = tmp_path / name.replace(".py", "")
         d.mkdir()
         for other in _jit.KERNEL_SOURCES:
-            shutil.copy(PKG / other, d / other)
+            shutil.copy(KERNELS / other, d / other)
         with open(d / name, "a", encoding="utf-8") as f:
             f.write("\n# an edit\n")
         assert _jit.source_hash(str(d)) != base, name
@@ -66,7 +67,7 @@ def test_other_numba_code_keeps_its_own_cache_setting():
 
 def test_a_user_cache_dir_is_respected(tmp_path):
     env = dict(os.environ, NUMBA_CACHE_DIR=str(tmp_path))
-    out = subprocess.run([sys.executable, "-c", "from simpool._jit import cache_dir; print(cache_dir())"],
+    out = subprocess.run([sys.executable, "-c", "from simpool.engine._jit import cache_dir; print(cache_dir())"],
                          env=env, capture_output=True, text=True, check=True).stdout.strip()
     assert out == str(tmp_path / f"numba-{_jit.source_hash()}")
     assert Path(out).is_dir()
@@ -126,7 +127,8 @@ def test_kernel_arguments_have_one_form():
     import numpy as np
 
     import simpool
-    from simpool.model import kernel_form, plan
+    from simpool.engine.inputs import kernel_form
+    from simpool.engine.plan import plan
 
     sc = simpool.load_scenario({
         "title": "forms",
@@ -162,8 +164,8 @@ def test_kernel_arguments_have_one_form():
 
 def test_simpool_compile_compiles_the_kernel_variants(capsys):
     from simpool.cli import main
-    from simpool.fundkernels import fund_chunk
-    from simpool.waterfall import waterfall_chunk
+    from simpool.engine.fundkernels import fund_chunk
+    from simpool.engine.waterfall import waterfall_chunk
 
     assert main(["compile"]) == 0
     out = capsys.readouterr()
@@ -229,9 +231,10 @@ def test_the_cache_serves_the_package_wherever_it_lies(tmp_path):
     here = simpool.simulate(simpool.load_scenario(spec)).samples("gross")  # warms the cache
     copy = tmp_path / "site"
     shutil.copytree(PKG, copy / "simpool", ignore=shutil.ignore_patterns("__pycache__"))
-    for f in (copy / "simpool").glob("*.py"):
+    for f in (copy / "simpool").rglob("*.py"):
         os.utime(f, (1e9, 1e9))  # other mtimes than the compiled sources
-    shutil.copytree(_jit.cache_dir(), copy / "simpool" / "__pycache__" / Path(_jit.cache_dir()).name)
+    shutil.copytree(_jit.cache_dir(), copy / "simpool" / "engine" / "__pycache__"
+                    / Path(_jit.cache_dir()).name)
     probe = f"""
 import json, sys
 from numba.core import event
@@ -261,7 +264,7 @@ def test_the_stamp_numba_checks_is_the_hash_of_all_kernel_sources():
     folder, a kernel edited in place) is recompiled, never run."""
     import pickle
 
-    from simpool.rng import seed_key
+    from simpool.engine.rng import seed_key
 
     seed_key(np.uint64(1))  # compiled or loaded: its index is on disk
     assert seed_key._cache._impl.locator.get_source_stamp() == _jit.source_hash()

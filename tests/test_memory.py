@@ -21,8 +21,8 @@ import simpool
 from simpool import load_scenario, simulate, stats
 from simpool.cli import main
 from simpool.errors import SimpoolWarning
-from simpool.memory import MemoryBudgetError, parse_size
-from simpool.moments import BLOCK, Moments
+from simpool.engine.memory import MemoryBudgetError, parse_size
+from simpool.engine.moments import BLOCK, Moments
 
 ROOT = Path(__file__).resolve().parents[1]
 BASE = ROOT / "scenarios" / "hubei_base.toml"
@@ -49,7 +49,7 @@ SMALL = {
 
 def test_a_run_too_big_for_the_memory_stops_at_once(capsys, tmp_path):
     t0 = time.perf_counter()
-    room = simpool.memory.current_rss() + 200 * 2**20  # this (test) process and 200 MiB
+    room = simpool.engine.memory.current_rss() + 200 * 2**20  # this (test) process and 200 MiB
     code = main(["run", str(BASE), "--paths", "1000000", "--max-memory", str(room), "--out",
                  str(tmp_path / "o"), "--quiet"])
     took = time.perf_counter() - t0
@@ -84,8 +84,8 @@ def test_a_process_limit_is_read(tmp_path):
     script = textwrap.dedent(f"""
         import resource, sys
         from simpool.cli import main
-        from simpool.memory import _status
-        import simpool.engine, simpool.results, numba  # mapped before the limit
+        from simpool.engine.memory import _status
+        import simpool.engine, simpool.analysis.results, numba  # mapped before the limit
         limit = _status("VmSize") + 400 * 2**20
         resource.setrlimit(resource.RLIMIT_AS, (limit, resource.RLIM_INFINITY))
         sys.exit(main(["run", {str(BASE)!r}, "--paths", "2000000", "--out",
@@ -113,8 +113,9 @@ def test_bad_max_memory_flag(capsys):
 def test_the_estimate_counts_every_kept_output():
     """Every per-path output enters the estimate: keep="all" counts output_shapes, and a new
     output (here: a fund) raises it by its size."""
-    from simpool.engine import bytes_per_path, output_shapes, prepare
-    from simpool.model import plan
+    from simpool.engine.runner import bytes_per_path, output_shapes
+    from simpool.analysis.simulation import prepare
+    from simpool.engine.plan import plan
 
     sc = load_scenario(SMALL)
     inputs = plan(sc)
@@ -206,19 +207,20 @@ def test_compact_results_say_what_is_missing():
 
 
 def test_auto_keeps_everything_when_it_is_small_and_warns_when_it_drops(monkeypatch):
-    import simpool.engine
+    import simpool.engine.runner
+    import simpool.analysis.simulation
 
     res = simulate(load_scenario(SMALL))
     assert res.keep == "all"
-    monkeypatch.setattr(simpool.engine, "AUTO_KEEP_ALL_SHARE", 1e-6)
+    monkeypatch.setattr(simpool.analysis.simulation, "AUTO_KEEP_ALL_SHARE", 1e-6)
     with pytest.warns(SimpoolWarning, match="keeping only the summary's per-path results"):
         res = simulate(load_scenario(SMALL))
     assert res.keep == "summary"
 
 
 def test_target_se_runs_equal_one_run_in_compact_mode():
-    from simpool.engine import simulate_until
-    from simpool.solve import Figure
+    from simpool.analysis.simulation import simulate_until
+    from simpool.analysis.solve import Figure
 
     sc = load_scenario(SMALL)
     res = simulate_until(sc, [(Figure("net", "EL"), 1.0)], paths=700, max_paths=2900)
@@ -249,7 +251,7 @@ def test_an_explicit_chunk_size_respects_the_byte_cap(tmp_path, capsys):
 
 
 def test_a_sweep_reads_its_loan_tape_once(tmp_path, monkeypatch):
-    import simpool.loantape as lt
+    import simpool.scenario.loantape as lt
 
     tape = tmp_path / "loans.csv"
     rows = ["exposure,pd,lgd,rho"] + [f"{1e6 + i},0.03,0.5,0.15" for i in range(2000)]
@@ -265,7 +267,7 @@ def test_a_sweep_reads_its_loan_tape_once(tmp_path, monkeypatch):
         return real(*a, **k)
 
     monkeypatch.setattr(lt, "read_loan_tape", spy)
-    from simpool.sweep import expand
+    from simpool.scenario.sweep import expand
 
     variants = expand([str(f)], ["simulation.seed=1,2,3,4,5,6,7,8"])
     assert len(variants) == 8 and len(calls) == 1
@@ -289,7 +291,7 @@ def test_dask_flags_are_checked(capsys):
 
 
 def test_an_unreachable_scheduler_is_exit_1_naming_it(tmp_path, capsys, monkeypatch):
-    import simpool.cluster
+    import simpool.engine.cluster
 
     class Refused:
         def __init__(self, address, timeout=None):
@@ -308,7 +310,7 @@ def test_executors_with_share_get_the_inputs_once():
     inputs once; each chunk's task carries the shared handle, not a copy."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from simpool.model import KernelInputs
+    from simpool.engine.plan import KernelInputs
 
     class Sharing(ThreadPoolExecutor):
         def __init__(self):

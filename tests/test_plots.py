@@ -1,4 +1,4 @@
-"""Plots, the HTML report and notebook display (simpool.plots, simpool.report)."""
+"""Plots, the HTML report and notebook display (simpool.outputs.plots, simpool.outputs.report)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ matplotlib.use("Agg")
 
 from simpool import load_scenario, plots, simulate  # noqa: E402
 from simpool.cli import main  # noqa: E402
-from simpool.compare import compare  # noqa: E402
-from simpool.report import assumptions, build_html  # noqa: E402
-from simpool.sensitivity import tornado, tornado_table  # noqa: E402
-from simpool.solve import Figure  # noqa: E402
+from simpool.analysis.compare import compare  # noqa: E402
+from simpool.outputs.report import assumptions, build_html  # noqa: E402
+from simpool.analysis.sensitivity import tornado, tornado_table  # noqa: E402
+from simpool.analysis.solve import Figure  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 BOTH = ROOT / "scenarios" / "whatif" / "hubei_with_angel_fund.toml"

@@ -598,7 +598,7 @@ def test_inexact_screening_buckets_change_nothing(monkeypatch, copula, bins):
     bound is only a bound; forcing that path (MAX_EXACT_BUCKETS = 0, coarse bins) on a small portfolio
     must leave every path bit-identical (the screen only skips loans that cannot default).
     Exposure x lgd on the 0.25 lattice keeps sums exact whatever order the loans run in."""
-    import simpool.model
+    import simpool.engine.plan
 
     rng = np.random.default_rng(5)
     cohorts = [{"loans": int(rng.integers(1, 6)), "pd": float(pd), "rho": float(rho),
@@ -609,10 +609,10 @@ def test_inexact_screening_buckets_change_nothing(monkeypatch, copula, bins):
                    np.r_[0.2, 0.2, rng.uniform(0.0, 0.6, 60)]))]
     sc = scenario(cohorts, copula=copula, sectors=("a", "b"), corr=[[1, 0.3], [0.3, 1]], years=2, phi=0.5)
     exact = run(sc, 20_000, seed=83)
-    monkeypatch.setattr(simpool.model, "MAX_EXACT_BUCKETS", 0)
-    monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", bins)  # None: threshold_bins()
-    monkeypatch.setattr(simpool.model, "RHO_BINS", 2)
-    inputs = simpool.model.plan(sc)
+    monkeypatch.setattr(simpool.engine.plan, "MAX_EXACT_BUCKETS", 0)
+    monkeypatch.setattr(simpool.engine.plan, "THRESHOLD_BINS", bins)  # None: threshold_bins()
+    monkeypatch.setattr(simpool.engine.plan, "RHO_BINS", 2)
+    inputs = simpool.engine.plan.plan(sc)
     assert not inputs.b_exact.all() and len(inputs.b_sector) < len(cohorts)  # really mixed
     screened = run(sc, 20_000, seed=83)
     for y in exact.years:
@@ -621,14 +621,14 @@ def test_inexact_screening_buckets_change_nothing(monkeypatch, copula, bins):
 
 
 def test_threshold_bins_grow_with_the_square_root_of_the_loans(monkeypatch):
-    import simpool.model
-    from simpool.model import threshold_bins
+    import simpool.engine.plan
+    from simpool.engine.plan import threshold_bins
 
     assert [threshold_bins(n) for n in (1, 400, 10_000, 100_000, 1_000_000, 10**8)] == \
         [8, 8, 40, 126, 400, 1024]
-    monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", 64)
+    monkeypatch.setattr(simpool.engine.plan, "THRESHOLD_BINS", 64)
     assert threshold_bins(10**6) == 64
-    monkeypatch.setattr(simpool.model, "THRESHOLD_BINS", None)
+    monkeypatch.setattr(simpool.engine.plan, "THRESHOLD_BINS", None)
 
 
 @pytest.mark.parametrize("n, gain", [(1_000, 0.5), (4_000, 0.35), (10_000, 0.3)])
@@ -639,7 +639,7 @@ def test_threshold_bins_equalise_the_exact_tests(n, gain):
     ``gain`` or less (a quarter at 10,000 loans)."""
     from scipy.special import ndtri
 
-    from simpool.model import _buckets, threshold_bins
+    from simpool.engine.plan import _buckets, threshold_bins
 
     rng = np.random.default_rng(2)
     pd = np.clip(0.02 * np.exp(0.8 * rng.standard_normal(n) - 0.32), 5e-4, 0.3)
@@ -670,7 +670,7 @@ def test_screening_buckets_are_the_sorted_distinct_grades(n, n_sec, n_pd, n_rho,
     """Bucket assignment against a plain reference: with few grades every distinct
     (sector, threshold, rho) is a bucket, numbered in lexicographic order; each bucket's
     bounds are the min and max over its loans, and the loans run in bucket order."""
-    from simpool.model import MIN_LOANS_PER_EXACT_BUCKET, _buckets
+    from simpool.engine.plan import MIN_LOANS_PER_EXACT_BUCKET, _buckets
 
     rng = np.random.default_rng(seed)
     sector = rng.integers(0, n_sec, n)

@@ -51,7 +51,7 @@ def sc():
 def arrays(res) -> dict[str, np.ndarray]:
     """Every per-path output reachable through the public API, by measure and year."""
     out = {}
-    from simpool.results import SCALARS
+    from simpool.analysis.results import SCALARS
 
     for m in res.measures:
         out[(m, None)] = res.samples(m)

@@ -1,4 +1,4 @@
-"""Tests for simpool.rng: SplitMix64 keyed hash, uniforms, normal inverse, Gamma variates.
+"""Tests for simpool.engine.rng: SplitMix64 keyed hash, uniforms, normal inverse, Gamma variates.
 
 The reference is tests/reference_model.py (Python integers masked to 64 bits, written from
 the docstring definitions). Statistical checks use fixed seeds, so they are deterministic;
@@ -11,7 +11,7 @@ import math
 
 import numpy as np
 import pytest
-from simpool._jit import jit
+from simpool.engine._jit import jit
 from scipy import special, stats
 
 import reference_model as ref
@@ -394,7 +394,7 @@ def test_phi_bracket_nan_is_uninformative():
 @pytest.mark.parametrize("bound", _BOUNDS)
 def test_unit_below_is_a_sure_threshold(bound):
     """(x >> 11) < T  =>  to_unit(x) < bound: the screen's certain-default threshold."""
-    from simpool.kernels import _unit_below
+    from simpool.engine.kernels import _unit_below
 
     t = int(_unit_below(bound))
     assert 0 <= t <= 2**53

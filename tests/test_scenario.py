@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from simpool.engine import simulate
+from simpool.analysis.simulation import simulate
 from simpool.errors import ScenarioError
 from simpool.scenario import apply_overrides, load_scenario, resolved_dict, resolved_toml, scenario_warnings
 

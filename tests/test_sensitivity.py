@@ -1,4 +1,4 @@
-"""Sensitivity (simpool.sensitivity, ``simpool sensitivity``).
+"""Sensitivity (simpool.analysis.sensitivity, ``simpool sensitivity``).
 
 With common random numbers the defaults of a path do not depend on exposure or LGD, so the
 gross expected loss is exactly proportional to exposure x LGD: the tornado's swings and the
@@ -17,8 +17,8 @@ import tomli_w
 from simpool import load_scenario
 from simpool.cli import main
 from simpool.errors import UsageError
-from simpool.sensitivity import levers, sobol, tornado
-from simpool.solve import Figure
+from simpool.analysis.sensitivity import levers, sobol, tornado
+from simpool.analysis.solve import Figure
 
 SC = {"simulation": {"paths": 300, "seed": 2},
       "cohorts": [{"name": "a", "loans": 400, "exposure": 1e6, "pd": 0.03, "lgd": 0.5,
@@ -89,7 +89,7 @@ def _product_indices(delta: float) -> tuple[float, float]:
 
 def _saltelli(delta: float, n: int):
     """The SALib problem and Saltelli matrix for SOBOL_KEYS, built here independently of
-    simpool.sensitivity: bounds value x (1 -+ delta), N = n, no second order, seed 1."""
+    simpool.analysis.sensitivity: bounds value x (1 -+ delta), N = n, no second order, seed 1."""
     from SALib.sample import sobol as sample
 
     problem = {"num_vars": len(SOBOL_KEYS), "names": list(SOBOL_KEYS),
@@ -99,9 +99,9 @@ def _saltelli(delta: float, n: int):
 
 
 def _recording_runner(monkeypatch, model=None):
-    """Wrap simpool.sensitivity._runner: record every (lever values, figure) sobol() asks
+    """Wrap simpool.analysis.sensitivity._runner: record every (lever values, figure) sobol() asks
     for; with ``model`` (lever values -> figure), answer with it instead of simulating."""
-    import simpool.sensitivity as sensitivity
+    import simpool.analysis.sensitivity as sensitivity
 
     real = sensitivity._runner
     calls: list[tuple[dict[str, float], float]] = []

@@ -14,9 +14,9 @@ import pytest
 
 import reference_model as ref
 import simpool
-import simpool.model
-from simpool.engine import run_paths
-from simpool.model import plan
+import simpool.engine.plan
+from simpool.engine.runner import run_paths
+from simpool.engine.plan import plan
 
 SEED = 20240808
 PATHS = 300
@@ -144,7 +144,7 @@ def _heterogeneous(n_loans: int, rng: np.random.Generator, n_sec: int = 2):
 
 @pytest.mark.parametrize("copula", ["gaussian", "t"])
 def test_loan_tape_inexact_buckets(monkeypatch, copula):
-    monkeypatch.setattr(simpool.model, "MAX_EXACT_BUCKETS", 4)
+    monkeypatch.setattr(simpool.engine.plan, "MAX_EXACT_BUCKETS", 4)
     rng = np.random.default_rng(1)
     sc = scenario(_heterogeneous(150, rng), sectors=("s0", "s1"),
                   corr=[[1.0, 0.4], [0.4, 1.0]], phi=0.3, years=2, copula=copula, dof=5.0)
@@ -162,7 +162,7 @@ def test_loan_tape_inexact_buckets(monkeypatch, copula):
 
 def test_loan_tape_exact_buckets_same_answer(monkeypatch):
     # the same portfolio with exact (one per grade) buckets: identical rows
-    monkeypatch.setattr(simpool.model, "MIN_LOANS_PER_EXACT_BUCKET", 1)
+    monkeypatch.setattr(simpool.engine.plan, "MIN_LOANS_PER_EXACT_BUCKET", 1)
     rng = np.random.default_rng(1)
     sc = scenario(_heterogeneous(150, rng), sectors=("s0", "s1"),
                   corr=[[1.0, 0.4], [0.4, 1.0]], phi=0.3, years=2)
@@ -237,8 +237,8 @@ def test_tape_screening_bounds_equal_per_loan_exact_test(monkeypatch, tmp_path, 
     binned, b_inputs = engine(sc, paths=2000)
     sizes = np.diff(b_inputs.b_start)
     assert sizes[~b_inputs.b_exact].sum() > 0.9 * n and len(sizes) < 1000
-    monkeypatch.setattr(simpool.model, "MAX_EXACT_BUCKETS", 10**6)
-    monkeypatch.setattr(simpool.model, "MIN_LOANS_PER_EXACT_BUCKET", 1)
+    monkeypatch.setattr(simpool.engine.plan, "MAX_EXACT_BUCKETS", 10**6)
+    monkeypatch.setattr(simpool.engine.plan, "MIN_LOANS_PER_EXACT_BUCKET", 1)
     exact, e_inputs = engine(sc, paths=2000)
     assert e_inputs.b_exact.all() and len(e_inputs.b_sector) == n
     np.testing.assert_array_equal(binned["defaults"], exact["defaults"])

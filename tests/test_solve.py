@@ -1,4 +1,4 @@
-"""Goal-seeking (simpool.solve, ``simpool solve``) against an exactly computed answer.
+"""Goal-seeking (simpool.analysis.solve, ``simpool solve``) against an exactly computed answer.
 
 The case: one cohort of N credit loans (Vasicek one-factor, binomial given the factor) and a
 pool that pays 40% of each year's defaulted principal while it has cash. It is depleted in
@@ -18,7 +18,7 @@ from scipy import integrate, special, stats
 
 from simpool.cli import main
 from simpool.errors import UsageError
-from simpool.solve import Figure, solve
+from simpool.analysis.solve import Figure, solve
 
 N, E, PD, RHO, SHARE = 2000, 1e6, 0.02, 0.15, 0.4
 

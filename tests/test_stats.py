@@ -1,4 +1,4 @@
-"""Tests for simpool.stats: exact order statistics, closed forms, SE coverage, IS."""
+"""Tests for simpool.analysis.stats: exact order statistics, closed forms, SE coverage, IS."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 from scipy import stats as sps
 
 from simpool import stats
-from simpool.stats import Estimate
+from simpool.analysis.stats import Estimate
 
 # --------------------------------------------------------------------------- helpers
 

@@ -1,4 +1,4 @@
-"""Sweeps and resumable batches (simpool.sweep, simpool.batch, ``simpool sweep``)."""
+"""Sweeps and resumable batches (simpool.scenario.sweep, simpool.outputs.batch, ``simpool sweep``)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ import pandas as pd
 import pytest
 
 from simpool import load_scenario, simulate
-from simpool.batch import run_batch
+from simpool.outputs.batch import run_batch
 from simpool.cli import main
 from simpool.errors import ScenarioError, SimpoolError
-from simpool.sweep import expand, parse_sweep_flags
+from simpool.scenario.sweep import expand, parse_sweep_flags
 
 BASE = """
 title = "sweep base"

@@ -9,7 +9,7 @@ import pytest
 
 from simpool.cli import main
 from simpool.errors import ScenarioError
-from simpool.loantape import PRODUCT_ALIASES, read_loan_tape
+from simpool.scenario.loantape import PRODUCT_ALIASES, read_loan_tape
 from simpool.scenario import load_scenario, scenario_warnings
 
 
@@ -298,3 +298,16 @@ def test_checks_stay_vectorised_on_a_million_rows(tmp_path):
     assert msgs == [f"loans.csv:{n + 2}: line {n + 2} looks like a total row (合计): delete it "
                     "from the tape"]
     assert time.perf_counter() - t0 < 30
+
+
+def test_a_boolean_cell_beside_a_blank_row_is_an_error_not_a_crash(tmp_path):
+    """Found by the soak fuzz: a cell pandas reads as a boolean (TRUE) in a column with a
+    blank row made the total-row check crash (ArrowTypeError) instead of reporting it."""
+    from simpool.cli import main
+
+    (tmp_path / "t.csv").write_text("name;exposure;pd;lgd;rho;sector\nL1;TRUE;0.0771;0.795;"
+                                    "0.198;gamma\n;;;;;\n", encoding="utf-8")
+    f = tmp_path / "s.toml"
+    f.write_text('[model]\nsectors = ["alpha", "beta", "gamma"]\n[portfolio]\n'
+                 'loans_file = "t.csv"\n', encoding="utf-8")
+    assert main(["validate", str(f)]) == 2

@@ -1,4 +1,4 @@
-"""Tests for simpool.tomlpos: key path -> line locator for TOML text."""
+"""Tests for simpool.scenario.tomlpos: key path -> line locator for TOML text."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from simpool.tomlpos import KeyPath, format_path, line_of, locate_keys
+from simpool.scenario.tomlpos import KeyPath, format_path, line_of, locate_keys
 
 SCENARIO = '''\
 # Example scenario: IP-pledge guarantee pool

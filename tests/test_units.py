@@ -1,4 +1,4 @@
-"""Tests for simpool.units: money amounts in yuan."""
+"""Tests for simpool.scenario.units: money amounts in yuan."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from simpool.units import UNITS, format_yuan, parse_money
+from simpool.scenario.units import UNITS, format_yuan, parse_money
 
 # --------------------------------------------------------------------------- parse_money
 

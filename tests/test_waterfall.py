@@ -17,7 +17,7 @@ from scipy.special import ndtr, ndtri
 
 import simpool
 from simpool.errors import ScenarioError
-from simpool.waterfall_plan import recovery_schedule
+from simpool.engine.waterfall_plan import recovery_schedule
 
 ROOT = Path(__file__).resolve().parents[1]
 FLAT = {"fee_rate": 0.0, "investment_yield": 0.0, "operating_cost_rate": 0.0}
@@ -345,11 +345,12 @@ def test_fee_above_one_percent_warns():
 def test_segment_detail_dropped_when_too_big(monkeypatch):
     """Per-segment outputs scale with paths x years x segments: above a memory budget they are
     not kept; the summary does not need them, and contributions say why they cannot run."""
-    import simpool.engine
+    import simpool.engine.runner
+    import simpool.analysis.simulation
 
     sc = simpool.load_scenario(ROOT / "scenarios" / "hubei_base.toml")
     full = simpool.simulate(sc, paths=500)
-    monkeypatch.setattr(simpool.engine, "KEEP_SEGMENTS_BYTES", 0)
+    monkeypatch.setattr(simpool.engine.runner, "KEEP_SEGMENTS_BYTES", 0)
     lean = simpool.simulate(sc, paths=500)
     assert "segment_loss" in full._raw and "segment_loss" not in lean._raw
     a, b = full.summary(), lean.summary()

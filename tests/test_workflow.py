@@ -12,11 +12,12 @@ from scipy import special
 
 from simpool import load_scenario, simulate
 from simpool.cli import main
-from simpool.cluster import DaskExecutor
-from simpool.engine import run_paths, simulate_until
+from simpool.engine.cluster import DaskExecutor
+from simpool.engine.runner import run_paths
+from simpool.analysis.simulation import simulate_until
 from simpool.errors import ScenarioError
-from simpool.model import plan
-from simpool.solve import Figure, parse_figure
+from simpool.engine.plan import plan
+from simpool.analysis.solve import Figure, parse_figure
 
 LHP = {"simulation": {"paths": 300, "seed": 8, "horizon_years": 3, "start_year": 2025},
        "model": {"factor_persistence": 0.5},

@@ -83,7 +83,7 @@ def text(s: str) -> str:
 def _yuan_axis(ax, axis: str = "y") -> None:
     import matplotlib.ticker as mt
 
-    from .units import format_yuan
+    from ..scenario.units import format_yuan
 
     fmt = mt.FuncFormatter(lambda v, _: format_yuan(v))
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
@@ -106,7 +106,7 @@ def _title(res) -> str:
 def loss_distribution(res, measure: str = "net", year: int | None = None, level: float = 0.99,
                       path=None):
     """Histogram of a party's (or any measure's) loss per path, with EL, VaR and ES marked."""
-    from . import stats
+    from ..analysis import stats
 
     _, plt = _mpl()
     x = res.samples(measure, year).astype(float)
@@ -116,7 +116,7 @@ def loss_distribution(res, measure: str = "net", year: int | None = None, level:
     es = stats.es(x, level, w).value
     fig, ax = plt.subplots(figsize=(8, 4.5))
     ax.hist(x, bins=80, weights=w, color=PARTY_COLORS.get(measure, "#4C72B0"), alpha=0.75)
-    from .units import format_yuan
+    from ..scenario.units import format_yuan
 
     for v, lab, style in ((el, "EL", "-"), (var, f"VaR {level:g}", "--"), (es, f"ES {level:g}", ":")):
         ax.axvline(v, color="black", ls=style, lw=1.2, label=f"{lab} {format_yuan(v)}")
@@ -250,7 +250,7 @@ def guarantor_leverage(res, guarantor: str, path=None):
 
 def fund_loss_ratio(res, fund: str, path=None):
     """Distribution of the government's loss ratio in a fund, against its tolerance."""
-    from . import stats
+    from ..analysis import stats
 
     _, plt = _mpl()
     f = res.scenario.funds[res.funds.index(fund)]
@@ -275,7 +275,7 @@ def fund_loss_ratio(res, fund: str, path=None):
 
 def compare_chart(table, path=None):
     """Differences of the headline figures (what-if - base) with 95% error bars."""
-    from .compare import headline
+    from ..analysis.headline import headline
 
     matplotlib, plt = _mpl()
     rows = headline(table)
@@ -353,3 +353,10 @@ def standard_figures(res) -> dict:
     for f in res.funds:
         figs[f"fund_{f}"] = fund_loss_ratio(res, f)
     return figs
+
+
+def save_compare_chart(table, path) -> None:
+    """:func:`compare_chart` written to ``path`` (a file name or a binary file object, PNG)
+    and closed."""
+    _, plt = _mpl()
+    plt.close(compare_chart(table, path))

@@ -87,10 +87,10 @@ and from small synthetic ones that cover what those leave out (``[sweep]``, a
 
 Command line::
 
-    python -m simpool.fuzz                       # 2,000 cases, seed 0, every kind
-    python -m simpool.fuzz --cases 50000 --seed 7 --run-fraction 0.05 --keep /tmp/fails
-    python -m simpool.fuzz --kinds tape parquet --cases 500
-    python -m simpool.fuzz --kinds sweep folders taperows --cases 3000 --seed 5
+    python -m simpool.testing.fuzz                       # 2,000 cases, seed 0, every kind
+    python -m simpool.testing.fuzz --cases 50000 --seed 7 --run-fraction 0.05 --keep /tmp/fails
+    python -m simpool.testing.fuzz --kinds tape parquet --cases 500
+    python -m simpool.testing.fuzz --kinds sweep folders taperows --cases 3000 --seed 5
 
 Exit status 0 when no case failed, 1 otherwise (each failure is printed with its reason).
 """
@@ -428,7 +428,7 @@ TAPE_SECTORS = ("alpha", "beta", "gamma")
 
 
 def _shipped_root() -> Path | None:
-    root = Path(__file__).resolve().parents[1] / "scenarios"
+    root = Path(__file__).resolve().parents[2] / "scenarios"
     return root if (root / "hubei_base.toml").is_file() else None
 
 
@@ -652,7 +652,7 @@ def _misspell(rng: random.Random, word: str) -> str:
 
 
 def _allowed_keys(path: tuple) -> set[str] | None:
-    from .scenario import _model_for
+    from ..scenario.core import _model_for
 
     try:
         cls = _model_for(path)
@@ -731,7 +731,7 @@ def gen_numbers(rng: random.Random, src: Source) -> Case | None:
 
 def _field_bounds(path: tuple) -> tuple[float | None, bool, float | None, bool, bool] | None:
     """(low, low inclusive, high, high inclusive, integer) of the numeric field at ``path``."""
-    from .scenario import _model_for
+    from ..scenario.core import _model_for
 
     keys = [p for p in path if isinstance(p, str)]
     if not keys:
@@ -777,7 +777,7 @@ def gen_extremes(rng: random.Random, src: Source) -> Case | None:
     run must give finite figures without numeric warnings, or validation must refuse it."""
     nodes = [(p, v) for p, v in _nodes(src.data) if _is_number(v) and not _in_sweep(p)]
     if rng.random() < 0.5:  # a field the source leaves at its default
-        from .scenario import _model_for
+        from ..scenario.core import _model_for
 
         tables = [((), src.data)] + [(p, v) for p, v in _nodes(src.data)
                                      if isinstance(v, dict) and not _in_sweep(p)]
@@ -2834,7 +2834,7 @@ _LINE_RE = re.compile(r"^(?P<file>[^\n]+?)(?::(?P<line>\d+))?: (?P<rest>\S.*)$")
 
 def _call_main(argv: list[str], timeout: float) -> tuple[int | None, str, str, list, str | None]:
     """Run ``simpool.cli.main(argv)`` in-process: (rc, stdout, stderr, warnings, failure)."""
-    from .cli import main as cli_main
+    from ..cli import main as cli_main
 
     out, err = io.StringIO(), io.StringIO()
     result: dict[str, Any] = {}
@@ -3184,7 +3184,7 @@ def format_counts(outcomes: list[Outcome]) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m simpool.fuzz",
+    p = argparse.ArgumentParser(prog="python -m simpool.testing.fuzz",
                                 description="Fuzz simpool's scenario and loan-tape validation.")
     p.add_argument("--cases", type=int, default=2000, help="number of cases (default 2000)")
     p.add_argument("--seed", type=int, default=0, help="seed of the generator (default 0)")

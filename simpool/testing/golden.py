@@ -2,10 +2,10 @@
 
 Usage (from the repository root)::
 
-    python -m simpool.golden                          # check every shipped scenario
-    python -m simpool.golden scenarios/hubei_base.toml            # check one
-    python -m simpool.golden --update                 # regenerate every golden table
-    python -m simpool.golden --update scenarios/x.toml [--paths N]  # regenerate one
+    python -m simpool.testing.golden                          # check every shipped scenario
+    python -m simpool.testing.golden scenarios/hubei_base.toml            # check one
+    python -m simpool.testing.golden --update                 # regenerate every golden table
+    python -m simpool.testing.golden --update scenarios/x.toml [--paths N]  # regenerate one
 
 Every ``scenarios/**/*.toml`` is run at a fixed path count (default 20,000; ``--paths`` with
 ``--update`` changes it) and its own seed (``simulation.seed``). The key figures are the rows
@@ -51,10 +51,10 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .results import SummaryRow
+from ..analysis.results import SummaryRow
 
 #: Repository root (the package is installed editable from it).
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCENARIO_DIR = ROOT / "scenarios"
 GOLDEN_DIR = ROOT / "tests" / "golden"
 
@@ -107,7 +107,7 @@ def shown(path: Path) -> str:
 
 
 def update_command(scenario: Path) -> str:
-    return f"python -m simpool.golden --update {shown(scenario)}"
+    return f"python -m simpool.testing.golden --update {shown(scenario)}"
 
 
 def orphan_goldens(golden_dir: Path | None = None, scenario_dir: Path | None = None) -> list[Path]:
@@ -183,17 +183,17 @@ class Computed:
 
 def load(scenario: Path):
     """Load a scenario; ``ScenarioError`` (with every problem) when it does not load."""
-    from .scenario import load_scenario
+    from ..scenario.core import load_scenario
 
     return load_scenario(scenario)
 
 
 def compute(scenario: Path, paths: int = DEFAULT_PATHS, sc=None) -> Computed:
     """Run a scenario at ``paths`` paths and its own seed; its key figures and provenance."""
-    from . import __version__
-    from .output import package_versions
-    from .engine import simulate
-    from .scenario import resolved_toml
+    from .._version import __version__
+    from ..outputs.files import package_versions
+    from ..analysis.simulation import simulate
+    from ..scenario.core import resolved_toml
 
     scenario = Path(scenario)
     sc = load(scenario) if sc is None else sc
@@ -401,7 +401,7 @@ def check(scenario: Path, golden_dir: Path | None = None, scenario_dir: Path | N
 # --------------------------------------------------------------------------- command line
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
-        prog="python -m simpool.golden",
+        prog="python -m simpool.testing.golden",
         description="Check (default) or regenerate (--update) the golden tables of the shipped "
                     "scenarios: tests/golden/*.csv.")
     p.add_argument("files", nargs="*", metavar="FILE",
@@ -415,7 +415,7 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from .errors import ScenarioError
+    from ..errors import ScenarioError
 
     args = _parser().parse_args(argv)
     if args.paths is not None and not args.update:

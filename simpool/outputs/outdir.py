@@ -37,7 +37,7 @@ import sys
 from datetime import datetime, timezone
 from pathlib import Path
 
-from .errors import SimpoolError, UsageError
+from ..errors import SimpoolError, UsageError
 
 MANIFEST = "simpool-manifest.json"
 LOCK = ".simpool.lock"
@@ -204,8 +204,8 @@ class OutputFolder:
         return data
 
     def _save_manifest(self, complete: bool) -> None:
-        from . import __version__
-        from .output import atomic_write_bytes
+        from .._version import __version__
+        from .atomic import atomic_write_bytes
 
         self.manifest.update({"simpool": __version__, "kind": self.kind, "command": self.argv,
                               "written_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -228,7 +228,7 @@ class OutputFolder:
               save: bool = True) -> Path:
         """Write ``data`` to ``name`` (relative; atomically) and record it in the manifest
         (saved at once unless ``save=False``: then call :meth:`save` after a group)."""
-        from .output import atomic_write_bytes
+        from .atomic import atomic_write_bytes
 
         target = self.path / name
         atomic_write_bytes(target, data)

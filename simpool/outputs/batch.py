@@ -27,17 +27,17 @@ from concurrent.futures import Executor
 from pathlib import Path
 from typing import Callable
 
-from .errors import SimpoolError
-from .output import atomic_write_bytes
+from ..errors import SimpoolError
+from .files import atomic_write_bytes
 
 FORMATS = ("csv", "parquet", "xlsx")
 
 
 def variant_fingerprint(variant, seed: int, paths: int) -> str:
     """SHA-256 of everything that fixes a variant's numbers."""
-    from . import __version__
-    from ._jit import source_hash
-    from .scenario import resolved_toml
+    from .._version import __version__
+    from ..engine._jit import source_hash
+    from ..scenario.core import resolved_toml
 
     h = hashlib.sha256()
     for part in (resolved_toml(variant.scenario).split("\n", 2)[-1], str(seed), str(paths),
@@ -45,7 +45,7 @@ def variant_fingerprint(variant, seed: int, paths: int) -> str:
         h.update(part.encode("utf-8"))
         h.update(b"\0")
     if variant.scenario.tape is not None and variant.scenario.portfolio.loans_file:
-        from .output import _file_sha256
+        from .files import _file_sha256
 
         p = Path(variant.scenario.portfolio.loans_file)
         full = p if p.is_absolute() else Path(variant.scenario._base_dir) / p
@@ -194,8 +194,8 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
 def _check_memory(variants, counts: list[int], executor, chunk_size, max_memory) -> None:
     """Every variant fits in memory, checked before any runs (one check per shape of
     variant: path count, years and numbers of entities)."""
-    from .engine import prepare
-    from .model import plan
+    from ..analysis.simulation import prepare
+    from ..engine.plan import plan
 
     seen = set()
     for v, paths in zip(variants, counts):
@@ -211,9 +211,9 @@ def _check_memory(variants, counts: list[int], executor, chunk_size, max_memory)
 
 def _run_variant(folder, i: int, v, seed: int, paths: int, fingerprint: str, executor,
                  chunk_size, max_memory=None, log=None) -> None:
-    from .engine import simulate
-    from .output import provenance, summary_csv
-    from .scenario import resolved_toml
+    from ..analysis.simulation import simulate
+    from .files import provenance, summary_csv
+    from ..scenario.core import resolved_toml
 
     csv_name, json_name, toml_name = _variant_names(i)
     folder.remove(csv_name)  # the marker goes first: a kill below leaves the variant unfinished

@@ -9,7 +9,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .scenario_base import Fraction, Money, Strict
+from .base import Fraction, Money, Strict
 
 #: The parties of the waterfall, in the order of the kernel's outputs.
 PARTIES = ("bank", "guarantor", "reguarantor", "national_fund", "government",

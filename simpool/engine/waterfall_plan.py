@@ -8,98 +8,15 @@ then the singletons re-guarantor, national fund, government, insurance pool.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, fields
 
 import numpy as np
 
-from .model import in_kernel_form
-from .policy import PARTIES, SHARE_KEYS
+from .inputs import WaterfallInputs
+from ..scenario.policy import PARTIES, SHARE_KEYS
 
 PRODUCT_CODE = {"credit": 0, "guaranteed": 1, "insured": 2}
 IP_MODE = {"stop_loss": 0, "quota_share": 1, "premium_subsidy": 2}
 HUGE = 1e300
-
-
-@dataclass(frozen=True)
-class WaterfallInputs:
-    """Arguments of :func:`simpool.waterfall.waterfall_chunk` after the credit outputs."""
-
-    s_product: np.ndarray
-    s_bank: np.ndarray
-    s_guar: np.ndarray
-    s_pool: np.ndarray
-    s_ins: np.ndarray
-    s_share: np.ndarray
-    s_pool_share: np.ndarray
-    s_balance0: np.ndarray
-    lag_claim: float
-    lag_reimb: float
-    recov_sched: np.ndarray
-    nf_cap_rate: float
-    nf_suspend_mode: bool
-    gov_cash0: float
-    gov_budget: float
-    gov_cap: float
-    g_na0: np.ndarray
-    g_fee: np.ndarray
-    g_subsidy: np.ndarray
-    g_injection: np.ndarray
-    g_yield: np.ndarray
-    g_cost: np.ndarray
-    r_na0: float
-    r_fee: float
-    r_subsidy: float
-    r_injection: float
-    r_yield: float
-    r_cost: float
-    p_cash0: np.ndarray
-    p_top_up: np.ndarray
-    p_interest: np.ndarray
-    p_annual_cap: np.ndarray
-    p_cum_share: np.ndarray
-    p_corr_a: np.ndarray
-    p_corr_b: np.ndarray
-    p_stop: np.ndarray
-    i_premium: np.ndarray
-    ip_cash0: float
-    ip_mode: int
-    ip_beta: float
-    ip_theta: float
-    ip_pi: float
-    ip_top_up: float
-    ip_interest: float
-    bk_tolerance: np.ndarray
-    discount: float
-    # lending feedback (passed separately)
-    g_lev_cap: np.ndarray = None  # type: ignore[assignment]
-    p_lev_target: np.ndarray = None  # type: ignore[assignment]
-    bk_slowdown: np.ndarray = None  # type: ignore[assignment]
-    feedback: bool = True
-    # names, for results (not passed to the kernel)
-    segment_names: tuple = ()
-    bank_names: tuple = ()
-    guarantor_names: tuple = ()
-    pool_names: tuple = ()
-    insurer_names: tuple = ()
-
-    def __post_init__(self):
-        in_kernel_form(self)
-
-    def kernel_args(self) -> tuple:
-        skip = {"g_lev_cap", "p_lev_target", "bk_slowdown", "feedback"}
-        return tuple(getattr(self, f.name) for f in fields(self)
-                     if not f.name.endswith("_names") and f.name not in skip)
-
-    @property
-    def n_segments(self) -> int:
-        return len(self.s_product)
-
-    @property
-    def entity_names(self) -> list[str]:
-        """Names of the per-entity output columns, as ``role:name``."""
-        return ([f"bank:{n}" for n in self.bank_names] + [f"guarantor:{n}" for n in self.guarantor_names]
-                + [f"compensation_pool:{n}" for n in self.pool_names]
-                + [f"insurer:{n}" for n in self.insurer_names])
 
 
 def recovery_schedule(horizon: int, timing: str, theta: float) -> np.ndarray:

@@ -11,7 +11,9 @@ import html
 import io
 from datetime import datetime, timezone
 
-from .units import format_yuan
+from ..analysis.headline import format_value as _fmt
+from ..analysis.headline import headline_rows
+from ..scenario.units import format_yuan
 
 _CSS = """
 body { font-family: "Segoe UI", "Noto Sans CJK SC", "PingFang SC", "Microsoft YaHei",
@@ -33,48 +35,6 @@ def _png(fig) -> str:
     fig.savefig(buf, format="png", dpi=110)
     plt.close(fig)
     return base64.b64encode(buf.getvalue()).decode("ascii")
-
-
-def _fmt(value: float, statistic: str, measure: str) -> str:
-    if value != value:  # NaN
-        return ""
-    if statistic.startswith("P(") or statistic in ("subsidy rate",) or "IRR" in statistic \
-            or measure.endswith(":gov_loss_ratio"):
-        return f"{value:.3%}"
-    if "TVPI" in statistic:
-        return f"{value:.3f}x"
-    if statistic in ("deals funded", "leverage of public money", "loans per yuan of public money",
-                     "leverage", "end of year") and measure in ("borrowers",) or \
-            statistic in ("deals funded", "leverage of public money",
-                          "loans per yuan of public money", "leverage"):
-        return f"{value:,.2f}"
-    if measure == "defaults":
-        return f"{value:,.1f}"
-    return format_yuan(value)
-
-
-def headline_rows(res, rows):
-    """The rows a ministry slide carries: whole-horizon figures, each pool's and guarantor's
-    last-year risks, funds' breach probabilities (``rows``: :meth:`Results.summary_rows`)."""
-    last = res.years[-1]
-    keep = []
-    for r in rows:
-        whole = r.year is None
-        st, m = r["statistic"], r["measure"]
-        if whole and st in ("EL",) and ":" not in m:
-            keep.append(r)
-        elif whole and st in ("VaR", "ES") and abs(r["param"] - 0.99) < 1e-12 and m in ("net", "public_cash"):
-            keep.append(r)
-        elif whole and m == "fiscal":
-            keep.append(r)
-        elif str(r["year"]) == str(last) and (st.startswith("P(depleted") or st.startswith("P(insolvent")):
-            keep.append(r)
-        elif whole and m.startswith("fund:") and (st.startswith("P(breach") or "TVPI" in st
-                                                  or "IRR" in st or "concession" in st):
-            keep.append(r)
-        elif m in ("guarantee_balance", "borrowers") and st.startswith("P("):
-            keep.append(r)
-    return keep
 
 
 def assumptions(sc) -> list[tuple[str, str, str, str]]:
@@ -107,9 +67,9 @@ def assumptions(sc) -> list[tuple[str, str, str, str]]:
 
 def build_html(res, rows, *, comparison=None, argv=None) -> str:
     """The report as one HTML string (images embedded); ``rows``: :meth:`Results.summary_rows`."""
-    from . import __version__
+    from .._version import __version__
     from .plots import compare_chart, standard_figures
-    from .scenario import resolved_toml
+    from ..scenario.core import resolved_toml
 
     sc = res.scenario
     e = html.escape
@@ -139,7 +99,7 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
     for name, fig in standard_figures(res).items():
         parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{_png(fig)}'>")
     if comparison is not None and len(comparison):
-        from .compare import headline
+        from ..analysis.headline import headline
 
         parts.append("<h2 id='whatifs'>What-ifs (common random numbers)</h2>")
         parts.append(f"<img alt='compare' src='data:image/png;base64,{_png(compare_chart(comparison))}'>")

@@ -31,7 +31,7 @@ from pydantic import (
     model_validator,
 )
 
-from .errors import Problem, ProblemList, ScenarioError, did_you_mean
+from ..errors import Problem, ProblemList, ScenarioError, did_you_mean
 from .fund import Fund, Outcomes, Stage
 from .tomlpos import format_path, line_of, locate_keys
 from .policy import (
@@ -45,7 +45,7 @@ from .policy import (
     Reguarantor,
     Sharing,
 )
-from .scenario_base import Fraction, Money, Strict
+from .base import Fraction, Money, Strict
 from .units import MAX_YUAN
 
 __all__ = [
@@ -908,7 +908,7 @@ MAX_SINGLE_LOANS = 10_000_000
 
 
 def _is_money(ann: Any) -> bool:
-    from .scenario_base import _money
+    from .base import _money
 
     if get_origin(ann) is Annotated:
         if any(getattr(m, "func", None) is _money for m in get_args(ann)[1:]):
@@ -924,7 +924,7 @@ _MONEY_FIELDS: dict[type, list[tuple[str, bool, bool]]] = {}
 
 def _money_fields(cls: type) -> list[tuple[str, bool, bool]]:
     """(field, is money, is a list of money) of a model class, cached."""
-    from .scenario_base import _money
+    from .base import _money
 
     out = _MONEY_FIELDS.get(cls)
     if out is None:

@@ -32,7 +32,7 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import UsageError
+from ..errors import UsageError
 
 #: Bytes of a Dask process beyond its arrays (Python, numpy, numba, simpool, distributed).
 DASK_PROCESS_BYTES = 300 * 2**20
@@ -150,7 +150,7 @@ def estimate(inputs, paths: int, kept_bytes: int, n_features: int, chunk_size: i
     and the executor's parallel workers; ``dask_workers`` > 0 with ``dask_local``: a
     LocalCluster's worker processes on this machine.
     """
-    from .engine import chunk_bytes_per_path, inputs_bytes
+    from .runner import chunk_bytes_per_path, inputs_bytes
     from .moments import BLOCK
 
     base = current_rss() if baseline is None else baseline

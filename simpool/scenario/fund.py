@@ -13,7 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from .scenario_base import Fraction, Money, Strict
+from .base import Fraction, Money, Strict
 
 #: Deal-outcome presets: total-loss and partial-loss probabilities, Pareto tail index and
 #: truncation, with the targets each matches (tests/test_fund_outcomes.py checks them).

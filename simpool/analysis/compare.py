@@ -15,6 +15,8 @@ from concurrent.futures import Executor
 
 import numpy as np
 
+from .headline import headline  # noqa: F401  (its home before; the report and plots use it)
+
 #: Keys of a summary row.
 KEY = ["year", "measure", "statistic", "param"]
 #: Default number of batches for the standard errors of differences.
@@ -31,7 +33,7 @@ def batch_bounds(res, batches: int) -> list[tuple[int, int]]:
     """Path ranges of the batches: ``batches`` equal runs of paths; for a run that kept only
     the summary's samples, runs of whole blocks of the block moments (at most one batch per
     block, at least two batches; none for fewer than two blocks)."""
-    from .moments import BLOCK
+    from ..engine.moments import BLOCK
 
     n = res.paths
     if _kept_everything(res):
@@ -45,7 +47,7 @@ def batch_bounds(res, batches: int) -> list[tuple[int, int]]:
 def subset(res, lo: int, hi: int):
     """The Results of paths ``lo .. hi - 1`` of ``res`` (a view of its arrays; for a run that
     kept only the summary's samples, ``lo`` must start a block of its block moments)."""
-    from .moments import BLOCK
+    from ..engine.moments import BLOCK
     from .results import Results
 
     raw = {k: v[lo:hi] for k, v in res._raw.items()}
@@ -108,13 +110,13 @@ def compare(base_sc, whatif_scs, *, paths: int | None = None, seed: int | None =
     """
     import pandas as pd
 
-    from .engine import simulate
+    from .simulation import simulate
 
     paths = int(paths or base_sc.simulation.paths)
     seed = int(base_sc.simulation.seed if seed is None else seed)
     if keep == "auto":  # the base and one what-if are held at once: room for two
-        from .engine import prepare
-        from .model import plan
+        from .simulation import prepare
+        from ..engine.plan import plan
 
         _, label, _ = prepare(base_sc, plan(base_sc), 2 * paths, keep="auto", executor=executor,
                               max_memory=max_memory,
@@ -134,22 +136,3 @@ def compare(base_sc, whatif_scs, *, paths: int | None = None, seed: int | None =
         if progress:
             progress(sc.name)
     return pd.concat(parts, ignore_index=True)
-
-
-def headline(table):
-    """The rows a person reads first: whole-horizon EL of each party, fiscal NPV, pools."""
-    whole = table[table.year.isna()]
-    keep = (whole.statistic.isin(["EL"]) & ~whole.measure.str.contains(":")) | \
-        (whole.measure == "fiscal") | whole.statistic.str.startswith("P(breach") | \
-        whole.measure.str.startswith("pool:") & whole.statistic.str.startswith("top-up")
-    return whole[keep]
-
-
-def plot(table, path) -> None:
-    """Differences of the headline figures with 95% error bars (a PNG); see
-    :func:`simpool.plots.compare_chart`."""
-    import matplotlib.pyplot as plt
-
-    from .plots import compare_chart
-
-    plt.close(compare_chart(table, path))

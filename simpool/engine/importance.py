@@ -29,7 +29,7 @@ import dataclasses
 
 import numpy as np
 
-from .model import KernelInputs
+from .inputs import KernelInputs
 
 #: Default quantile of the factor scenario that sets the automatic target.
 AUTO_TARGET_LEVEL = 0.999
@@ -127,7 +127,7 @@ def configure(inputs: KernelInputs, method: str, target: float | None,
     if not np.any(mu) and method == "shift":
         import warnings
 
-        from .errors import SimpoolWarning
+        from ..errors import SimpoolWarning
 
         why = ("the explicit importance_sampling.shift is zero" if shift is not None else
                f"the search found a zero shift for the target {x:,.0f} yuan (the loss is already "

@@ -146,8 +146,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from simpool.errors import Problem, ProblemList, ScenarioError, did_you_mean
-from simpool.units import MAX_YUAN
+from ..errors import Problem, ProblemList, ScenarioError, did_you_mean
+from .units import MAX_YUAN
 
 __all__ = ["COLUMN_ALIASES", "ID_HEADERS", "PRODUCT_ALIASES", "LoanTape", "read_loan_tape"]
 
@@ -1211,8 +1211,10 @@ def _total_word_mask(s: pd.Series) -> np.ndarray | None:
         else:
             cells = pa.array(s.to_numpy(dtype=object), type=pa.string(), from_pandas=True)
     except (pa.ArrowInvalid, pa.ArrowTypeError, pa.ArrowNotImplementedError, TypeError):
-        # a mix of text and numbers (or bytes, lists...): their text is good enough here
-        cells = pa.array(s.astype(str).to_numpy(dtype=object), type=pa.string())
+        # a mix of text and numbers (or booleans, bytes...): their text is good enough here
+        obj = s.to_numpy(dtype=object)
+        text = np.where(pd.isna(obj), None, obj.astype(str))
+        cells = pa.array(text, type=pa.string())
     if cells.null_count == len(cells):
         return None
     text = pc.utf8_trim_whitespace(pc.utf8_normalize(cells.cast(pa.string()), form="NFKC"))

@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 
-from .errors import ScenarioError, UsageError
+from ..errors import ScenarioError, UsageError
 
 
 @dataclass
@@ -93,8 +93,8 @@ def solve(file, lever: str, low: float, high: float, figure: Figure, target: flo
     """
     from scipy.optimize import brentq
 
-    from .engine import simulate
-    from .scenario import load_scenario
+    from .simulation import simulate
+    from ..scenario.core import load_scenario
 
     if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
         raise UsageError(f"--bracket must be two finite numbers low < high, got {low}, {high}")

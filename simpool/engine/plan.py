@@ -18,12 +18,9 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass, fields
-from typing import TYPE_CHECKING
-
-if TYPE_CHECKING:
-    from .waterfall_plan import WaterfallInputs
-
 import numpy as np
+
+from .inputs import FundInputs, KernelInputs, WaterfallInputs
 
 #: Exact buckets are used when a portfolio has at most this many distinct (sector, pd, rho)...
 MAX_EXACT_BUCKETS = 4096
@@ -55,142 +52,6 @@ def threshold_bins(n_loans: int) -> int:
         return THRESHOLD_BINS
     lo, hi = THRESHOLD_BINS_RANGE
     return int(min(max(round(THRESHOLD_BINS_PER_SQRT_LOAN * math.sqrt(n_loans)), lo), hi))
-
-
-def kernel_form(value):
-    """``value`` in the one form the kernels are compiled for: an array C-contiguous, aligned
-    and writable (copied if it is not), a numpy scalar as the Python scalar.
-
-    numba compiles a kernel once per signature, and a read-only or strided array, or an
-    ``np.int32`` where an ``int`` was seen before, is a new signature: the whole waterfall
-    kernel again (about 15 s cold, and a second entry in the cache).
-    """
-    if isinstance(value, np.ndarray):
-        f = value.flags
-        return value if f.c_contiguous and f.aligned and f.writeable else np.array(value, order="C")
-    if isinstance(value, np.bool_):
-        return bool(value)
-    if isinstance(value, np.integer):
-        return int(value)
-    if isinstance(value, np.floating):
-        return float(value)
-    return value
-
-
-def in_kernel_form(obj) -> None:
-    """Put every field of the frozen dataclass ``obj`` in :func:`kernel_form` (in place)."""
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        w = kernel_form(v)
-        if w is not v:
-            object.__setattr__(obj, f.name, w)
-
-
-@dataclass(frozen=True)
-class KernelInputs:
-    """Everything :func:`simpool.kernels.simulate_chunk` needs, as plain arrays/scalars
-    (in :func:`kernel_form`)."""
-
-    n_years: int
-    chol: np.ndarray
-    phi: float
-    is_t: bool
-    dof: float
-    shift: np.ndarray
-    fixed_z: np.ndarray  # (n_years, S) stressed factor values, NaN = drawn
-    # cohorts
-    c_n: np.ndarray
-    c_thresh: np.ndarray
-    c_sqrt_rho: np.ndarray
-    c_inv_sd: np.ndarray
-    c_sector: np.ndarray
-    c_exposure: np.ndarray
-    c_lgd: np.ndarray
-    c_lgd_sd: np.ndarray
-    c_lgd_a: np.ndarray
-    c_lgd_b: np.ndarray
-    # single loans, sorted by bucket
-    l_id: np.ndarray
-    l_thresh: np.ndarray
-    l_sqrt_rho: np.ndarray
-    l_inv_sd: np.ndarray
-    l_exposure: np.ndarray
-    l_lgd: np.ndarray
-    l_lgd_a: np.ndarray
-    l_lgd_b: np.ndarray
-    # screening buckets
-    b_start: np.ndarray
-    b_sector: np.ndarray
-    b_thresh_hi: np.ndarray
-    b_thresh_lo: np.ndarray
-    b_sqrt_rho_lo: np.ndarray
-    b_sqrt_rho_hi: np.ndarray
-    b_inv_sd_lo: np.ndarray
-    b_inv_sd_hi: np.ndarray
-    b_exact: np.ndarray
-    # importance sampling: exponential twist towards twist_x yuan (0 = off)
-    twist_x: float = 0.0
-    twist_scale: float = 1.0
-    is_on: bool = False
-    defensive: float = 0.0
-    c_seg: np.ndarray = None  # type: ignore[assignment]
-    l_seg: np.ndarray = None  # type: ignore[assignment]
-    c_rng: np.ndarray = None  # type: ignore[assignment]
-    c_start: np.ndarray = None  # type: ignore[assignment]
-    c_end: np.ndarray = None  # type: ignore[assignment]
-    c_amort: np.ndarray = None  # type: ignore[assignment]
-    # bookkeeping (not passed to the kernel)
-    n_loans_total: int = 0
-    max_loss: float = 0.0
-    is_info: dict | None = None
-    waterfall: "WaterfallInputs | None" = None
-    funds: tuple = ()  # FundInputs, one per [[funds]] table
-
-    def __post_init__(self):
-        in_kernel_form(self)
-
-    def kernel_args(self) -> tuple:
-        """Positional arguments of the kernel after (skey, path0, n_paths)."""
-        skip = {"n_loans_total", "max_loss", "is_info", "waterfall", "funds"}
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name not in skip)
-
-
-@dataclass(frozen=True)
-class FundInputs:
-    """Everything :func:`simpool.fundkernels.fund_chunk` needs for one fund (FUNDS.md)."""
-
-    name: str
-    fund_id: int
-    life: int
-    inv_years: int
-    deals_per_year: int
-    investable: float  # yuan
-    fee_per_year: float  # yuan
-    sector: int
-    st_cum: np.ndarray  # cumulative stage shares
-    st_ticket: np.ndarray  # yuan
-    st_p_loss: np.ndarray
-    st_p_partial: np.ndarray
-    st_alpha: np.ndarray
-    st_cap: np.ndarray
-    rho: float
-    exit_shape: float
-    exit_mean: float
-    gov_share: float
-    hurdle: float
-    carry: float
-    catch_up: bool
-    concession: float
-    first_loss: float
-    tolerance: float
-    discount: float
-
-    def __post_init__(self):
-        in_kernel_form(self)
-
-    def kernel_args(self) -> tuple:
-        """Arguments of fund_chunk after (skey, path0, n_paths), except chol and phi."""
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "name")
 
 
 def plan_funds(sc) -> tuple:
@@ -411,7 +272,7 @@ def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> l
     soon as maturities allow; growth = -1 runs the book off). A vintage above the 10^12
     loans a cohort may hold (growth compounding over a long horizon) is an error.
     """
-    from .errors import Problem, ScenarioError
+    from ..errors import Problem, ScenarioError
 
     out = []
     for rank, (index, c) in enumerate(binom_cohorts):
@@ -448,7 +309,7 @@ def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> l
     return out
 
 
-def plan_waterfall(sc, tape_products: list[str]) -> "WaterfallInputs":
+def plan_waterfall(sc, tape_products: list[str]) -> WaterfallInputs:
     from .waterfall_plan import plan_waterfall as _pw
 
     return _pw(sc, tape_products)

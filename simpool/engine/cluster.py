@@ -9,7 +9,7 @@ from __future__ import annotations
 from concurrent.futures import Executor, Future, InvalidStateError
 from contextlib import contextmanager
 
-from .errors import SimpoolError, UsageError
+from ..errors import SimpoolError, UsageError
 
 #: Times a chunk is rerun when its task fails (a worker lost mid-task, say) before the error
 #: reaches the caller.
@@ -134,7 +134,7 @@ def open_executor(threads: int | None = None, dask: str | None = None,
         cluster = None
         try:
             if dask == "local":
-                from .engine import default_workers
+                from .runner import default_workers
 
                 if dask_workers is not None and dask_workers < 1:
                     raise UsageError(f"--dask-workers: must be >= 1, got {dask_workers}")

@@ -1,0 +1,64 @@
+"""The figures a person reads first, and how they are written for people.
+
+:func:`headline_rows` picks them from a run's summary (whole-horizon losses, 99% tails,
+fiscal cost, pools' and guarantors' last-year risks, funds' breach probabilities);
+:func:`headline` from a comparison's table; :func:`format_value` writes a figure as its
+statistic reads (a probability as a percentage, money in 万/亿). Used by the notebook view of
+:class:`~simpool.analysis.results.Results`, the report and the comparison plot.
+"""
+
+from __future__ import annotations
+
+from ..scenario.units import format_yuan
+
+
+def format_value(value: float, statistic: str, measure: str) -> str:
+    """A figure as people read it: a probability as a percentage, money in 万/亿, ..."""
+    if value != value:  # NaN
+        return ""
+    if statistic.startswith("P(") or statistic in ("subsidy rate",) or "IRR" in statistic \
+            or measure.endswith(":gov_loss_ratio"):
+        return f"{value:.3%}"
+    if "TVPI" in statistic:
+        return f"{value:.3f}x"
+    if statistic in ("deals funded", "leverage of public money", "loans per yuan of public money",
+                     "leverage", "end of year") and measure in ("borrowers",) or \
+            statistic in ("deals funded", "leverage of public money",
+                          "loans per yuan of public money", "leverage"):
+        return f"{value:,.2f}"
+    if measure == "defaults":
+        return f"{value:,.1f}"
+    return format_yuan(value)
+
+
+def headline_rows(res, rows):
+    """The rows a ministry slide carries: whole-horizon figures, each pool's and guarantor's
+    last-year risks, funds' breach probabilities (``rows``: :meth:`Results.summary_rows`)."""
+    last = res.years[-1]
+    keep = []
+    for r in rows:
+        whole = r.year is None
+        st, m = r["statistic"], r["measure"]
+        if whole and st in ("EL",) and ":" not in m:
+            keep.append(r)
+        elif whole and st in ("VaR", "ES") and abs(r["param"] - 0.99) < 1e-12 and m in ("net", "public_cash"):
+            keep.append(r)
+        elif whole and m == "fiscal":
+            keep.append(r)
+        elif str(r["year"]) == str(last) and (st.startswith("P(depleted") or st.startswith("P(insolvent")):
+            keep.append(r)
+        elif whole and m.startswith("fund:") and (st.startswith("P(breach") or "TVPI" in st
+                                                  or "IRR" in st or "concession" in st):
+            keep.append(r)
+        elif m in ("guarantee_balance", "borrowers") and st.startswith("P("):
+            keep.append(r)
+    return keep
+
+
+def headline(table):
+    """The rows a person reads first: whole-horizon EL of each party, fiscal NPV, pools."""
+    whole = table[table.year.isna()]
+    keep = (whole.statistic.isin(["EL"]) & ~whole.measure.str.contains(":")) | \
+        (whole.measure == "fiscal") | whole.statistic.str.startswith("P(breach") | \
+        whole.measure.str.startswith("pool:") & whole.statistic.str.startswith("top-up")
+    return whole[keep]
