@@ -24,8 +24,8 @@ _install_moved()
 
 _LAZY = {
     "simulate": ("analysis.simulation", "simulate"),
-    "load_scenario": ("scenario.core", "load_scenario"),
-    "Scenario": ("scenario.core", "Scenario"),
+    "load_scenario": ("scenario.load", "load_scenario"),
+    "Scenario": ("scenario.schema", "Scenario"),
     "Results": ("analysis.results", "Results"),
     "ScenarioError": ("errors", "ScenarioError"),
     "SimpoolError": ("errors", "SimpoolError"),

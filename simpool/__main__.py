@@ -1,5 +1,5 @@
 """``python -m simpool``: the same as the ``simpool`` command."""
 
-from .cli import entry
+from .cli.main import entry
 
 entry()

@@ -236,7 +236,7 @@ def test_the_progress_bar_says_when_the_kernels_compile(monkeypatch, compiled, l
     nor when the chunks run on Dask workers (local=False)."""
     import threading
 
-    from simpool import cli
+    from simpool.cli import console as cli
 
     tty = _Tty()
     monkeypatch.setattr(sys, "stderr", tty)
@@ -267,7 +267,7 @@ def test_the_progress_bar_says_when_the_kernels_compile(monkeypatch, compiled, l
 
 def test_the_compile_hint_never_follows_a_finished_chunk(monkeypatch):
     """Once a chunk has finished the timer is cancelled: the hint cannot overwrite progress."""
-    from simpool import cli
+    from simpool.cli import console as cli
 
     tty = _Tty()
     monkeypatch.setattr(sys, "stderr", tty)
@@ -285,7 +285,7 @@ def test_the_compile_hint_never_follows_a_finished_chunk(monkeypatch):
 
 def test_kernels_compiled_is_false_until_the_first_run(small):
     """In a new process: no kernel before the first simulate(), the waterfall kernel after."""
-    code = ("import simpool; from simpool import cli; print(cli._kernels_compiled()); "
+    code = ("import simpool; from simpool.cli import console as cli; print(cli._kernels_compiled()); "
             f"simpool.simulate(simpool.load_scenario({str(small)!r}), paths=100); "
             "print(cli._kernels_compiled())")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,

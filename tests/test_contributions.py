@@ -142,7 +142,7 @@ def test_pool_event_hubei(hubei):
     assert list(df.group) == list(wf.segment_names)
     assert (df.tail_mean >= 0).all() and (df.se >= 0).all()
     j = list(wf.pool_names).index("knowledge_value")
-    uncovered = [n for n, p in zip(wf.segment_names, wf.s_pool) if p != j]
+    uncovered = [n for n, p in zip(wf.segment_names, wf.routes.pool) if p != j]
     assert uncovered  # cohorts outside the pool still take part in the correlated event
     assert (df.set_index("group").loc[uncovered, "tail_mean"] > 0).all()
     depleted = (hubei._raw["pool_unpaid"][:, :, j] > 0).any(axis=1)
@@ -158,7 +158,7 @@ def test_pool_event_hubei(hubei):
     # above every cohort of a sector the pool does not reach (a margin of ~10 SE here)
     sme = contributions(hubei, event="pool:provincial_sme").set_index("group")
     k = list(wf.pool_names).index("provincial_sme")
-    covered = [n for n, p in zip(wf.segment_names, wf.s_pool) if p == k]
+    covered = [n for n, p in zip(wf.segment_names, wf.routes.pool) if p == k]
     sector = {c.name: c.sector for c in hubei.scenario.cohorts}
     elsewhere = [n for n in wf.segment_names if sector[n] not in {sector[c] for c in covered}]
     assert covered and elsewhere

@@ -259,6 +259,7 @@ def test_zero_pd_means_zero_loss_everywhere(spec):
 def test_everything_to_the_bank_is_the_credit_engine():
     """Credit loans with no pool: the bank bears every loss; its net loss equals the credit
     engine's gross loss plus the recoveries still to come, path by path."""
+    from simpool.engine.inputs import CreditOutputs
     from simpool.engine.kernels import simulate_chunk
     from simpool.engine.plan import plan
     from simpool.engine.rng import seed_key
@@ -273,9 +274,9 @@ def test_everything_to_the_bank_is_the_credit_engine():
     ki = plan(sc)
     n, H, S = 1500, 2, ki.waterfall.n_segments
     loss = np.zeros((n, H))
-    d = np.zeros((n, H), np.int64)
-    a = [np.zeros((n, H, S)) for _ in range(4)]
-    simulate_chunk(np.uint64(seed_key(np.uint64(5))), 0, n, *ki.kernel_args(), loss, d, np.zeros(n), *a)
+    out = CreditOutputs(loss, np.zeros((n, H), np.int64), np.zeros(n),
+                        *[np.zeros((n, H, S)) for _ in range(4)], np.zeros((n, H)))
+    simulate_chunk(np.uint64(seed_key(np.uint64(5))), 0, n, ki.model, ki.book, out)
     np.testing.assert_array_equal(res._raw["loss"], loss)
     np.testing.assert_allclose(res.samples("bank"), loss.sum(axis=1), rtol=1e-12, atol=1e-3)
     assert res.parties == ["bank"]

@@ -141,15 +141,20 @@ def test_kernel_arguments_have_one_form():
     shift = np.broadcast_to(np.full((1, 2), 0.5), (2, 2))  # read-only view
     assert not shift.flags.writeable
     shifted = plan(sc, shift=shift)
+    def groups(inputs):
+        wf = inputs.waterfall
+        return (inputs.model, inputs.book, wf.routes, wf.banks, wf.guarantors, wf.pools,
+                wf.insurance, wf.public)
+
     for inputs in (base, shifted):
-        for a in (*inputs.kernel_args(), *inputs.waterfall.kernel_args()):
-            if isinstance(a, np.ndarray):
-                assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
-            assert not isinstance(a, np.generic), type(a)
-    assert numba.typeof(base.kernel_args()) == numba.typeof(shifted.kernel_args())
-    assert numba.typeof(base.waterfall.kernel_args()) == numba.typeof(
-        shifted.waterfall.kernel_args())
-    np.testing.assert_array_equal(shifted.shift, np.full((2, 2), 0.5))
+        for g in groups(inputs):
+            for a in g:
+                if isinstance(a, np.ndarray):
+                    assert a.flags.c_contiguous and a.flags.writeable and a.flags.aligned
+                assert not isinstance(a, np.generic), type(a)
+    for a, b in zip(groups(base), groups(shifted)):
+        assert numba.typeof(a) == numba.typeof(b)
+    np.testing.assert_array_equal(shifted.model.shift, np.full((2, 2), 0.5))
     # the form itself
     ro = np.arange(6.0)
     ro.setflags(write=False)
@@ -172,7 +177,7 @@ def test_simpool_compile_compiles_the_kernel_variants(capsys):
     assert "3 kernel variants ready" in out.out and _jit.cache_dir() in out.out
     for name in ("credit and policy waterfall", "importance-sampling twist", "government funds"):
         assert name in out.err
-    twists = {str(sig[3]) for sig in waterfall_chunk.signatures}
+    twists = {str(sig[4]) for sig in waterfall_chunk.signatures}
     assert {"none", "UniTuple(float64 x 2)"} <= twists
     assert fund_chunk.signatures
 
@@ -294,3 +299,43 @@ def test_without_numbas_cache_internals_kernels_still_cache_under_the_keyed_dire
     assert disp._cache._cache_path.startswith(str(tmp_path / "numba-test"))
     assert type(disp._cache).__name__ == "FunctionCache"
     assert list((tmp_path / "numba-test").rglob("*.nbi"))  # it did cache
+
+
+def test_an_edited_kernel_source_recompiles(tmp_path):
+    """The cache key covers every kernel source where it lies now (simpool/engine/): a copy of
+    the package compiles a kernel once, loads it from its cache in the next process, and
+    compiles it again after one kernel file (here rng.py, which the kernel does not even call)
+    is edited."""
+    copy = tmp_path / "site"
+    shutil.copytree(PKG, copy / "simpool", ignore=shutil.ignore_patterns("__pycache__"))
+    probe = """
+import json
+import numpy as np
+from numba.core import event
+from simpool.engine._jit import cache_dir
+from simpool.engine.moments import block_moments
+compiled = []
+class L(event.Listener):
+    def on_start(self, ev): compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev): pass
+event.register("numba:compile", L())
+out = [np.empty((1, 2)) for _ in range(5)]
+block_moments(np.ones((3, 2)), np.ones(3), np.zeros(2, np.bool_), 1024, *out)
+print(json.dumps({"compiled": compiled, "cache": cache_dir()}))
+"""
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env["PYTHONPATH"] = str(copy)
+
+    def run():
+        out = subprocess.run([sys.executable, "-c", probe], env=env, capture_output=True,
+                             text=True, check=True, cwd=tmp_path).stdout
+        return __import__("json").loads(out.strip().splitlines()[-1])
+
+    first, second = run(), run()
+    # (numba also compiles the numpy implementations a kernel pulls in, e.g. min)
+    assert "block_moments" in first["compiled"] and second["compiled"] == []
+    assert first["cache"].startswith(str(copy / "simpool" / "engine"))
+    with open(copy / "simpool" / "engine" / "rng.py", "a", encoding="utf-8") as f:
+        f.write("\n# an edit\n")
+    third = run()
+    assert "block_moments" in third["compiled"] and third["cache"] != first["cache"]

@@ -10,7 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from simpool.errors import ScenarioError
-from simpool.scenario.loantape import COLUMN_ALIASES, LoanTape, _parse_money_cell, read_loan_tape
+from simpool.scenario.loantape import COLUMN_ALIASES, LoanTape, read_loan_tape
+from simpool.scenario.tapecells import _parse_money_cell
 
 HEADER = "name,exposure,pd,lgd,rho,sector\n"
 GOOD = HEADER + "L1,1000000,0.02,0.45,0.12,manufacturing\nL2,2500000,0.05,0.4,0.1,software\n"

@@ -613,7 +613,7 @@ def test_inexact_screening_buckets_change_nothing(monkeypatch, copula, bins):
     monkeypatch.setattr(simpool.engine.plan, "THRESHOLD_BINS", bins)  # None: threshold_bins()
     monkeypatch.setattr(simpool.engine.plan, "RHO_BINS", 2)
     inputs = simpool.engine.plan.plan(sc)
-    assert not inputs.b_exact.all() and len(inputs.b_sector) < len(cohorts)  # really mixed
+    assert not inputs.book.b_exact.all() and len(inputs.book.b_sector) < len(cohorts)  # really mixed
     screened = run(sc, 20_000, seed=83)
     for y in exact.years:
         assert np.array_equal(exact.samples("defaults", year=y), screened.samples("defaults", year=y))

@@ -150,10 +150,10 @@ def test_loan_tape_inexact_buckets(monkeypatch, copula):
                   corr=[[1.0, 0.4], [0.4, 1.0]], phi=0.3, years=2, copula=copula, dof=5.0)
     got, inputs = engine(sc, paths=300)
     # the plan really used binned (inexact) buckets, several per sector
-    assert not inputs.b_exact.all()
-    assert 4 < len(inputs.b_sector) < 155
+    assert not inputs.book.b_exact.all()
+    assert 4 < len(inputs.book.b_sector) < 155
     # loans are reordered by bucket: the kernel must key random numbers by original index
-    assert not np.array_equal(inputs.l_id, np.arange(len(inputs.l_id)))
+    assert not np.array_equal(inputs.book.l_id, np.arange(len(inputs.book.l_id)))
     want = ref.simulate(sc, SEED, 300)
     assert_same(got, want, min_default_years=150)
     # "always" defaults in year 0 of every path
@@ -167,7 +167,7 @@ def test_loan_tape_exact_buckets_same_answer(monkeypatch):
     sc = scenario(_heterogeneous(150, rng), sectors=("s0", "s1"),
                   corr=[[1.0, 0.4], [0.4, 1.0]], phi=0.3, years=2)
     got, inputs = engine(sc, paths=300)
-    assert inputs.b_exact.all()
+    assert inputs.book.b_exact.all()
     want = ref.simulate(sc, SEED, 300)
     assert_same(got, want, min_default_years=150)
 
@@ -181,7 +181,7 @@ def test_importance_sampling_shift(copula):
     ], sectors=("x", "y"), corr=corr, phi=0.5, years=3, copula=copula, dof=6.0)
     shift = np.array([[-1.5, -0.5], [0.0, -1.0], [-0.7, 0.0]])
     got, inputs = engine(sc_dict, shift=shift)
-    np.testing.assert_array_equal(inputs.shift, shift)
+    np.testing.assert_array_equal(inputs.model.shift, shift)
     want = ref.simulate(sc_dict, SEED, PATHS, shift=shift)
     assert_same(got, want, min_default_years=100)
     assert np.all(got["logw"] != 0)
@@ -193,7 +193,7 @@ def test_importance_sampling_shift(copula):
 def test_importance_sampling_scalar_shift_broadcasts():
     sc_dict = scenario([cohort("a", 200, 0.05, 0.2)], years=2)
     got, inputs = engine(sc_dict, paths=100, shift=-1.0)
-    assert inputs.shift.shape == (2, 1)
+    assert inputs.model.shift.shape == (2, 1)
     want = ref.simulate(sc_dict, SEED, 100, shift=np.full((2, 1), -1.0))
     assert_same(got, want, min_default_years=50)
     # two years, shift -1 each: logw = sum_y (eta'_y + 1/2) with eta'_y = eta_y - 1
@@ -235,12 +235,12 @@ def test_tape_screening_bounds_equal_per_loan_exact_test(monkeypatch, tmp_path, 
     sc = {"simulation": {"paths": 2000, "seed": SEED, "horizon_years": 3}, "model": model,
           "portfolio": {"loans_file": str(path)}}
     binned, b_inputs = engine(sc, paths=2000)
-    sizes = np.diff(b_inputs.b_start)
-    assert sizes[~b_inputs.b_exact].sum() > 0.9 * n and len(sizes) < 1000
+    sizes = np.diff(b_inputs.book.b_start)
+    assert sizes[~b_inputs.book.b_exact].sum() > 0.9 * n and len(sizes) < 1000
     monkeypatch.setattr(simpool.engine.plan, "MAX_EXACT_BUCKETS", 10**6)
     monkeypatch.setattr(simpool.engine.plan, "MIN_LOANS_PER_EXACT_BUCKET", 1)
     exact, e_inputs = engine(sc, paths=2000)
-    assert e_inputs.b_exact.all() and len(e_inputs.b_sector) == n
+    assert e_inputs.book.b_exact.all() and len(e_inputs.book.b_sector) == n
     np.testing.assert_array_equal(binned["defaults"], exact["defaults"])
     # the same defaults summed in another order (loans are sorted by bucket)
     for k in [k for k in binned if k != "defaults"]:

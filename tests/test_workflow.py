@@ -51,7 +51,7 @@ def test_stress_by_z_and_by_sector():
                                     dict(LHP["cohorts"][0], name="other", sector="b")],
                         "stress": [{"year": 2025, "z": -3.0, "sectors": ["a"]}]})
     inp = plan(sc)
-    assert inp.fixed_z[0, 0] == -3.0 and np.isnan(inp.fixed_z[0, 1]) and np.isnan(inp.fixed_z[1:]).all()
+    assert inp.model.fixed_z[0, 0] == -3.0 and np.isnan(inp.model.fixed_z[0, 1]) and np.isnan(inp.model.fixed_z[1:]).all()
 
 
 @pytest.mark.parametrize("stress, message", [

@@ -7,7 +7,7 @@ loan tape; ``"sector"``; ``"product"``) conditionally on an event:
 ``event="tail"``
     The tail of ``measure`` (anything :meth:`Results.samples` accepts over the horizon:
     ``gross``, ``net``, ``bank``, ``guarantor``, ``national_fund``, ``guarantor:<name>``, ...)
-    at ``level``: the paths with ``L >= VaR_level(L)`` (VaR as :func:`simpool.stats.var`,
+    at ``level``: the paths with ``L >= VaR_level(L)`` (VaR as :func:`simpool.analysis.stats.var`,
     weighted when the run has importance-sampling weights).
 ``event="pool:<name>"``
     The paths where compensation pool ``<name>`` (or ``insurance_pool``) is depleted by the
@@ -23,7 +23,7 @@ Estimators
 
 * pool event: ``tau_i = 1{depleted}``;
 * tail event: ``tau_i = 1`` if ``L_i > VaR``, ``tau_i = theta`` if ``L_i = VaR``, else 0,
-  where ``theta`` puts exactly the tail mass of :func:`simpool.stats.es` on the paths at VaR:
+  where ``theta`` puts exactly the tail mass of :func:`simpool.analysis.stats.es` on the paths at VaR:
   ``sum_i w_i tau_i = m`` (unweighted, ``m = ceil((1 - level) n)``, the number of worst paths
   the ES averages) or ``(1 - level) n`` (weighted; Acerbi's form). With a continuous loss one
   path sits at VaR and gets weight ``theta`` in (0, 1]; with an atom at VaR (say many paths
@@ -50,11 +50,11 @@ VaR): ``se_g = sd_i(w_i (G_ig - c_g) tau_i, ddof=1) / (sqrt(n) p_event)``, where
 * pool event (a fixed event): ``c_g = tail_mean_g`` -- the textbook ratio-estimator SE;
 * tail event: ``c_g = E[G_g | L = VaR]``, estimated as the weighted mean of ``G_g`` over the
   paths with ``L`` in ``[VaR_{level-h}, VaR_{level+h}]``, ``h`` the binomial band of
-  :func:`simpool.stats.var`'s SE (unweighted ``sqrt(level (1-level) / n)``). Centring at
+  :func:`simpool.analysis.stats.var`'s SE (unweighted ``sqrt(level (1-level) / n)``). Centring at
   ``c_g`` rather than ``tail_mean_g`` adds the first-order effect of the VaR's own error,
   ``p (1-p) (tail_mean_g - c_g)^2`` in the variance, which the fixed-event formula misses;
   with an atom at VaR the same formula holds with ``c_g`` the mean over the atom. For the
-  total of ``gross`` (``c = VaR``) it is :func:`simpool.stats.es`'s SE.
+  total of ``gross`` (``c = VaR``) it is :func:`simpool.analysis.stats.es`'s SE.
 """
 
 from __future__ import annotations
@@ -63,7 +63,7 @@ import math
 
 import numpy as np
 
-from . import stats
+from .stats import _as_level, _as_weights, _Sorted
 
 __all__ = ["contributions", "BY", "PRODUCTS"]
 
@@ -83,13 +83,13 @@ def _segment_labels(res, by: str) -> list[str]:
     if by == "segment":
         return names
     if by == "product":
-        return [PRODUCTS[int(p)] for p in wf.s_product]
+        return [PRODUCTS[int(p)] for p in wf.routes.product]
     # sector: a cohort's sector; a tape segment's sector if all its loans share one, else "tape"
     sc = res.scenario
     cohorts = {c.name: c for c in sc.cohorts}
     tape = sc.tape
     out = []
-    for name, code in zip(names, wf.s_product):
+    for name, code in zip(names, wf.routes.product):
         if name in cohorts:
             out.append(str(cohorts[name].sector))
             continue
@@ -116,7 +116,7 @@ def _pool_event(res, name: str) -> np.ndarray:
 def _tail_weights(loss: np.ndarray, level: float, w: np.ndarray | None):
     """(tau, VaR band (lo, hi)) of the ES-consistent tail of ``loss`` at ``level``."""
     n = loss.size
-    srt = stats._Sorted(loss, w)
+    srt = _Sorted(loss, w)
     v = srt.quantile(level)
     above = loss > v
     at = loss == v
@@ -181,7 +181,7 @@ def contributions(res, measure: str = "gross", level: float = 0.99, by: str = "s
                          "(simpool.engine.KEEP_SEGMENTS_BYTES); use fewer paths, or group "
                          "single loans into a loan tape or fewer cohorts")
     n = int(raw["segment_loss"].shape[0])
-    w = stats._as_weights(res.weights, n)
+    w = _as_weights(res.weights, n)
 
     labels = _segment_labels(res, by)
     groups = list(dict.fromkeys(labels))
@@ -193,7 +193,7 @@ def contributions(res, measure: str = "gross", level: float = 0.99, by: str = "s
     if not isinstance(event, str):
         raise ValueError(f"event must be 'tail' or 'pool:<name>', got {event!r}")
     if event == "tail":
-        lvl = stats._as_level(level)
+        lvl = _as_level(level)
         try:
             loss = np.asarray(res.samples(measure), dtype=float)
         except KeyError as exc:

@@ -32,7 +32,7 @@ class FeaturePlan:
     Each quantity is a column of :meth:`values`, computed from a chunk's per-path outputs;
     its key is the summary row it becomes, ``(year, measure, statistic, param, kind)`` with
     ``kind`` ``"mean"`` or ``"prob"`` (an indicator). The engine reduces the columns chunk by
-    chunk to block moments (:mod:`simpool.moments`), so a run need not keep the outputs they
+    chunk to block moments (:mod:`simpool.engine.moments`), so a run need not keep the outputs they
     come from; a run that kept them gives the same numbers (:meth:`moments_of`). Built from
     the scenario and the waterfall plan alone (never from the paths), so that every chunk
     computes the same columns. ``gates``: rows shown only when another quantity is finite on
@@ -43,22 +43,22 @@ class FeaturePlan:
         # plain values only: the plan goes to every worker with the chunks
         self.years = list(scenario.years)
         self.start = float(n_loans_at_start)
-        prods = set(int(p) for p in wf.s_product)
+        prods = set(int(p) for p in wf.routes.product)
         self.has_nf = bool(prods & {1, 2})
         self.has_ipool = 2 in prods
         rep = scenario.report
         self.gb_year = rep.guarantee_balance_year
         self.gb_target = float(rep.guarantee_balance_target)
         self.borrower_target = float(rep.borrower_growth_target)
-        self.guaranteed = bool((wf.s_product == 1).any())
+        self.guaranteed = bool((wf.routes.product == 1).any())
         self.pool_names = list(wf.pool_names)
         self.pool_levels = [(p.warn_npl, p.stop_npl) for p in scenario.pools]
         self.guarantor_names = list(wf.guarantor_names)
         self.g_caps = [float(g.leverage_cap) for g in scenario.guarantors]
         self.bank_names = list(wf.bank_names)
-        self.bank_tolerance = [float(t) for t in wf.bk_tolerance]
+        self.bank_tolerance = [float(t) for t in wf.banks.npl_tolerance]
         self.nf_cap = float(scenario.policy.national_fund_payout_cap)
-        cash0 = [float(c) for c in wf.p_cash0] + [float(wf.ip_cash0)]
+        cash0 = [float(c) for c in wf.pools.cash0] + [float(wf.insurance.pool_cash0)]
         #: unpaid claims above this (yuan, per pool and the insurance pool) make a pool
         #: depleted: a billionth of its starting cash (at least 1e-9 yuan), far above rounding
         self.shortfall_tol = np.array([1e-9 * max(1.0, c) for c in cash0])

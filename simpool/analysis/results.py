@@ -8,7 +8,7 @@
 (``guarantor:<name>``, ``bank:<name>``, ``compensation_pool:<name>``, ``insurer:<name>``),
 ``fiscal`` (NPV of public outflows), ``pending_payments`` and ``pending_recoveries`` (due
 after the horizon). Angel funds (FUNDS.md): ``fund:<name>:<figure>`` for every figure of
-:data:`simpool.fundkernels.FIGURES` (per path) and ``fund:<name>:gov_cash`` (the
+:data:`simpool.engine.fundkernels.FIGURES` (per path) and ``fund:<name>:gov_cash`` (the
 government's net cash out, per calendar year of the fund's life); ``public_cash``: public
 money's net outflow per calendar year across the credit programmes' public parties and the
 funds' government cash.
@@ -25,7 +25,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from . import stats
+from .stats import Estimate, describe, es, mean, prob, var
 from .features import FeaturePlan
 from ..scenario.policy import PARTIES
 
@@ -81,7 +81,7 @@ class Results:
         #: what the run kept per path: "all", or the summary's samples ("summary", plus any
         #: names asked for); the summary's means and probabilities come from block moments
         self.keep = keep
-        self._moments = moments  # simpool.moments.Moments of the FeaturePlan, or None
+        self._moments = moments  # simpool.engine.moments.Moments of the FeaturePlan, or None
         self._features: FeaturePlan | None = None
         self._estimates: dict | None = None
         logw = raw["logw"]
@@ -108,13 +108,13 @@ class Results:
         wf = self._wf
         if wf is None:
             return ["bank"]
-        prods = set(int(p) for p in wf.s_product)
+        prods = set(int(p) for p in wf.routes.product)
         present = {"bank"}
         if 1 in prods:
             present |= {"guarantor"}
         if prods & {1, 2}:
             present |= {"reguarantor", "national_fund", "government"}
-        if len(wf.pool_names) and any(int(p) >= 0 for p in wf.s_pool):
+        if len(wf.pool_names) and any(int(p) >= 0 for p in wf.routes.pool):
             present.add("compensation_pool")
         if 2 in prods:
             present |= {"insurer", "insurance_pool"}
@@ -256,9 +256,9 @@ class Results:
             tol = float(f.tolerance)
             lr = fig("gov_loss_ratio")
             by_basis = {
-                "fund": stats.prob(lr > tol, w),
-                "portfolio_weighted": stats.prob(fig("portfolio_loss_ratio") > tol, w),
-                "per_project": stats.mean(fig("project_breach_share"), w),
+                "fund": prob(lr > tol, w),
+                "portfolio_weighted": prob(fig("portfolio_loss_ratio") > tol, w),
+                "per_project": mean(fig("project_breach_share"), w),
             }
             rows.append((None, m, _named(by_basis[f.tolerance_basis],
                                          f"P(breach, {f.tolerance_basis})", tol)))
@@ -266,9 +266,9 @@ class Results:
                 label = ("P(project loss>{:g})" if basis == "per_project"
                          else "P(loss ratio>{:g}, " + basis + ")").format(tol)
                 rows.append((None, m, _named(est, label, tol)))
-            for est in stats.describe(lr, levels=levels, thresholds=(), weights=w):
+            for est in describe(lr, levels=levels, thresholds=(), weights=w):
                 rows.append((None, f"{m}:gov_loss_ratio", est))
-            for est in stats.describe(fig("fiscal_cost"), levels=levels, thresholds=(), weights=w):
+            for est in describe(fig("fiscal_cost"), levels=levels, thresholds=(), weights=w):
                 rows.append((None, f"{m}:fiscal_cost", est))
             for name, label in (("gov_tvpi", "government TVPI"),
                                 ("private_tvpi", "private TVPI"),
@@ -281,24 +281,24 @@ class Results:
                                 ("first_loss_paid", "first-loss paid")):
                 x = fig(name)
                 if np.isfinite(x).all():
-                    rows.append((None, m, _named(stats.mean(x, w), label)))
+                    rows.append((None, m, _named(mean(x, w), label)))
             irr_with, irr_without = fig("private_irr"), fig("private_irr_no_concession")
             if np.isfinite(irr_with).all() and np.isfinite(irr_without).all():
-                rows.append((None, m, _named(stats.var(irr_with, 0.5, w), "private IRR (median)")))
-                rows.append((None, m, _named(stats.var(irr_without, 0.5, w),
+                rows.append((None, m, _named(var(irr_with, 0.5, w), "private IRR (median)")))
+                rows.append((None, m, _named(var(irr_without, 0.5, w),
                                              "private IRR without concession (median)")))
-                rows.append((None, m, _named(stats.mean(irr_with - irr_without, w),
+                rows.append((None, m, _named(mean(irr_with - irr_without, w),
                                              "private IRR uplift (mean)")))
             if f.government_share > 0:
-                rows.append((None, m, stats.Estimate("leverage of public money", np.nan,
+                rows.append((None, m, Estimate("leverage of public money", np.nan,
                                                      1.0 / f.government_share, 0.0)))
             for t in range(f.life_years):
                 year = f.start_year + t
-                rows.append((year, m, _named(stats.mean(self.samples(f"{m}:gov_cash", year), w),
+                rows.append((year, m, _named(mean(self.samples(f"{m}:gov_cash", year), w),
                                              "government net cash out")))
         if self.scenario.funds:
             for year in [None] + self.calendar_years:
-                for est in stats.describe(self.samples("public_cash", year), levels=levels,
+                for est in describe(self.samples("public_cash", year), levels=levels,
                                           thresholds=(), weights=w):
                     rows.append((year, "public_cash", est))
         return rows
@@ -342,12 +342,12 @@ class Results:
 
     # -- statistics ----------------------------------------------------------------------
     def describe(self, measure: str = "gross", year: int | None = None,
-                 levels=None, thresholds=None) -> list[stats.Estimate]:
+                 levels=None, thresholds=None) -> list[Estimate]:
         """Estimates (EL, std, VaR, ES, exceedance) of one measure, with standard errors."""
         rep = self.scenario.report
         levels = rep.levels if levels is None else levels
         thresholds = rep.exceedance if thresholds is None else thresholds
-        return stats.describe(self.samples(measure, year).astype(float), levels=levels,
+        return describe(self.samples(measure, year).astype(float), levels=levels,
                               thresholds=thresholds, weights=self.weights)
 
     def _feature_plan(self) -> "FeaturePlan":
@@ -382,7 +382,7 @@ class Results:
                 raise ValueError(f"{key[1]} {key[2]} ({key[0] or 'all years'}): NaN or infinite "
                                  "values on some paths")
             year, measure, statistic, param, _ = key
-            rows.append((year, measure, stats.Estimate(statistic, param, value, se)))
+            rows.append((year, measure, Estimate(statistic, param, value, se)))
         return rows
 
     def figure(self, measure: str, statistic: str, year: int | None = None) -> tuple[float, float]:
@@ -414,21 +414,21 @@ class Results:
             if section.pool is not None and target > 0:
                 if totals is None:
                     totals = self.unpaid_totals()
-                top_up = stats.var(totals[:, section.pool], 1.0 - target, w)
+                top_up = var(totals[:, section.pool], 1.0 - target, w)
                 rows.append((None, section.measure,
-                             stats.Estimate(f"top-up for P(depleted)<={target:g}", target,
+                             Estimate(f"top-up for P(depleted)<={target:g}", target,
                                             top_up.value, top_up.se)))
         fiscal = self.samples("fiscal")
-        rows.append((None, "fiscal", _named(stats.mean(fiscal, w), "NPV")))
-        volume = float(np.sum(wf.s_balance0[wf.s_product > 0]))
+        rows.append((None, "fiscal", _named(mean(fiscal, w), "NPV")))
+        volume = float(np.sum(wf.routes.balance0[wf.routes.product > 0]))
         if volume > 0:
-            rows.append((None, "fiscal", _named(stats.mean(fiscal / volume, w), "subsidy rate")))
-        public = float(np.sum(wf.p_cash0)) + (wf.ip_cash0 if "insurance_pool" in self.parties else 0.0)
-        if wf.gov_cash0 < 1e299 and "government" in self.parties:
-            public += wf.gov_cash0
+            rows.append((None, "fiscal", _named(mean(fiscal / volume, w), "subsidy rate")))
+        public = float(np.sum(wf.pools.cash0)) + (wf.insurance.pool_cash0 if "insurance_pool" in self.parties else 0.0)
+        if wf.public.gov_cash0 < 1e299 and "government" in self.parties:
+            public += wf.public.gov_cash0
         if public > 0:
-            loans = float(np.sum(wf.s_balance0))
-            rows.append((None, "fiscal", stats.Estimate("loans per yuan of public money", np.nan,
+            loans = float(np.sum(wf.routes.balance0))
+            rows.append((None, "fiscal", Estimate("loans per yuan of public money", np.nan,
                                                          loans / public, 0.0)))
         return rows
 
@@ -436,7 +436,7 @@ class Results:
                       event: str = "tail"):
         """Risk contributions: which cohort, sector or product drives a party's tail
         (``event="tail"``, Euler allocation of gross loss over the tail paths of ``measure``)
-        or a pool's depletion (``event="pool:<name>"``). See :mod:`simpool.contributions`."""
+        or a pool's depletion (``event="pool:<name>"``). See :mod:`simpool.analysis.contributions`."""
         from .contributions import contributions
 
         return contributions(self, measure=measure, level=level, by=by, event=event)
@@ -454,13 +454,13 @@ class Results:
             if self._wf is not None:
                 (_, _, est), = self._feature_rows([FeaturePlan.defaults_key(year)])
             else:
-                est = stats.mean(self.samples("defaults", year).astype(float), self.weights)
+                est = mean(self.samples("defaults", year).astype(float), self.weights)
             rows.append((year, "defaults", est))
         if self._wf is not None and credit:
             levels = self.scenario.report.levels
             for year in periods:
                 for m in ["net"] + self.parties:
-                    for est in stats.describe(self.samples(m, year), levels=levels, thresholds=(),
+                    for est in describe(self.samples(m, year), levels=levels, thresholds=(),
                                               weights=self.weights):
                         rows.append((year, m, est))
             rows.extend(self._policy_rows())
@@ -516,5 +516,5 @@ class Results:
                 f"years {self.years[0]}-{self.years[-1]}>")
 
 
-def _named(est: stats.Estimate, statistic: str, param: float = float("nan")) -> stats.Estimate:
-    return stats.Estimate(statistic, param, est.value, est.se)
+def _named(est: Estimate, statistic: str, param: float = float("nan")) -> Estimate:
+    return Estimate(statistic, param, est.value, est.se)

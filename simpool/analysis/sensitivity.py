@@ -24,7 +24,7 @@ SKIP_KEYS = ("sector_correlation", "corridor", "levels", "exceedance", "shift")
 
 def levers(sc) -> dict[str, float]:
     """The real-valued keys of a resolved scenario (named arrays addressed by name)."""
-    from ..scenario.core import resolved_dict
+    from ..scenario.load import resolved_dict
 
     out: dict[str, float] = {}
 
@@ -65,7 +65,7 @@ class Swing:
 
 def _runner(file, overrides, paths, seed, figure: Figure, executor, max_memory=None):
     from .simulation import simulate
-    from ..scenario.core import load_scenario
+    from ..scenario.load import load_scenario
 
     def run(sets: list[str]) -> tuple[float, float]:
         sc = load_scenario(file, list(overrides or []) + sets)
@@ -83,7 +83,7 @@ def tornado(file, figure: Figure, *, delta: float = 0.2, only: list[str] | None 
             max_memory: int | None = None):
     """One-at-a-time swings of ``figure``; returns (base value, base se, swings sorted).
     ``max_memory``: as for :func:`simpool.simulate`, for each run."""
-    from ..scenario.core import load_scenario
+    from ..scenario.load import load_scenario
 
     if not 0 < delta < 1:
         raise UsageError(f"--delta must be in (0, 1), got {delta}")
@@ -134,7 +134,7 @@ def sobol(file, figure: Figure, keys: list[str], *, delta: float = 0.2, samples:
     from SALib.analyze import sobol as analyze
     from SALib.sample import sobol as sample
 
-    from ..scenario.core import load_scenario
+    from ..scenario.load import load_scenario
 
     base_sc = load_scenario(file, overrides)
     values = levers(base_sc)
@@ -162,12 +162,3 @@ def sobol(file, figure: Figure, keys: list[str], *, delta: float = 0.2, samples:
     res = analyze.analyze(problem, Y, calc_second_order=False, seed=1)
     return pd.DataFrame({"lever": keys, "S1": res["S1"], "S1_conf": res["S1_conf"],
                          "ST": res["ST"], "ST_conf": res["ST_conf"]}), len(X)
-
-
-def plot_tornado(table, figure: Figure, path, top: int = 15) -> None:
-    """Tornado bars of the ``top`` swings (a PNG); see :func:`simpool.plots.tornado_chart`."""
-    import matplotlib.pyplot as plt
-
-    from ..outputs.plots import tornado_chart
-
-    plt.close(tornado_chart(table, figure, path, top))

@@ -43,7 +43,7 @@ def prepare(sc, inputs: KernelInputs, paths: int, *, keep="auto", executor=None,
     """Decide what a run of ``paths`` paths keeps and check that it fits in memory.
 
     Returns ``(reducer, keep label, memory estimate)``; raises
-    :class:`simpool.memory.MemoryBudgetError` (before anything is simulated) when the
+    :class:`simpool.engine.memory.MemoryBudgetError` (before anything is simulated) when the
     estimated peak is above the memory available or ``max_memory`` bytes.
     """
     import warnings
@@ -64,7 +64,7 @@ def prepare(sc, inputs: KernelInputs, paths: int, *, keep="auto", executor=None,
         shapes = {k: v for k, v in shapes.items() if k not in SEGMENT_OUTPUTS}
     workers, dask_workers, local = _executor_shape(executor)
     chunk = default_chunk_size(inputs, paths, chunk_size, 8 * (features.n_features + 2))
-    weighted = bool(inputs.is_on or inputs.twist_x > 0)
+    weighted = bool(inputs.model.is_on or inputs.model.twist_x > 0)
     funds = [f.name for f in inputs.funds]
     extra = {"pool_unpaid_total": ((len(inputs.waterfall.pool_names) + 1,), np.float64)}
 
@@ -100,7 +100,7 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
              progress: Callable[[int, int], None] | None = None,
              keep="auto", max_memory: int | None = None,
              warn: Callable[[str], None] | None = None):
-    """Simulate a scenario and return its :class:`~simpool.results.Results`.
+    """Simulate a scenario and return its :class:`~simpool.analysis.results.Results`.
 
     Parameters
     ----------
@@ -130,12 +130,13 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     max_memory : int, optional
         Bytes the run may use at its peak (default: the memory available, or the
         ``SIMPOOL_MAX_MEMORY`` environment variable); a run estimated above it raises
-        :class:`simpool.memory.MemoryBudgetError` before simulating.
+        :class:`simpool.engine.memory.MemoryBudgetError` before simulating.
     warn : callable(str), optional
         Gets warnings about the run's settings (an explicit chunk size shrunk).
     """
     from .results import Results
-    from ..scenario.core import Scenario, load_scenario
+    from ..scenario.load import load_scenario
+    from ..scenario.schema import Scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario, overrides)
     paths = sc.simulation.paths if paths is None else int(paths)
@@ -176,7 +177,7 @@ def simulate_until(scenario, targets: list[tuple], *, paths: int | None = None,
                    max_memory: int | None = None, warn: Callable[[str], None] | None = None):
     """Run paths in batches until every target's standard error is at most its value.
 
-    ``targets``: (Figure, max_se) pairs (:class:`simpool.solve.Figure`). The first batch has
+    ``targets``: (Figure, max_se) pairs (:class:`simpool.analysis.solve.Figure`). The first batch has
     ``paths`` paths (default the scenario's); each next batch is sized from SE ~ 1/sqrt(n)
     (at most 8x the paths so far), up to ``max_paths`` in all. Path i is the same path
     whatever the batches, so the result equals one run of the final path count. The kept
@@ -185,7 +186,8 @@ def simulate_until(scenario, targets: list[tuple], *, paths: int | None = None,
     ``max_paths``.
     """
     from .results import Results
-    from ..scenario.core import Scenario, load_scenario
+    from ..scenario.load import load_scenario
+    from ..scenario.schema import Scenario
 
     sc = scenario if isinstance(scenario, Scenario) else load_scenario(scenario)
     seed = sc.simulation.seed if seed is None else int(seed)
@@ -264,12 +266,12 @@ def precompile(log: Callable[[str], None] | None = None) -> list[tuple[str, floa
     a simpool version on a machine pays the compilation inside its first simulation (about
     17, 13 and 3 s for the three variants on two cores). numba's cache is specific to the
     CPU and the numba version it was compiled with and lives in
-    :func:`simpool._jit.cache_dir` (``NUMBA_CACHE_DIR`` when set): run this on the machines
+    :func:`simpool.engine._jit.cache_dir` (``NUMBA_CACHE_DIR`` when set): run this on the machines
     that will simulate when the install could not compile, e.g. cluster workers sharing an
     install made elsewhere, or on one of identical machines sharing ``NUMBA_CACHE_DIR``. Returns
     ``(variant, seconds)`` pairs; ``log`` gets one line per variant as it finishes.
     """
-    from ..scenario.core import load_scenario
+    from ..scenario.load import load_scenario
 
     out = []
     for name, spec in PRECOMPILE_VARIANTS:

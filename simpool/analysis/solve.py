@@ -94,7 +94,7 @@ def solve(file, lever: str, low: float, high: float, figure: Figure, target: flo
     from scipy.optimize import brentq
 
     from .simulation import simulate
-    from ..scenario.core import load_scenario
+    from ..scenario.load import load_scenario
 
     if not (math.isfinite(low) and math.isfinite(high)) or low >= high:
         raise UsageError(f"--bracket must be two finite numbers low < high, got {low}, {high}")

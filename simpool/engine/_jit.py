@@ -31,8 +31,9 @@ try:  # numba's cache internals, for a locator of our own (numba 0.59 to at leas
 except ImportError:  # pragma: no cover - a numba that moved them: its own locator (below)
     _CacheLocator = None
 
-#: Modules whose numba functions call one another (the hash covers them all).
-KERNEL_SOURCES = ("_jit.py", "rng.py", "binomial.py", "kernels.py", "waterfall.py",
+#: Modules whose numba functions call one another, and the kernels' argument groups
+#: (simpool/engine/inputs.py): the hash covers them all.
+KERNEL_SOURCES = ("_jit.py", "inputs.py", "rng.py", "binomial.py", "kernels.py", "waterfall.py",
                   "fundkernels.py", "moments.py")
 
 

@@ -1,6 +1,6 @@
 """numba kernels of the angel fund (FUNDS.md): deal outcomes, the waterfall, IRR, one chunk.
 
-Plain arrays in, plain arrays out, like :mod:`simpool.kernels`. Random numbers follow the
+Plain arrays in, plain arrays out, like :mod:`simpool.engine.kernels`. Random numbers follow the
 credit side's conventions: keyed by the seed and the *global* path index, so results do not
 depend on chunking or threads. The market factor of vintage year v is the credit model's
 sector factor Z_v of the same path (same keys, same AR(1) recursion), so one bad year hits
@@ -184,13 +184,12 @@ def irr(calls, dists):
 
 
 @jit(nogil=True)
-def fund_chunk(skey, path0, n_paths, fund_id, chol, phi, fixed_z,
-               life, inv_years, deals_per_year, investable, fee_per_year, sector,
-               st_cum, st_ticket, st_p_loss, st_p_partial, st_alpha, st_cap,
-               rho, exit_shape, exit_mean, gov_share, hurdle, carry, catch_up, concession,
-               first_loss, tolerance, discount,
-               out_fig, out_gov_cash, out_market, out_proceeds):
+def fund_chunk(skey, path0, n_paths, chol, phi, fixed_z, fund, out):
     """Simulate one fund on paths ``path0 .. path0 + n_paths - 1``.
+
+    ``fund``: :class:`~simpool.engine.inputs.FundParams`; ``out``:
+    :class:`~simpool.engine.inputs.FundOutputs` (``figures``, ``gov_cash``, ``market``,
+    ``proceeds``, rows ``0 .. n_paths - 1``); ``chol`` and ``phi``: the credit model's factors.
 
     ``fixed_z`` (>= inv_years, S): stressed factor values, NaN where drawn (as the credit
     side). Stages (arrays st_*, one per stage): cumulative share of deals, ticket (yuan), outcome
@@ -199,6 +198,16 @@ def fund_chunk(skey, path0, n_paths, fund_id, chol, phi, fixed_z,
     cash out per year (calls - distributions + first loss, yuan); ``out_market`` (n,
     inv_years) the market factor of each vintage; ``out_proceeds`` (n, life) exit proceeds.
     """
+    fund_id, life, inv_years = fund.fund_id, fund.life, fund.inv_years
+    deals_per_year, investable, fee_per_year = fund.deals_per_year, fund.investable, fund.fee_per_year
+    sector, st_cum, st_ticket = fund.sector, fund.st_cum, fund.st_ticket
+    st_p_loss, st_p_partial, st_alpha, st_cap = (fund.st_p_loss, fund.st_p_partial, fund.st_alpha,
+                                                 fund.st_cap)
+    rho, exit_shape, exit_mean, gov_share = fund.rho, fund.exit_shape, fund.exit_mean, fund.gov_share
+    hurdle, carry, catch_up, concession = fund.hurdle, fund.carry, fund.catch_up, fund.concession
+    first_loss, tolerance, discount = fund.first_loss, fund.tolerance, fund.discount
+    out_fig, out_gov_cash, out_market, out_proceeds = (out.figures, out.gov_cash, out.market,
+                                                       out.proceeds)
     n_sec = chol.shape[0]
     z = np.zeros(n_sec)
     z_prev = np.zeros(n_sec)

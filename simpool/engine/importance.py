@@ -2,7 +2,7 @@
 portfolio credit risk", Management Science 51(11)).
 
 Two layers, both unbiased (every path carries its likelihood ratio, and every statistic in
-:mod:`simpool.stats` uses it):
+:mod:`simpool.analysis.stats` uses it):
 
 * ``shift``: the independent factor normals eta are drawn from N(mu, I) instead of N(0, I);
   likelihood ratio ``exp(-mu.eta + |mu|^2 / 2)``. ``mu`` maximises
@@ -37,13 +37,14 @@ AUTO_TARGET_LEVEL = 0.999
 
 def _obligors(inputs: KernelInputs):
     """Per-obligor-group arrays: threshold, sqrt(rho), 1/sqrt(1-rho), sector, c (yuan), count."""
-    sector_of_loan = np.repeat(inputs.b_sector, np.diff(inputs.b_start))
-    thresh = np.concatenate([inputs.c_thresh, inputs.l_thresh])
-    sr = np.concatenate([inputs.c_sqrt_rho, inputs.l_sqrt_rho])
-    isd = np.concatenate([inputs.c_inv_sd, inputs.l_inv_sd])
-    sec = np.concatenate([inputs.c_sector, sector_of_loan]).astype(np.int64)
-    c = np.concatenate([inputs.c_exposure * inputs.c_lgd, inputs.l_exposure * inputs.l_lgd])
-    n = np.concatenate([inputs.c_n.astype(float), np.ones(len(inputs.l_id))])
+    bk = inputs.book
+    sector_of_loan = np.repeat(bk.b_sector, np.diff(bk.b_start))
+    thresh = np.concatenate([bk.c_thresh, bk.l_thresh])
+    sr = np.concatenate([bk.c_sqrt_rho, bk.l_sqrt_rho])
+    isd = np.concatenate([bk.c_inv_sd, bk.l_inv_sd])
+    sec = np.concatenate([bk.c_sector, sector_of_loan]).astype(np.int64)
+    c = np.concatenate([bk.c_exposure * bk.c_lgd, bk.l_exposure * bk.l_lgd])
+    n = np.concatenate([bk.c_n.astype(float), np.ones(len(bk.l_id))])
     return thresh, sr, isd, sec, c, n
 
 
@@ -52,7 +53,7 @@ def conditional_pd(inputs: KernelInputs, eta: np.ndarray) -> np.ndarray:
     from scipy.special import ndtr
 
     thresh, sr, isd, sec, _, _ = _obligors(inputs)
-    z = inputs.chol @ np.asarray(eta, float)
+    z = inputs.model.chol @ np.asarray(eta, float)
     return ndtr((thresh - sr * z[sec]) * isd)
 
 
@@ -74,16 +75,16 @@ def auto_target(inputs: KernelInputs, level: float = AUTO_TARGET_LEVEL) -> float
     from scipy.special import ndtri, ndtr
 
     thresh, sr, isd, sec, c, n = _obligors(inputs)
-    s = inputs.chol.shape[0]
+    s = inputs.model.chol.shape[0]
     # sensitivity of the expected loss to each independent factor normal at eta = 0
     dens = np.exp(-0.5 * (thresh * isd) ** 2) / np.sqrt(2 * np.pi)
     g_z = np.zeros(s)
     np.add.at(g_z, sec, n * c * dens * sr * isd)
-    g_eta = inputs.chol.T @ g_z
+    g_eta = inputs.model.chol.T @ g_z
     norm = np.linalg.norm(g_eta)
     d = g_eta / norm if norm > 0 else np.ones(s) / np.sqrt(s)
     eta = ndtri(1.0 - level) * d  # negative along the loss-increasing direction
-    z = inputs.chol @ eta
+    z = inputs.model.chol @ eta
     return float(np.sum(n * c * ndtr((thresh - sr * z[sec]) * isd)))
 
 
@@ -91,7 +92,7 @@ def choose_shift(inputs: KernelInputs, x: float) -> np.ndarray:
     """The Glasserman-Li mean shift mu (one per sector) for target loss ``x``."""
     from scipy.optimize import minimize, minimize_scalar
 
-    s = inputs.chol.shape[0]
+    s = inputs.model.chol.shape[0]
 
     def objective(mu):
         mu = np.atleast_1d(mu)
@@ -146,4 +147,4 @@ def configure(inputs: KernelInputs, method: str, target: float | None,
         _, _, _, _, c, _ = _obligors(inputs)
         changes["twist_x"] = float(x)
         changes["twist_scale"] = float(c.max()) if len(c) and c.max() > 0 else 1.0
-    return dataclasses.replace(inputs, **changes), info
+    return dataclasses.replace(inputs, model=inputs.model._replace(**changes)), info

@@ -1,14 +1,42 @@
-"""The kernels' inputs as data: plain numpy arrays and scalars, frozen and picklable.
+"""The kernels' inputs as data: named groups of plain arrays and scalars, frozen and picklable.
 
-:class:`KernelInputs` (the credit model and, attached, the waterfall's and the funds' inputs)
-is what :func:`simpool.engine.plan.plan` builds from a scenario and what the chunks of a run
-receive, on threads, processes or Dask workers. Every array is in the one form the kernels are
-compiled for (:func:`kernel_form`).
+The plan (:mod:`simpool.engine.plan`, :mod:`simpool.engine.waterfall_plan`) builds one group
+per kind of thing, and the kernels read them by name (``pools.cash0[p]``, not argument 47):
+
+========================  =================================================================
+group                     what it describes
+========================  =================================================================
+:class:`Model`            the systematic factors, the copula and importance sampling
+:class:`Book`             the loan book: cohorts and their vintages (``c_``), single loans
+                          (``l_``) and their screening buckets (``b_``)
+:class:`Routes`           how each segment's defaults are routed (product, entities,
+                          shares), when the cash moves (lags, recoveries), lending feedback
+:class:`Banks`            the lending banks
+:class:`Guarantors`       the guarantors' balance sheets, and the provincial re-guarantor's
+                          (``reg_``)
+:class:`Pools`            the risk-compensation pools
+:class:`Insurance`        the insurers and the tech-insurance compensation pool
+:class:`Public`           the national fund's cap, the government's fund, the discount rate
+:class:`Outputs`          the per-path outputs a chunk writes (:class:`CreditOutputs`: the
+                          credit model's alone)
+:class:`FundParams`       one angel fund (:class:`FundOutputs`: its per-path outputs)
+========================  =================================================================
+
+numba compiles and caches ``NamedTuple``\\ s of arrays and scalars like any other argument;
+the groups are flat (no group inside a group), so the kernels' signatures stay small. Every
+field is in the one form the kernels are compiled for (:func:`kernel_form`): :func:`group`
+builds a group that way. Adding a parameter means a field here, a value in the plan, and its
+use in the kernel: nothing in between unpacks or re-orders them.
+
+:class:`KernelInputs` holds a run's groups and bookkeeping; it is what the chunks of a run
+receive, on threads, processes or Dask workers. Money is in yuan, rates per year, lags in
+years.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -33,49 +61,56 @@ def kernel_form(value):
     return value
 
 
-def in_kernel_form(obj) -> None:
-    """Put every field of the frozen dataclass ``obj`` in :func:`kernel_form` (in place)."""
-    for f in fields(obj):
-        v = getattr(obj, f.name)
-        w = kernel_form(v)
-        if w is not v:
-            object.__setattr__(obj, f.name, w)
+def group(cls, **values):
+    """The NamedTuple ``cls`` with every field in :func:`kernel_form`."""
+    return cls(**{k: kernel_form(v) for k, v in values.items()})
 
 
-@dataclass(frozen=True)
-class KernelInputs:
-    """Everything :func:`simpool.kernels.simulate_chunk` needs, as plain arrays/scalars
-    (in :func:`kernel_form`)."""
+class Model(NamedTuple):
+    """The systematic factors, the copula and importance sampling (S sectors)."""
 
     n_years: int
-    chol: np.ndarray
-    phi: float
-    is_t: bool
-    dof: float
-    shift: np.ndarray
+    chol: np.ndarray  # (S, S) a square root of the sector correlation matrix
+    phi: float  # AR(1) persistence of the factors from year to year
+    is_t: bool  # Student-t copula
+    dof: float  # its degrees of freedom
+    shift: np.ndarray  # (n_years, S) importance-sampling mean shift of the factor normals
     fixed_z: np.ndarray  # (n_years, S) stressed factor values, NaN = drawn
-    # cohorts
-    c_n: np.ndarray
-    c_thresh: np.ndarray
+    is_on: bool  # importance sampling active
+    defensive: float  # share of paths drawn from the original model
+    twist_x: float  # exponential twist towards this loss in year 0, yuan (0: none)
+    twist_scale: float  # yuan: normalises exposures inside the twist's solver
+
+
+class Book(NamedTuple):
+    """The loan book: C cohort vintages (binomial draws), N single loans sorted by screening
+    bucket, B buckets (see :func:`simpool.engine.kernels.simulate_chunk`)."""
+
+    c_n: np.ndarray  # (C,) loans of the vintage at origination
+    c_thresh: np.ndarray  # default threshold Phi^-1(pd) (or t_nu^-1)
     c_sqrt_rho: np.ndarray
-    c_inv_sd: np.ndarray
+    c_inv_sd: np.ndarray  # 1 / sqrt(1 - rho)
     c_sector: np.ndarray
-    c_exposure: np.ndarray
+    c_exposure: np.ndarray  # yuan per loan
     c_lgd: np.ndarray
     c_lgd_sd: np.ndarray
-    c_lgd_a: np.ndarray
+    c_lgd_a: np.ndarray  # Beta parameters (a <= 0: fixed LGD)
     c_lgd_b: np.ndarray
-    # single loans, sorted by bucket
-    l_id: np.ndarray
+    c_seg: np.ndarray  # waterfall segment
+    c_rng: np.ndarray  # counter of the vintage's random numbers
+    c_start: np.ndarray  # first year on the book
+    c_end: np.ndarray  # year it has matured by
+    c_amort: np.ndarray  # (C, n_years + 1) exposure as a share of c_exposure
+    l_id: np.ndarray  # (N,) original index (keys the random numbers)
     l_thresh: np.ndarray
     l_sqrt_rho: np.ndarray
     l_inv_sd: np.ndarray
-    l_exposure: np.ndarray
+    l_exposure: np.ndarray  # yuan
     l_lgd: np.ndarray
     l_lgd_a: np.ndarray
     l_lgd_b: np.ndarray
-    # screening buckets
-    b_start: np.ndarray
+    l_seg: np.ndarray
+    b_start: np.ndarray  # (B + 1,) bucket b holds loans b_start[b] .. b_start[b + 1] - 1
     b_sector: np.ndarray
     b_thresh_hi: np.ndarray
     b_thresh_lo: np.ndarray
@@ -83,41 +118,133 @@ class KernelInputs:
     b_sqrt_rho_hi: np.ndarray
     b_inv_sd_lo: np.ndarray
     b_inv_sd_hi: np.ndarray
-    b_exact: np.ndarray
-    # importance sampling: exponential twist towards twist_x yuan (0 = off)
-    twist_x: float = 0.0
-    twist_scale: float = 1.0
-    is_on: bool = False
-    defensive: float = 0.0
-    c_seg: np.ndarray = None  # type: ignore[assignment]
-    l_seg: np.ndarray = None  # type: ignore[assignment]
-    c_rng: np.ndarray = None  # type: ignore[assignment]
-    c_start: np.ndarray = None  # type: ignore[assignment]
-    c_end: np.ndarray = None  # type: ignore[assignment]
-    c_amort: np.ndarray = None  # type: ignore[assignment]
-    # bookkeeping (not passed to the kernel)
-    n_loans_total: int = 0
-    max_loss: float = 0.0
-    is_info: dict | None = None
-    waterfall: WaterfallInputs | None = None
-    funds: tuple = ()  # FundInputs, one per [[funds]] table
-
-    def __post_init__(self):
-        in_kernel_form(self)
-
-    def kernel_args(self) -> tuple:
-        """Positional arguments of the kernel after (skey, path0, n_paths)."""
-        skip = {"n_loans_total", "max_loss", "is_info", "waterfall", "funds"}
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name not in skip)
+    b_exact: np.ndarray  # every loan of the bucket has the same (threshold, rho)
 
 
-@dataclass(frozen=True)
-class FundInputs:
-    """Everything :func:`simpool.fundkernels.fund_chunk` needs for one fund (FUNDS.md)."""
+class Routes(NamedTuple):
+    """Per segment (S): the route of its defaults; and when the cash moves."""
 
-    name: str
+    product: np.ndarray  # 0 credit, 1 guaranteed, 2 insured
+    bank: np.ndarray  # entity index, or -1
+    guarantor: np.ndarray
+    pool: np.ndarray
+    insurer: np.ndarray
+    shares: np.ndarray  # (S, 5) [national fund, re-guarantor, guarantor, bank, government]
+    pool_share: np.ndarray  # a compensation pool's share of the bank's loss, bonus included
+    balance0: np.ndarray  # yuan outstanding at the start
+    static: np.ndarray  # a segment of single loans: a static book less its defaults
+    lag_claim: float  # years from default to the first payer's payment to the bank
+    lag_reimb: float  # years from that to the others' reimbursement
+    recoveries: np.ndarray  # (H + 3,) share of recoveries received 0, 1, ... years after
+    feedback: bool  # next year's new loans respond to guarantors', pools' and banks' state
+
+
+class Banks(NamedTuple):
+    npl_tolerance: np.ndarray  # (NB,) NPL ratio the plan tolerates
+    slowdown: np.ndarray  # share less lending after a breach
+
+
+class Guarantors(NamedTuple):
+    """NG guarantors' balance sheets, then the provincial re-guarantor's (``reg_``)."""
+
+    net_assets0: np.ndarray  # (NG,) yuan
+    fee_rate: np.ndarray  # of the balance, per year
+    subsidy_rate: np.ndarray  # fee subsidy (四补), of the balance, per year
+    injection: np.ndarray  # capital injected each year, yuan
+    yield_rate: np.ndarray  # on net assets, per year
+    cost_rate: np.ndarray  # operating cost, of the balance, per year
+    leverage_cap: np.ndarray  # guarantees at most this times net assets (feedback)
+    reg_net_assets0: float
+    reg_fee_rate: float
+    reg_subsidy_rate: float
+    reg_injection: float
+    reg_yield_rate: float
+    reg_cost_rate: float
+
+
+class Pools(NamedTuple):
+    """NP risk-compensation pools."""
+
+    cash0: np.ndarray  # yuan at the start
+    top_up: np.ndarray  # yuan added each year
+    interest: np.ndarray  # on idle cash, per year
+    annual_cap: np.ndarray  # most paid in a year, yuan
+    cum_share: np.ndarray  # cumulative payments at most this share of losses
+    corridor_a: np.ndarray  # pay only losses between a x and b x the eligible balance
+    corridor_b: np.ndarray  # (0: no corridor)
+    stop_npl: np.ndarray  # above this NPL ratio no compensation for later defaults
+    leverage_target: np.ndarray  # new eligible lending stops above this x cash (feedback)
+
+
+class Insurance(NamedTuple):
+    """NI insurers and the tech-insurance compensation pool."""
+
+    premium_rate: np.ndarray  # (NI,) of the insured balance, per year
+    pool_cash0: float  # yuan
+    mode: int  # 0 stop-loss, 1 quota share, 2 premium subsidy
+    beta: float  # share of claims paid (stop-loss, quota share)
+    theta: float  # stop-loss attachment, x earned premium
+    pi: float  # premium subsidy share
+    top_up: float  # yuan added each year
+    interest: float  # on idle cash, per year
+
+
+class Public(NamedTuple):
+    """The national fund's payout cap, the government's fund, the fiscal discount rate."""
+
+    nf_cap_rate: float  # the national fund pays at most this share of its in-force balance
+    nf_suspend: bool  # above the cap: suspend next year (True) or cut pro rata (False)
+    gov_cash0: float  # yuan (1e300: unlimited)
+    gov_budget: float  # yuan added each year
+    gov_cap: float  # most paid in a year, yuan
+    discount: float  # per year, for the fiscal NPV
+
+
+class CreditOutputs(NamedTuple):
+    """The credit model's per-path outputs (n paths, H years, S segments)."""
+
+    loss: np.ndarray  # (n, H) gross loss, yuan
+    defaults: np.ndarray  # (n, H) int64
+    logw: np.ndarray  # (n,) log likelihood ratio
+    segment_ead: np.ndarray  # (n, H, S) exposure at default, yuan
+    segment_loss: np.ndarray  # (n, H, S) gross loss, yuan
+    segment_balance: np.ndarray  # (n, H, S) outstanding at the start of the year, yuan
+    segment_balance_end: np.ndarray  # (n, H, S) at its end, yuan
+    loans_outstanding: np.ndarray  # (n, H) loans on the book at the end of the year
+
+
+class Outputs(NamedTuple):
+    """Every per-path output of the credit model and the policy waterfall (the names of
+    :func:`simpool.engine.runner.output_shapes`)."""
+
+    loss: np.ndarray
+    defaults: np.ndarray
+    logw: np.ndarray
+    segment_ead: np.ndarray
+    segment_loss: np.ndarray
+    segment_balance: np.ndarray
+    segment_balance_end: np.ndarray
+    loans_outstanding: np.ndarray
+    party: np.ndarray  # (n, H, 8) net loss of each party, yuan
+    entity: np.ndarray  # (n, H, NB + NG + NP + NI) net loss of each named entity, yuan
+    net: np.ndarray  # (n, H) claims less recoveries received, yuan
+    pool_balance: np.ndarray  # (n, H + 1, NP + 1) cash, the insurance pool's last
+    pool_unpaid: np.ndarray  # (n, H, NP + 1) claims left unpaid, yuan
+    pool_suspended: np.ndarray  # (n, H, NP) 1 when suspended
+    guarantor_net_assets: np.ndarray  # (n, H + 1, NG + 1) the re-guarantor's last
+    guarantor_leverage: np.ndarray  # (n, H, NG)
+    npl: np.ndarray  # (n, H, NB) NPL ratio of each bank
+    nf_payout_rate: np.ndarray  # (n, H) the national fund's payout rate (after its cap)
+    fiscal: np.ndarray  # (n,) NPV of public outflows, yuan
+    pending: np.ndarray  # (n, 2) payments and recoveries due after the horizon, yuan
+    pool_npl: np.ndarray  # (n, H, NP) NPL ratio of each pool's eligible book
+
+
+class FundParams(NamedTuple):
+    """One angel fund (FUNDS.md)."""
+
     fund_id: int
-    life: int
+    life: int  # years
     inv_years: int
     deals_per_year: int
     investable: float  # yuan
@@ -141,87 +268,51 @@ class FundInputs:
     tolerance: float
     discount: float
 
-    def __post_init__(self):
-        in_kernel_form(self)
 
-    def kernel_args(self) -> tuple:
-        """Arguments of fund_chunk after (skey, path0, n_paths), except chol and phi."""
-        return tuple(getattr(self, f.name) for f in fields(self) if f.name != "name")
+class FundOutputs(NamedTuple):
+    """One fund's per-path outputs (n paths)."""
+
+    figures: np.ndarray  # (n, N_FIGURES) simpool.engine.fundkernels.FIGURES
+    gov_cash: np.ndarray  # (n, life) the government's net cash out per year, yuan
+    market: np.ndarray  # (n, inv_years) the vintage factor of each investment year
+    proceeds: np.ndarray  # (n, life) exit proceeds per year, yuan
+
+
+@dataclass(frozen=True)
+class FundInputs:
+    """A fund's name and its kernel parameters."""
+
+    name: str
+    params: FundParams
+
+    @property
+    def life(self) -> int:
+        return self.params.life
+
+    @property
+    def inv_years(self) -> int:
+        return self.params.inv_years
 
 
 @dataclass(frozen=True)
 class WaterfallInputs:
-    """Arguments of :func:`simpool.waterfall.waterfall_chunk` after the credit outputs."""
+    """The policy waterfall's groups, and the entities' names (for results)."""
 
-    s_product: np.ndarray
-    s_bank: np.ndarray
-    s_guar: np.ndarray
-    s_pool: np.ndarray
-    s_ins: np.ndarray
-    s_share: np.ndarray
-    s_pool_share: np.ndarray
-    s_balance0: np.ndarray
-    lag_claim: float
-    lag_reimb: float
-    recov_sched: np.ndarray
-    nf_cap_rate: float
-    nf_suspend_mode: bool
-    gov_cash0: float
-    gov_budget: float
-    gov_cap: float
-    g_na0: np.ndarray
-    g_fee: np.ndarray
-    g_subsidy: np.ndarray
-    g_injection: np.ndarray
-    g_yield: np.ndarray
-    g_cost: np.ndarray
-    r_na0: float
-    r_fee: float
-    r_subsidy: float
-    r_injection: float
-    r_yield: float
-    r_cost: float
-    p_cash0: np.ndarray
-    p_top_up: np.ndarray
-    p_interest: np.ndarray
-    p_annual_cap: np.ndarray
-    p_cum_share: np.ndarray
-    p_corr_a: np.ndarray
-    p_corr_b: np.ndarray
-    p_stop: np.ndarray
-    i_premium: np.ndarray
-    ip_cash0: float
-    ip_mode: int
-    ip_beta: float
-    ip_theta: float
-    ip_pi: float
-    ip_top_up: float
-    ip_interest: float
-    bk_tolerance: np.ndarray
-    discount: float
-    # lending feedback (passed separately)
-    g_lev_cap: np.ndarray = None  # type: ignore[assignment]
-    p_lev_target: np.ndarray = None  # type: ignore[assignment]
-    bk_slowdown: np.ndarray = None  # type: ignore[assignment]
-    feedback: bool = True
-    # names, for results (not passed to the kernel)
+    routes: Routes
+    banks: Banks
+    guarantors: Guarantors
+    pools: Pools
+    insurance: Insurance
+    public: Public
     segment_names: tuple = ()
     bank_names: tuple = ()
     guarantor_names: tuple = ()
     pool_names: tuple = ()
     insurer_names: tuple = ()
 
-    def __post_init__(self):
-        in_kernel_form(self)
-
-    def kernel_args(self) -> tuple:
-        skip = {"g_lev_cap", "p_lev_target", "bk_slowdown", "feedback"}
-        return tuple(getattr(self, f.name) for f in fields(self)
-                     if not f.name.endswith("_names") and f.name not in skip)
-
     @property
     def n_segments(self) -> int:
-        return len(self.s_product)
+        return len(self.routes.product)
 
     @property
     def entity_names(self) -> list[str]:
@@ -229,3 +320,21 @@ class WaterfallInputs:
         return ([f"bank:{n}" for n in self.bank_names] + [f"guarantor:{n}" for n in self.guarantor_names]
                 + [f"compensation_pool:{n}" for n in self.pool_names]
                 + [f"insurer:{n}" for n in self.insurer_names])
+
+
+@dataclass(frozen=True)
+class KernelInputs:
+    """A run's kernel inputs: the credit model's groups, the waterfall's and the funds', and
+    bookkeeping (not passed to the kernels)."""
+
+    model: Model
+    book: Book
+    waterfall: WaterfallInputs | None = None
+    funds: tuple = ()  # FundInputs, one per [[funds]] table
+    n_loans_total: int = 0
+    max_loss: float = 0.0  # yuan: every loan defaulting at its mean LGD
+    is_info: dict | None = None  # the importance-sampling choice, for provenance
+
+    @property
+    def n_years(self) -> int:
+        return self.model.n_years

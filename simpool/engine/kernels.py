@@ -2,7 +2,7 @@
 
 The kernels know nothing of scenarios, files or pandas. ``simulate_chunk`` fills the rows of
 one chunk of paths ``[path0, path0 + n_paths)``; every random number is keyed by the seed
-and the *global* path index (see :mod:`simpool.rng`), so a chunk's output does not depend
+and the *global* path index (see :mod:`simpool.engine.rng`), so a chunk's output does not depend
 on how the paths were split.
 
 Model, per path and year y (annual steps, a loan defaults at most once):
@@ -27,6 +27,7 @@ deviation, drawn per defaulted loan.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from ._jit import jit
@@ -125,13 +126,13 @@ def _screen(key, l_ctr, lo, hi, bound, sure, exact, hit):
     """Screening flags of the loans ``lo <= i < hi`` of one bucket: the branch-free hot loop.
 
     Loan i's uniform is ``to_unit(mix64(key + l_ctr[i]))`` with ``l_ctr`` =
-    :func:`~simpool.rng.counters` (STREAM_LOAN, l_id): the numbers of :func:`~simpool.rng.draw`
+    :func:`~simpool.engine.rng.counters` (STREAM_LOAN, l_id): the numbers of :func:`~simpool.engine.rng.draw`
     bit for bit, one multiply fewer per loan.
 
     ``hit[i]`` gets bit 0 when ``U_i < bound`` (a candidate) and bit 1 when ``U_i < sure``
     (a certain default). Exact buckets (``exact``: bound is every loan's probability) flag
     both bits at once, comparing the raw 64-bit draws against
-    :func:`~simpool.rng.unit_threshold` (the same decisions as comparing the doubles,
+    :func:`~simpool.engine.rng.unit_threshold` (the same decisions as comparing the doubles,
     without a conversion per draw). Inexact ones may use any threshold at or above
     ``bound`` and at or below ``sure``: the exact test of the candidates in between follows.
     The index is unsigned: numba then emits no negative-index wraparound and LLVM
@@ -306,11 +307,7 @@ def solve_twist(p, c, n, x):
 
 
 @jit()
-def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
-                  c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
-                  c_lgd_sd, c_lgd_a, c_lgd_b,
-                  l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
-                  b_start, b_sector, c_seg, l_seg, seg_ead, seg_loss):
+def _twisted_year(key, z, sw, twist_x, scale, apply_twist, book, seg_ead, seg_loss):
     """One path-year with exponential twisting: returns (loss, defaults, log(q/p)).
 
     When ``apply_twist``, every obligor's conditional PD p is replaced by
@@ -318,8 +315,15 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
     psi'(theta) = x (otherwise the defaults are drawn from p itself). Either way the log
     density ratio of the realised defaults, theta sum_i c_i D_i - psi(theta), is returned (the
     defensive mixture needs it for plain paths too). It depends on the default indicators
-    only, so stochastic LGDs are drawn exactly as without the twist.
+    only, so stochastic LGDs are drawn exactly as without the twist. ``book``: the loan book
+    (:class:`simpool.engine.inputs.Book`); ``seg_ead``, ``seg_loss``: the path-year's rows.
     """
+    c_n, c_thresh, c_sqrt_rho, c_inv_sd = book.c_n, book.c_thresh, book.c_sqrt_rho, book.c_inv_sd
+    c_sector, c_exposure, c_lgd, c_lgd_sd = book.c_sector, book.c_exposure, book.c_lgd, book.c_lgd_sd
+    c_lgd_a, c_lgd_b, c_seg = book.c_lgd_a, book.c_lgd_b, book.c_seg
+    l_id, l_thresh, l_sqrt_rho, l_inv_sd = book.l_id, book.l_thresh, book.l_sqrt_rho, book.l_inv_sd
+    l_exposure, l_lgd, l_lgd_a, l_lgd_b = book.l_exposure, book.l_lgd, book.l_lgd_a, book.l_lgd_b
+    l_seg, b_start, b_sector = book.l_seg, book.b_start, book.b_sector
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
     m = n_coh + n_loans
@@ -377,49 +381,82 @@ def _twisted_year(key, z, sw, twist_x, scale, apply_twist,
     return loss, ndef, theta * sum_c - psi
 
 
+class CreditState(NamedTuple):
+    """A path's credit state and scratch, reused over its years (one per chunk)."""
+
+    z: np.ndarray  # (S,) this year's sector factors
+    z_prev: np.ndarray  # (S,) last year's
+    eta: np.ndarray  # (S,) the independent normals behind z
+    hit: np.ndarray  # uint8 screening flags, padded to hit_words(N)
+    l_ctr: np.ndarray  # (N,) the loans' draws less the key (rng.counters)
+    alive: np.ndarray  # (C,) int64 loans of each cohort vintage still alive
+    dead: np.ndarray  # (N,) bool single loans defaulted so far (multi-year horizons)
+    cum_l: np.ndarray  # (1,) int64 single-loan defaults of the path so far
+    track: bool  # remember who defaulted (a loan defaults at most once): horizons > 1 year
+
+
+@jit()
+def credit_state(model, book):
+    """A fresh :class:`CreditState` for ``model`` and ``book`` (zeros; ``alive`` is reset
+    per path by the caller)."""
+    n_sec = model.chol.shape[0]
+    n_loans = book.l_id.shape[0]
+    return CreditState(np.zeros(n_sec), np.zeros(n_sec), np.zeros(n_sec),
+                       np.zeros(hit_words(n_loans), np.uint8), counters(STREAM_LOAN, book.l_id),
+                       np.zeros(book.c_n.shape[0], np.int64), np.zeros(n_loans, np.bool_),
+                       np.zeros(1, np.int64), model.n_years > 1)
+
+
 # inline="always": numba inlines credit_step's IR into its two callers instead of compiling
 # and optimising it as a function of its own first (about 1 s of a 19 s cold compile)
 @jit(inline="always")
-def credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, l_ctr, alive_c, dead, track, use_is,
-                out_loss, out_defaults, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
-                cum_l, out_count_end):
+def credit_step(key, ip, y, model, book, twist, state, use_is, out):
     """One path-year of the credit model: factors, then cohorts and single loans.
 
-    ``cr`` is :meth:`simpool.model.KernelInputs.kernel_args` (the arguments of
-    :func:`simulate_chunk` after ``n_paths``); the other arrays are the path's state (factors,
-    alive counts, defaulted loans, screening scratch) and the outputs, row ``ip``. Returns
-    the year's contribution to log(q/p) of importance sampling. ``hit`` (uint8, padded to
-    :func:`hit_words`) is scratch for the screening flags; ``l_ctr`` =
-    :func:`~simpool.rng.counters` (STREAM_LOAN, l_id), computed once per chunk. ``cum_l`` (1,) counts the
-    path's single-loan defaults so far; ``out_count_end[ip, y]`` gets the number of loans
+    ``key`` = :func:`~simpool.engine.rng.path_year_key` (seed key, path, y); ``model`` and ``book``:
+    the groups of :mod:`simpool.engine.inputs`; ``state``: the path's
+    :class:`CreditState`; ``use_is``: whether this path is drawn from the importance-sampling
+    component; ``out``: the per-path outputs (:class:`~simpool.engine.inputs.CreditOutputs` or
+    :class:`~simpool.engine.inputs.Outputs`), row ``ip``. Returns the year's contribution to
+    log(q/p) of importance sampling. ``out.loans_outstanding[ip, y]`` gets the number of loans
     outstanding at the end of the year (after defaults and maturities).
     """
-    (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_thresh_lo, b_sqrt_rho_lo, b_sqrt_rho_hi, b_inv_sd_lo, b_inv_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort) = cr
+    chol, phi, shift, fixed_z = model.chol, model.phi, model.shift, model.fixed_z
+    c_n, c_thresh, c_sqrt_rho, c_inv_sd = book.c_n, book.c_thresh, book.c_sqrt_rho, book.c_inv_sd
+    c_sector, c_exposure, c_lgd, c_lgd_sd = book.c_sector, book.c_exposure, book.c_lgd, book.c_lgd_sd
+    c_lgd_a, c_lgd_b, c_seg, c_rng = book.c_lgd_a, book.c_lgd_b, book.c_seg, book.c_rng
+    c_start, c_end, c_amort = book.c_start, book.c_end, book.c_amort
+    l_id, l_thresh, l_sqrt_rho, l_inv_sd = book.l_id, book.l_thresh, book.l_sqrt_rho, book.l_inv_sd
+    l_exposure, l_lgd, l_lgd_a, l_lgd_b = book.l_exposure, book.l_lgd, book.l_lgd_a, book.l_lgd_b
+    l_seg, b_start, b_sector = book.l_seg, book.b_start, book.b_sector
+    b_thresh_hi, b_thresh_lo, b_exact = book.b_thresh_hi, book.b_thresh_lo, book.b_exact
+    b_sqrt_rho_lo, b_sqrt_rho_hi = book.b_sqrt_rho_lo, book.b_sqrt_rho_hi
+    b_inv_sd_lo, b_inv_sd_hi = book.b_inv_sd_lo, book.b_inv_sd_hi
+    z, z_prev, eta, hit, l_ctr = state.z, state.z_prev, state.eta, state.hit, state.l_ctr
+    alive_c, dead, cum_l, track = state.alive, state.dead, state.cum_l, state.track
+    out_loss, out_defaults, out_count_end = out.loss, out.defaults, out.loans_outstanding
+    out_seg_ead, out_seg_loss = out.segment_ead, out.segment_loss
+    out_seg_bal, out_seg_bal_end = out.segment_balance, out.segment_balance_end
     n_coh = c_n.shape[0]
     n_loans = l_id.shape[0]
     n_buckets = b_sector.shape[0]
     hit64 = hit.view(np.uint64)  # hit is allocated in whole 64-byte blocks (hit_words)
     ead_row = out_seg_ead[ip, y]  # 1-D views: cheaper to index per default
     loss_row = out_seg_loss[ip, y]
-    key = path_year_key(skey, path, y)
     logr = _draw_factors(key, y, chol, phi, shift, use_is, z_prev, eta, z, fixed_z)
     sw = 1.0
-    if is_t:
-        sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * dof) / dof)
+    if model.is_t:
+        sw = math.sqrt(2.0 * gamma_variate(key, STREAM_CHI2, 0.5 * model.dof) / model.dof)
     loss = 0.0
     ndef = 0
     # ``twist`` is None (numba then prunes this branch and never compiles the twist) or
     # (twist_x, twist_scale), the twist being on when twist_x > 0
-    if twist is not None and y == 0 and twist_x > 0.0:
+    if twist is not None and y == 0 and model.twist_x > 0.0:
         for c in range(n_coh):
             if c_start[c] == 0:
                 out_seg_bal[ip, y, c_seg[c]] += c_n[c] * c_exposure[c] * c_amort[c, 0]
-        loss, ndef, lw = _twisted_year(
-            key, z, sw, twist_x, twist_scale, use_is,
-            c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd,
-            c_lgd_sd, c_lgd_a, c_lgd_b,
-            l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
-            b_start, b_sector, c_seg, l_seg, out_seg_ead[ip, y], out_seg_loss[ip, y])
+        loss, ndef, lw = _twisted_year(key, z, sw, model.twist_x, model.twist_scale, use_is, book,
+                                       out_seg_ead[ip, y], out_seg_loss[ip, y])
         out_loss[ip, y] = loss
         out_defaults[ip, y] = ndef
         out_count_end[ip, y] = np.nan  # not tracked under the twist (one-year horizons)
@@ -531,23 +568,20 @@ def mixture_logw(defensive, logr):
 
 
 @jit(nogil=True)
-def simulate_chunk(
-    skey, path0, n_paths, n_years,
-    chol, phi, is_t, dof, shift, fixed_z,
-    c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b,
-    l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b,
-    b_start, b_sector, b_thresh_hi, b_thresh_lo, b_sqrt_rho_lo, b_sqrt_rho_hi, b_inv_sd_lo, b_inv_sd_hi, b_exact,
-    twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort,
-    out_loss, out_defaults, out_logw, out_seg_ead, out_seg_loss, out_seg_bal, out_seg_bal_end,
-):
+def simulate_chunk(skey, path0, n_paths, model, book, out):
     """Simulate paths ``path0 .. path0 + n_paths - 1`` and write their rows of the outputs.
 
-    Parameters (all plain arrays; C cohorts, N loans, B screening buckets, S sectors)
-    ----------
-    skey : uint64
-        Seed key (:func:`simpool.rng.seed_key`).
-    path0, n_paths, n_years : int
-        First global path index, number of paths in this chunk, years simulated.
+    The credit model alone (benchmarks, the slow twin); :func:`simpool.engine.waterfall.
+    waterfall_chunk` runs the same credit steps with the policy waterfall.
+
+    Parameters: ``skey`` (uint64, :func:`simpool.engine.rng.seed_key`), ``path0`` and ``n_paths``
+    (first global path index, paths in this chunk), ``model``
+    (:class:`~simpool.engine.inputs.Model`), ``book`` (:class:`~simpool.engine.inputs.Book`),
+    ``out`` (:class:`~simpool.engine.inputs.CreditOutputs`: rows ``0 .. n_paths - 1``). Their
+    fields (C cohorts, N loans, B screening buckets, S sectors):
+
+    n_years : int
+        Years simulated.
     chol : (S, S) float64
         A square root of the sector correlation matrix (``chol @ chol.T == corr``),
         lower-triangular Cholesky when the matrix is positive definite.
@@ -572,7 +606,7 @@ def simulate_chunk(
         smallest and largest sqrt(rho), smallest and largest 1/sqrt(1 - rho), and whether
         all loans of the bucket share (c, rho) (then the bound is the exact probability;
         else an upper and a lower bound bracket it, from the table of
-        :func:`simpool.rng.phi_bracket`).
+        :func:`simpool.engine.rng.phi_bracket`).
     twist_x, twist_scale : float
         Exponential twisting of the conditional default probabilities (Glasserman & Li
         2005) towards a loss of ``twist_x`` yuan in year 0 (0 = no twist; single-year
@@ -582,15 +616,15 @@ def simulate_chunk(
         the original model with probability ``defensive`` and from the shifted/twisted one
         otherwise, so the likelihood ratio 1 / (defensive + (1 - defensive) q/p) never
         exceeds 1 / defensive (Hesterberg 1995) and body statistics stay usable.
-    out_loss : (n_paths, n_years) float64
+    out.loss : (n_paths, n_years) float64
         Gross loss (sum of exposure x LGD over loans defaulting that year), yuan.
-    out_defaults : (n_paths, n_years) int64
+    out.defaults : (n_paths, n_years) int64
         Number of defaults in the year.
-    out_logw : (n_paths,) float64
+    out.logw : (n_paths,) float64
         Log likelihood ratio of each path (0 for plain Monte Carlo).
     c_seg, l_seg : (C,), (N,) int64
         Waterfall segment of each cohort and loan.
-    out_seg_ead, out_seg_loss : (n_paths, n_years, n_segments) float64
+    out.segment_ead, out.segment_loss : (n_paths, n_years, n_segments) float64
         Exposure at default and gross loss of each segment, yuan (the waterfall's input).
     c_rng, c_start, c_end, c_amort : (C,), (C,), (C,), (C, n_years + 1)
         Loan-book vintages of the cohorts: the counter of each vintage's random numbers
@@ -598,35 +632,24 @@ def simulate_chunk(
         first year it is on the book, the year it has matured by, and its exposure per loan
         in each year as a fraction of ``c_exposure`` (amortisation), the last column for the
         year after the horizon (balances at the end of the last year).
-    out_seg_bal, out_seg_bal_end : (n_paths, n_years, n_segments) float64
+    out.segment_balance, out.segment_balance_end : (n_paths, n_years, n_segments) float64
         Cohorts' balance outstanding at the start of each year and at its end (after
         defaults and maturities), yuan; single-loan segments are filled in by the engine.
     """
-    n_sec = chol.shape[0]
-    n_coh = c_n.shape[0]
-    n_loans = l_id.shape[0]
-    z = np.zeros(n_sec)
-    z_prev = np.zeros(n_sec)
-    eta = np.zeros(n_sec)
-    hit = np.zeros(hit_words(n_loans), dtype=np.uint8)
-    l_ctr = counters(STREAM_LOAN, l_id)
-    alive_c = np.zeros(n_coh, dtype=np.int64)
-    dead = np.zeros(n_loans, dtype=np.bool_)
-    track = n_years > 1  # a loan defaults at most once: remember who died (multi-year only)
-    cum_l = np.zeros(1, np.int64)
-    count_end = np.zeros((n_paths, n_years))
-    cr = (n_years, chol, phi, is_t, dof, shift, fixed_z, c_n, c_thresh, c_sqrt_rho, c_inv_sd, c_sector, c_exposure, c_lgd, c_lgd_sd, c_lgd_a, c_lgd_b, l_id, l_thresh, l_sqrt_rho, l_inv_sd, l_exposure, l_lgd, l_lgd_a, l_lgd_b, b_start, b_sector, b_thresh_hi, b_thresh_lo, b_sqrt_rho_lo, b_sqrt_rho_hi, b_inv_sd_lo, b_inv_sd_hi, b_exact, twist_x, twist_scale, is_on, defensive, c_seg, l_seg, c_rng, c_start, c_end, c_amort)
+    n_coh = book.c_n.shape[0]
+    state = credit_state(model, book)
+    # (twist_x, twist_scale) as for waterfall_chunk: the twist compiled in, on when twist_x > 0
+    twist = (model.twist_x, model.twist_scale)
     for ip in range(n_paths):
         path = path0 + ip
         logr = 0.0  # log(q/p) of the path under the importance-sampling component
-        use_is = is_on and uniform(path_year_key(skey, path, 0), STREAM_MIX, 0) >= defensive
+        use_is = model.is_on and uniform(path_year_key(skey, path, 0), STREAM_MIX, 0) >= model.defensive
         for c in range(n_coh):
-            alive_c[c] = c_n[c]
-        if track:
-            dead[:] = False
-        cum_l[0] = 0
-        for y in range(n_years):
-            logr += credit_step(skey, path, ip, y, cr, (twist_x, twist_scale), z, z_prev, eta, hit, l_ctr, alive_c, dead, track,
-                                use_is, out_loss, out_defaults, out_seg_ead, out_seg_loss,
-                                out_seg_bal, out_seg_bal_end, cum_l, count_end)
-        out_logw[ip] = mixture_logw(defensive, logr) if is_on else 0.0
+            state.alive[c] = book.c_n[c]
+        if state.track:
+            state.dead[:] = False
+        state.cum_l[0] = 0
+        for y in range(model.n_years):
+            logr += credit_step(path_year_key(skey, path, y), ip, y, model, book, twist, state,
+                                use_is, out)
+        out.logw[ip] = mixture_logw(model.defensive, logr) if model.is_on else 0.0

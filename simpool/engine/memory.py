@@ -7,9 +7,9 @@ The memory model (bytes, at the peak of a run of ``N`` paths; README "Memory"):
 
 * ``baseline``: this process before the run (Python, numpy, numba, the planned inputs:
   measured, not guessed);
-* ``kept``: bytes a path keeps (:func:`simpool.results.keep_outputs`: about 430 for
+* ``kept``: bytes a path keeps (:func:`simpool.analysis.results.keep_outputs`: about 430 for
   ``scenarios/hubei_base.toml`` with ``keep="summary"``, 1,700 with ``keep="all"``);
-* block moments of the ``F`` mean-type figures (:mod:`simpool.moments`);
+* block moments of the ``F`` mean-type figures (:mod:`simpool.engine.moments`);
 * the chunks being simulated: one per worker, each ``chunk`` paths of every output
   (:func:`simpool.engine.output_shapes`) plus the reducer's;
 * the summary's working arrays: a sorted copy and a few temporaries of one sample

@@ -14,7 +14,7 @@ on the same rows in path order.
 Memory: ``ceil(paths / BLOCK)`` blocks x quantities x 40 bytes, instead of paths x quantities x
 8 bytes (1/200 of it).
 
-The estimates are those of :mod:`simpool.stats`: a mean ``mean(w x)`` with SE
+The estimates are those of :mod:`simpool.analysis.stats`: a mean ``mean(w x)`` with SE
 ``sd(w x, ddof=1) / sqrt(n)`` (exactly the value and SE 0 when every path has the same
 value); an unweighted probability ``t / n`` with SE ``sqrt(p (1 - p) / (n - 1))`` from the
 exact count ``t``; a weighted one as the mean of ``w 1{event}``.
@@ -157,7 +157,7 @@ class Moments:
         return float(n[0]), mean[0], m2[0], lo[0], hi[0], cnt[0]
 
     def estimates(self) -> list[tuple[float, float, bool]]:
-        """Per quantity: (value, SE, finite) as :mod:`simpool.stats` would give from the
+        """Per quantity: (value, SE, finite) as :mod:`simpool.analysis.stats` would give from the
         paths (``finite`` False when some path's value was NaN or infinite)."""
         n, mean, m2, lo, hi, cnt = self.total()
         out = []

@@ -1,7 +1,8 @@
-"""Plan: turn a validated :class:`~simpool.scenario.Scenario` into kernel inputs.
+"""Plan: turn a validated :class:`~simpool.scenario.schema.Scenario` into kernel inputs.
 
-``plan(scenario)`` returns a :class:`KernelInputs`, a frozen bundle of plain numpy arrays
-(picklable, sent as-is to thread, process or Dask workers). This is the only place where
+``plan(scenario)`` returns a :class:`~simpool.engine.inputs.KernelInputs`: the named groups
+of plain numpy arrays the kernels read (:mod:`simpool.engine.inputs`; picklable, sent as-is to
+thread, process or Dask workers). This is the only place where
 policy objects meet arrays: default thresholds (``Phi^-1(pd)`` or ``t_nu^-1(pd)``), the
 square root of the sector correlation matrix, Beta parameters of stochastic LGDs, and the
 screening buckets of single loans.
@@ -17,10 +18,10 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, fields
+
 import numpy as np
 
-from .inputs import FundInputs, KernelInputs, WaterfallInputs
+from .inputs import Book, FundInputs, FundParams, KernelInputs, Model, WaterfallInputs, group
 
 #: Exact buckets are used when a portfolio has at most this many distinct (sector, pd, rho)...
 MAX_EXACT_BUCKETS = 4096
@@ -64,8 +65,8 @@ def plan_funds(sc) -> tuple:
         cum = np.cumsum(shares) / shares.sum()
         cum[-1] = 1.0
         oc = [s[3] for s in stages]
-        out.append(FundInputs(
-            name=f.name, fund_id=k, life=f.life_years, inv_years=f.investment_years,
+        out.append(FundInputs(f.name, group(
+            FundParams, fund_id=k, life=f.life_years, inv_years=f.investment_years,
             deals_per_year=f.deals_per_year, investable=float(f.investable),
             fee_per_year=float(f.management_fee * f.size), sector=sectors[f.sector],
             st_cum=np.ascontiguousarray(cum), st_ticket=np.array([s[2] for s in stages], float),
@@ -77,7 +78,7 @@ def plan_funds(sc) -> tuple:
             exit_mean=float(f.exit_mean_years), gov_share=float(f.government_share),
             hurdle=float(f.hurdle), carry=float(f.carry), catch_up=bool(f.catch_up),
             concession=float(f.profit_concession), first_loss=float(f.first_loss),
-            tolerance=float(f.tolerance), discount=float(f.discount_rate)))
+            tolerance=float(f.tolerance), discount=float(f.discount_rate))))
     return tuple(out)
 
 
@@ -309,14 +310,14 @@ def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> l
     return out
 
 
-def plan_waterfall(sc, tape_products: list[str]) -> WaterfallInputs:
+def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs:
     from .waterfall_plan import plan_waterfall as _pw
 
-    return _pw(sc, tape_products)
+    return _pw(sc, tape_products, static)
 
 
 def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
-    """Kernel inputs for scenario ``sc`` (a validated :class:`~simpool.scenario.Scenario`).
+    """Kernel inputs for scenario ``sc`` (a validated :class:`~simpool.scenario.schema.Scenario`).
 
     Parameters
     ----------
@@ -332,7 +333,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     explicit_shift = shift is not None
     if shift is None:
         shift = np.zeros((n_years, n_sec))
-    # (a broadcast view; KernelInputs copies it into kernel_form)
+    # (a broadcast view; group() copies it into kernel_form)
     shift = np.broadcast_to(np.asarray(shift, float), (n_years, n_sec))
     is_on = bool(np.any(shift != 0.0))
 
@@ -385,28 +386,37 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         return np.ascontiguousarray(x, dtype=dtype)
 
     max_loss = float(np.sum(c_n * c_exposure * c_lgd) + np.sum(l_exp * l_lgd))
-    inputs = KernelInputs(
-        n_years=n_years, chol=chol, phi=float(m.factor_persistence), is_t=m.copula == "t",
-        dof=float(m.dof), shift=shift, is_on=is_on, fixed_z=stress_factors(sc),
+    model = group(Model, n_years=n_years, chol=chol, phi=float(m.factor_persistence),
+                  is_t=m.copula == "t", dof=float(m.dof), shift=shift,
+                  fixed_z=stress_factors(sc), is_on=is_on, defensive=0.0, twist_x=0.0,
+                  twist_scale=1.0)
+    book = group(
+        Book,
         c_n=c_n, c_thresh=c_(default_threshold(c_pd, m.copula, m.dof)), c_sqrt_rho=c_(np.sqrt(c_rho)),
         c_inv_sd=c_(1.0 / np.sqrt(1.0 - c_rho)),
         c_sector=np.array([sectors[c.sector] for c in binom], np.int64),
-        c_exposure=c_(c_exposure), c_lgd=c_(c_lgd), c_lgd_sd=c_(c_lgd_sd), c_lgd_a=c_(c_a), c_lgd_b=c_(c_b),
-        l_id=c_(order, np.int64), l_thresh=c_(l_thresh[order]), l_sqrt_rho=c_(np.sqrt(l_rho[order])),
-        l_inv_sd=c_(1.0 / np.sqrt(1.0 - l_rho[order])), l_exposure=c_(l_exp[order]),
-        l_lgd=c_(l_lgd[order]), l_lgd_a=c_(l_a[order]), l_lgd_b=c_(l_b[order]),
-        b_start=c_(np.searchsorted(bucket[order], np.arange(len(b[0]) + 1)), np.int64),
-        b_sector=c_(b[0], np.int64), b_thresh_hi=c_(b[1]), b_thresh_lo=c_(b[7]), b_sqrt_rho_lo=c_(b[2]),
-        b_sqrt_rho_hi=c_(b[3]), b_inv_sd_lo=c_(b[4]), b_inv_sd_hi=c_(b[5]), b_exact=c_(b[6], np.bool_),
-        n_loans_total=int(c_n.sum() + len(l_exp)), max_loss=max_loss,
-        c_seg=c_seg, l_seg=c_(l_seg[order], np.int64),
+        c_exposure=c_(c_exposure), c_lgd=c_(c_lgd), c_lgd_sd=c_(c_lgd_sd), c_lgd_a=c_(c_a),
+        c_lgd_b=c_(c_b), c_seg=c_seg,
         c_rng=np.array([v["rng"] for v in vint], np.int64),
         c_start=np.array([v["start"] for v in vint], np.int64),
         c_end=np.array([v["end"] for v in vint], np.int64),
-        c_amort=np.ascontiguousarray(np.array([v["amort"] for v in vint], float).reshape(len(vint), n_years + 1)),
-        waterfall=plan_waterfall(sc, tape_products),
-        funds=plan_funds(sc),
-    )
+        c_amort=np.ascontiguousarray(np.array([v["amort"] for v in vint], float)
+                                     .reshape(len(vint), n_years + 1)),
+        l_id=c_(order, np.int64), l_thresh=c_(l_thresh[order]), l_sqrt_rho=c_(np.sqrt(l_rho[order])),
+        l_inv_sd=c_(1.0 / np.sqrt(1.0 - l_rho[order])), l_exposure=c_(l_exp[order]),
+        l_lgd=c_(l_lgd[order]), l_lgd_a=c_(l_a[order]), l_lgd_b=c_(l_b[order]),
+        l_seg=c_(l_seg[order], np.int64),
+        b_start=c_(np.searchsorted(bucket[order], np.arange(len(b[0]) + 1)), np.int64),
+        b_sector=c_(b[0], np.int64), b_thresh_hi=c_(b[1]), b_thresh_lo=c_(b[7]),
+        b_sqrt_rho_lo=c_(b[2]), b_sqrt_rho_hi=c_(b[3]), b_inv_sd_lo=c_(b[4]), b_inv_sd_hi=c_(b[5]),
+        b_exact=c_(b[6], np.bool_))
+    n_segments = len(sc.cohorts) + len(tape_products)
+    static = np.ones(n_segments, np.bool_)  # segments of single loans: a static book
+    static[np.unique(c_seg)] = False
+    inputs = KernelInputs(model=model, book=book,
+                          waterfall=plan_waterfall(sc, tape_products, static),
+                          funds=plan_funds(sc), n_loans_total=int(c_n.sum() + len(l_exp)),
+                          max_loss=max_loss)
     imp = getattr(sc, "importance_sampling", None)
     if imp is None or imp.method == "none" or explicit_shift:
         return inputs

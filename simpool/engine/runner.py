@@ -4,8 +4,8 @@ Random numbers are keyed by the seed and the *global* path index, so the result 
 (scenario, seed, paths) alone: never on the chunk size, the number of threads, processes or
 workers. The default executor is a thread pool over all cores (the kernels release the GIL);
 any :class:`concurrent.futures.Executor` works, including a Dask cluster's
-(:class:`simpool.cluster.DaskExecutor`, which reruns the chunks of a lost worker).
-Workers receive only plain arrays (:class:`~simpool.model.KernelInputs`).
+(:class:`simpool.engine.cluster.DaskExecutor`, which reruns the chunks of a lost worker).
+Workers receive only plain arrays (:class:`~simpool.engine.plan.KernelInputs`).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .inputs import KernelInputs
+from .inputs import FundOutputs, KernelInputs, Outputs
 
 #: Default paths per chunk: big enough to amortise the call, small enough to balance load.
 DEFAULT_CHUNK = 8192
@@ -34,7 +34,7 @@ def output_shapes(inputs: KernelInputs, keep_segments: bool = True) -> dict[str,
     """Per-path outputs of :func:`run_chunk`: ``{name: (shape after the path axis, dtype)}``.
 
     The one list of them: :func:`run_chunk` allocates from it and the memory estimate
-    (:mod:`simpool.memory`) counts from it, so an output added here enters both.
+    (:mod:`simpool.engine.memory`) counts from it, so an output added here enters both.
     """
     from .waterfall import N_PARTIES
 
@@ -80,45 +80,34 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
     A module-level function of plain arguments, so process pools and Dask can ship it.
     Returns the chunk's rows of every per-path output (:func:`output_shapes`), or, with a
     ``reducer``, what ``reducer(outputs, path0)`` makes of them (the outputs a run keeps and
-    its share of the summary's block moments: :class:`simpool.results.Reducer`), so that a
+    its share of the summary's block moments: :class:`simpool.analysis.results.Reducer`), so that a
     worker sends back only that.
     """
     from .rng import seed_key
     from .waterfall import waterfall_chunk
 
-    H = inputs.n_years
     wf = inputs.waterfall
-    S = wf.n_segments
     out = {name: np.zeros((n_paths,) + shape, dtype)
            for name, (shape, dtype) in output_shapes(inputs).items()}
     skey = np.uint64(seed_key(np.uint64(seed)))  # keep it uint64 across the Python boundary
-    static = np.ones(S, np.bool_)  # segments of single loans: a static book
-    static[np.unique(inputs.c_seg)] = False
+    model = inputs.model
     # None when there is no exponential twist: numba then never compiles it
-    twist = (inputs.twist_x, inputs.twist_scale) if inputs.twist_x > 0.0 else None
-    waterfall_chunk(skey, path0, inputs.kernel_args(), twist, static, wf.g_lev_cap, wf.p_lev_target,
-                    wf.bk_slowdown, wf.feedback, out["loss"], out["defaults"], out["logw"],
-                    out["segment_ead"], out["segment_loss"], out["segment_balance"],
-                    out["segment_balance_end"], *wf.kernel_args(),
-                    out["party"], out["entity"], out["net"], out["pool_balance"],
-                    out["pool_unpaid"], out["pool_suspended"], out["guarantor_net_assets"],
-                    out["guarantor_leverage"], out["npl"], out["nf_payout_rate"], out["fiscal"],
-                    out["pending"], out["loans_outstanding"], out["pool_npl"])
-    guaranteed = wf.s_product == 1
+    twist = (model.twist_x, model.twist_scale) if model.twist_x > 0.0 else None
+    waterfall_chunk(skey, path0, model, inputs.book, twist, wf.routes, wf.banks, wf.guarantors,
+                    wf.pools, wf.insurance, wf.public,
+                    Outputs(**{name: out[name] for name in Outputs._fields}))
+    routes = wf.routes
     seg_bal = out["segment_balance"]
     for g in range(len(wf.guarantor_names)):
-        out["guarantor_balance"][:, :, g] = seg_bal[:, :, wf.s_guar == g].sum(axis=2)
-    out["guarantee_balance_end"][:] = out["segment_balance_end"][:, :, guaranteed].sum(axis=2)
+        out["guarantor_balance"][:, :, g] = seg_bal[:, :, routes.guarantor == g].sum(axis=2)
+    out["guarantee_balance_end"][:] = \
+        out["segment_balance_end"][:, :, routes.product == 1].sum(axis=2)
     for f in inputs.funds:  # angel funds: same keys, same factor paths
         from .fundkernels import fund_chunk
 
-        (fid, life, inv, dpy, investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a,
-         st_cap, rho, shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc) = f.kernel_args()
-        fund_chunk(skey, path0, n_paths, fid, inputs.chol, inputs.phi, _fixed_for(inputs, inv), life, inv, dpy,
-                   investable, fee, sector, st_cum, st_ticket, st_pl, st_pp, st_a, st_cap, rho,
-                   shape, mean, g, hurdle, carry, catch_up, conc, fl, tol, disc,
-                   out[f"fund:{f.name}:figures"], out[f"fund:{f.name}:gov_cash"],
-                   out[f"fund:{f.name}:market"], out[f"fund:{f.name}:proceeds"])
+        fund_chunk(skey, path0, n_paths, model.chol, model.phi,
+                   _fixed_for(inputs, f.inv_years), f.params,
+                   FundOutputs(**{k: out[f"fund:{f.name}:{k}"] for k in FundOutputs._fields}))
     if not keep_segments:  # per-segment detail (risk contributions) only when it fits
         for name in SEGMENT_OUTPUTS:
             del out[name]
@@ -129,21 +118,21 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
 
 def _fixed_for(inputs: KernelInputs, years: int) -> np.ndarray:
     """Stressed factors for ``years`` vintage years (NaN beyond the credit horizon)."""
-    n_sec = inputs.chol.shape[0]
-    out = np.full((max(years, 1), n_sec), np.nan)
-    k = min(years, inputs.fixed_z.shape[0])
-    out[:k] = inputs.fixed_z[:k]
+    fixed_z = inputs.model.fixed_z
+    out = np.full((max(years, 1), fixed_z.shape[1]), np.nan)
+    k = min(years, fixed_z.shape[0])
+    out[:k] = fixed_z[:k]
     return out
 
 
 def inputs_bytes(inputs: KernelInputs) -> int:
     """Bytes of the planned inputs' arrays (what each worker process receives)."""
     total = 0
-    for obj in [inputs, inputs.waterfall, *inputs.funds]:
-        for f in dataclasses.fields(obj):
-            v = getattr(obj, f.name)
-            if isinstance(v, np.ndarray):
-                total += v.nbytes
+    wf = inputs.waterfall
+    groups = [inputs.model, inputs.book] + ([wf.routes, wf.banks, wf.guarantors, wf.pools,
+                                             wf.insurance, wf.public] if wf is not None else [])
+    for g in groups + [f.params for f in inputs.funds]:
+        total += sum(v.nbytes for v in g if isinstance(v, np.ndarray))
     return total
 
 
@@ -275,7 +264,7 @@ def run_paths(inputs: KernelInputs, seed: int, paths: int, *, executor: Executor
 
 
 class ResultStore:
-    """Collects a run's reduced chunks (:class:`simpool.results.Reducer`): the kept per-path
+    """Collects a run's reduced chunks (:class:`simpool.analysis.results.Reducer`): the kept per-path
     outputs, each in one array of ``capacity`` rows allocated at its first chunk (memory the
     rows never reach is never touched: it stays virtual), and the block moments."""
 

@@ -22,14 +22,14 @@ import math
 import numpy as np
 from ._jit import jit
 
-from .kernels import credit_step, hit_words, mixture_logw
-from .rng import STREAM_LOAN, STREAM_MIX, counters, path_year_key, uniform
+from .kernels import credit_state, credit_step, mixture_logw
+from .rng import STREAM_MIX, path_year_key, uniform
 
 # products
 CREDIT, GUARANTEED, INSURED = 0, 1, 2
 # share columns
 SH_NF, SH_RG, SH_G, SH_B, SH_GOV = 0, 1, 2, 3, 4
-# party (role) columns of the outputs, as simpool.policy.PARTIES
+# party (role) columns of the outputs, as simpool.scenario.policy.PARTIES
 P_BANK, P_GUAR, P_REG, P_NF, P_GOV, P_POOL, P_INS, P_IPOOL = 0, 1, 2, 3, 4, 5, 6, 7
 N_PARTIES = 8
 HUGE = 1e300
@@ -49,39 +49,53 @@ def _schedule(sched, row0, col, amount, lag):
 
 
 @jit(nogil=True)
-def waterfall_chunk(
-    skey, path0, cr, twist, s_static, g_lev_cap, p_lev_target, bk_slowdown, feedback,
-    out_loss, out_defaults, out_logw,
-    seg_ead, seg_loss, seg_bal, seg_bal_end,
-    s_product, s_bank, s_guar, s_pool, s_ins, s_share, s_pool_share, s_balance0,
-    lag_claim, lag_reimb, recov_sched, nf_cap_rate, nf_suspend_mode,
-    gov_cash0, gov_budget, gov_cap,
-    g_na0, g_fee, g_subsidy, g_injection, g_yield, g_cost,
-    r_na0, r_fee, r_subsidy, r_injection, r_yield, r_cost,
-    p_cash0, p_top_up, p_interest, p_annual_cap, p_cum_share, p_corr_a, p_corr_b, p_stop,
-    i_premium, ip_cash0, ip_mode, ip_beta, ip_theta, ip_pi, ip_top_up, ip_interest,
-    bk_tolerance, discount,
-    out_party, out_entity, out_net, out_pool_bal, out_pool_unpaid, out_pool_susp,
-    out_guar_na, out_guar_lev, out_npl, out_nf_rate, out_fiscal, out_pending, out_count_end,
-    out_pool_npl,
-):
+def waterfall_chunk(skey, path0, model, book, twist, routes, banks, guarantors, pools, insurance,
+                    public, out):
     """Simulate the paths of a chunk: credit and waterfall year by year, with feedback.
 
-    For each path and year the credit model (:func:`simpool.kernels.credit_step`, arguments
-    ``cr`` = KernelInputs.kernel_args(); ``twist`` = None, or (twist_x, twist_scale) under
-    an exponential twist, so that numba compiles the twist only for scenarios that use it)
-    draws the defaults of every segment; the waterfall
-    routes them; then, when ``feedback``, the new loans of next year's vintages are scaled
-    down so that each guarantor's guarantees stay within ``g_lev_cap`` x net assets, each
-    pool's eligible lending within ``p_lev_target`` x cash, and a bank that breached its NPL
-    tolerance lends ``bk_slowdown`` less.
-
-    seg_ead, seg_loss, seg_bal : (n, H, S) yuan: exposure at default, gross loss and the
-    balance outstanding at the start of each year. s_* : per segment (product code, entity indices or
-    -1, the five shares [nf, rg, g, b, gov] after the borrower cap, pool share incl. bonus,
-    initial balance). Lags in years; recov_sched (H + 1,) the share of recoveries received
-    0, 1, ... years after the default year. Outputs: see simpool.results.
+    The groups are those of :mod:`simpool.engine.inputs`: ``model`` and ``book`` (the credit
+    model: for each path and year :func:`simpool.engine.kernels.credit_step` draws the
+    defaults of every segment), ``routes`` (each segment's route, lags, recoveries),
+    ``banks``, ``guarantors`` (and the re-guarantor), ``pools``, ``insurance``, ``public``
+    (national fund, government, discounting); ``out`` (:class:`~simpool.engine.inputs.Outputs`)
+    gets rows ``0 .. n - 1`` for paths ``path0 ..``. ``twist`` is None, or
+    (twist_x, twist_scale) under an exponential twist, so that numba compiles the twist only
+    for scenarios that use it. The waterfall routes each year's defaults; then, when
+    ``routes.feedback``, the new loans of next year's vintages are scaled down so that each
+    guarantor's guarantees stay within its leverage cap x net assets, each pool's eligible
+    lending within its leverage target x cash, and a bank that breached its NPL tolerance
+    lends its slowdown less. Money in yuan, lags in years.
     """
+    seg_ead, seg_loss = out.segment_ead, out.segment_loss
+    seg_bal, seg_bal_end = out.segment_balance, out.segment_balance_end
+    out_party, out_entity, out_net = out.party, out.entity, out.net
+    out_pool_bal, out_pool_unpaid, out_pool_susp = out.pool_balance, out.pool_unpaid, out.pool_suspended
+    out_guar_na, out_guar_lev, out_npl = out.guarantor_net_assets, out.guarantor_leverage, out.npl
+    out_nf_rate, out_fiscal, out_pending = out.nf_payout_rate, out.fiscal, out.pending
+    out_pool_npl, out_logw = out.pool_npl, out.logw
+    s_product, s_bank, s_guar = routes.product, routes.bank, routes.guarantor
+    s_pool, s_ins, s_share = routes.pool, routes.insurer, routes.shares
+    s_pool_share, s_balance0, s_static = routes.pool_share, routes.balance0, routes.static
+    lag_claim, lag_reimb, recov_sched = routes.lag_claim, routes.lag_reimb, routes.recoveries
+    feedback = routes.feedback
+    bk_tolerance, bk_slowdown = banks.npl_tolerance, banks.slowdown
+    g_na0, g_fee, g_subsidy = guarantors.net_assets0, guarantors.fee_rate, guarantors.subsidy_rate
+    g_injection, g_yield, g_cost = guarantors.injection, guarantors.yield_rate, guarantors.cost_rate
+    g_lev_cap = guarantors.leverage_cap
+    r_na0, r_fee, r_subsidy = (guarantors.reg_net_assets0, guarantors.reg_fee_rate,
+                               guarantors.reg_subsidy_rate)
+    r_injection, r_yield, r_cost = (guarantors.reg_injection, guarantors.reg_yield_rate,
+                                    guarantors.reg_cost_rate)
+    p_cash0, p_top_up, p_interest = pools.cash0, pools.top_up, pools.interest
+    p_annual_cap, p_cum_share = pools.annual_cap, pools.cum_share
+    p_corr_a, p_corr_b, p_stop = pools.corridor_a, pools.corridor_b, pools.stop_npl
+    p_lev_target = pools.leverage_target
+    i_premium, ip_cash0, ip_mode = insurance.premium_rate, insurance.pool_cash0, insurance.mode
+    ip_beta, ip_theta, ip_pi = insurance.beta, insurance.theta, insurance.pi
+    ip_top_up, ip_interest = insurance.top_up, insurance.interest
+    nf_cap_rate, nf_suspend_mode = public.nf_cap_rate, public.nf_suspend
+    gov_cash0, gov_budget, gov_cap = public.gov_cash0, public.gov_budget, public.gov_cap
+    discount = public.discount
     n, H, S = seg_ead.shape
     NB = bk_tolerance.shape[0]
     NG = g_na0.shape[0]
@@ -125,27 +139,18 @@ def waterfall_chunk(
     insolvent = np.zeros(NG, np.bool_)
     bk_bal = np.zeros(NB)
     bk_def = np.zeros(NB)
-    # the credit inputs this loop needs, by name (cr is KernelInputs.kernel_args())
-    (_, chol, _, _, _, _, _, c_n, _, _, _, _, c_exposure, _, _, _, _, l_id, _, _, _, _, _, _, _,
-     _, _, _, _, _, _, _, _, _, _, _, is_on, defensive, c_seg, _, _, c_start, _, c_amort) = cr
+    c_n, c_exposure, c_seg = book.c_n, book.c_exposure, book.c_seg
+    c_start, c_amort = book.c_start, book.c_amort
+    is_on, defensive = model.is_on, model.defensive
     n_coh = c_n.shape[0]
-    n_loans = l_id.shape[0]
-    n_sec = chol.shape[0]
-    z = np.zeros(n_sec)
-    z_prev = np.zeros(n_sec)
-    eta = np.zeros(n_sec)
-    hit = np.zeros(hit_words(n_loans), np.uint8)
-    l_ctr = counters(STREAM_LOAN, l_id)  # the loans' draws less the key (rng.counters)
-    dead = np.zeros(n_loans, np.bool_)
-    alive_c = np.zeros(n_coh, np.int64)
+    state = credit_state(model, book)
+    alive_c, dead, cum_l, track = state.alive, state.dead, state.cum_l, state.track
     thr = np.ones(n_coh)
     cum_ead = np.zeros(S)
     g_room = np.zeros(NG)
     g_new = np.zeros(NG)
     p_room = np.zeros(NP)
     p_new = np.zeros(NP)
-    track = H > 1
-    cum_l = np.zeros(1, np.int64)
     for ip in range(n):
         path = path0 + ip
         logr = 0.0
@@ -184,9 +189,8 @@ def waterfall_chunk(
                 for c in range(n_coh):
                     if c_start[c] == y and thr[c] < 1.0:
                         alive_c[c] = int(math.floor(c_n[c] * thr[c] + 0.5))
-            logr += credit_step(skey, path, ip, y, cr, twist, z, z_prev, eta, hit, l_ctr, alive_c, dead, track,
-                                use_is, out_loss, out_defaults, seg_ead, seg_loss, seg_bal,
-                                seg_bal_end, cum_l, out_count_end)
+            logr += credit_step(path_year_key(skey, path, y), ip, y, model, book, twist, state,
+                                use_is, out)
             for s in range(S):
                 if s_static[s]:  # single loans: a static book less its defaults
                     seg_bal[ip, y, s] = s_balance0[s] - cum_ead[s]

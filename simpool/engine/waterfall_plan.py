@@ -1,4 +1,5 @@
-"""Plan of the policy waterfall: scenario tables → plain arrays for :mod:`simpool.waterfall`.
+"""Plan of the policy waterfall: scenario tables → the named groups of
+:mod:`simpool.engine.inputs` that :mod:`simpool.engine.waterfall` reads.
 
 Segments are the scenario's cohorts (in order), then one per product among the loan tape's
 rows. Entity order: banks, guarantors, compensation pools, insurers (as in the scenario),
@@ -11,7 +12,8 @@ import math
 
 import numpy as np
 
-from .inputs import WaterfallInputs
+from .inputs import (Banks, Guarantors, Insurance, Pools, Public, Routes, WaterfallInputs,
+                     group)
 from ..scenario.policy import PARTIES, SHARE_KEYS
 
 PRODUCT_CODE = {"credit": 0, "guaranteed": 1, "insured": 2}
@@ -58,8 +60,12 @@ def _shares(sc, exposures: np.ndarray, product: str) -> np.ndarray:
     return v
 
 
-def plan_waterfall(sc, tape_products: list[str]) -> WaterfallInputs:
-    """Arrays of the waterfall for scenario ``sc``."""
+def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs:
+    """The waterfall's groups for scenario ``sc`` (:mod:`simpool.engine.inputs`).
+
+    ``tape_products``: the loan tape's products, one segment each after the cohorts;
+    ``static``: per segment, whether it is a static book of single loans (default: none is).
+    """
     banks = [b.name for b in sc.banks]
     guars = [g.name for g in sc.guarantors]
     pools = [p.name for p in sc.pools]
@@ -96,51 +102,70 @@ def plan_waterfall(sc, tape_products: list[str]) -> WaterfallInputs:
     gov = sc.government
     ipool = sc.insurance_pool
     H = sc.simulation.horizon_years
-    return WaterfallInputs(
-        s_product=np.array([PRODUCT_CODE[row[1]] for row in rows], np.int64),
-        s_bank=np.array([idx(banks, row[2]) for row in rows], np.int64),
-        s_guar=np.array([idx(guars, row[3]) if row[1] == "guaranteed" else -1 for row in rows], np.int64),
-        s_pool=np.array([idx(pools, row[4]) for row in rows], np.int64),
-        s_ins=np.array([idx(insurers, row[5]) if row[1] == "insured" else -1 for row in rows], np.int64),
-        s_share=np.array([_shares(sc, row[7], row[1]) for row in rows], float).reshape(len(rows), 5),
-        s_pool_share=np.array([row[6] for row in rows], float),
-        s_balance0=np.array([row[8] for row in rows], float),
+    pools_ = sc.pools
+    n = len(rows)
+    routes = group(
+        Routes,
+        product=np.array([PRODUCT_CODE[row[1]] for row in rows], np.int64),
+        bank=np.array([idx(banks, row[2]) for row in rows], np.int64),
+        guarantor=np.array([idx(guars, row[3]) if row[1] == "guaranteed" else -1 for row in rows],
+                           np.int64),
+        pool=np.array([idx(pools, row[4]) for row in rows], np.int64),
+        insurer=np.array([idx(insurers, row[5]) if row[1] == "insured" else -1 for row in rows],
+                         np.int64),
+        shares=np.array([_shares(sc, row[7], row[1]) for row in rows], float).reshape(n, 5),
+        pool_share=np.array([row[6] for row in rows], float),
+        balance0=np.array([row[8] for row in rows], float),
+        static=np.zeros(n, np.bool_) if static is None else np.asarray(static, np.bool_),
         lag_claim=sc.policy.claim_lag_days / 365.0,
         lag_reimb=sc.policy.reimbursement_lag_days / 365.0,
-        recov_sched=recovery_schedule(H, sc.policy.recovery_timing, sc.policy.recovery_theta_years),
+        recoveries=recovery_schedule(H, sc.policy.recovery_timing, sc.policy.recovery_theta_years),
+        feedback=bool(sc.policy.lending_feedback))
+    bank_group = group(
+        Banks,
+        npl_tolerance=np.array([b.overall_npl_tolerance + b.tech_extra for b in sc.banks], float),
+        slowdown=np.array([b.growth_slowdown_after_breach for b in sc.banks], float))
+    guarantor_group = group(
+        Guarantors,
+        net_assets0=np.array([x.net_assets for x in g], float),
+        fee_rate=np.array([x.fee_rate for x in g], float),
+        subsidy_rate=np.array([x.fee_subsidy_rate for x in g], float),
+        injection=np.array([x.capital_injection for x in g], float),
+        yield_rate=np.array([x.investment_yield for x in g], float),
+        cost_rate=np.array([x.operating_cost_rate for x in g], float),
+        leverage_cap=np.array([x.leverage_cap for x in g], float),
+        reg_net_assets0=float(r.net_assets), reg_fee_rate=float(r.fee_rate),
+        reg_subsidy_rate=float(r.fee_subsidy_rate), reg_injection=float(r.capital_injection),
+        reg_yield_rate=float(r.investment_yield), reg_cost_rate=float(r.operating_cost_rate))
+    pool_group = group(
+        Pools,
+        cash0=np.array([p.cash for p in pools_], float),
+        top_up=np.array([p.annual_top_up for p in pools_], float),
+        interest=np.array([p.interest_rate for p in pools_], float),
+        annual_cap=np.array([HUGE if p.annual_cap is None else p.annual_cap for p in pools_], float),
+        cum_share=np.array([p.cumulative_cap_share for p in pools_], float),
+        corridor_a=np.array([p.corridor[0] if p.corridor else 0.0 for p in pools_], float),
+        corridor_b=np.array([p.corridor[1] if p.corridor else -1.0 for p in pools_], float),
+        stop_npl=np.array([2.0 if p.stop_npl is None else p.stop_npl for p in pools_], float),
+        leverage_target=np.array([HUGE if p.leverage_target is None else p.leverage_target
+                                  for p in pools_], float))
+    insurance = group(
+        Insurance,
+        premium_rate=np.array([i.premium_rate for i in sc.insurers], float),
+        pool_cash0=float(ipool.cash), mode=IP_MODE[ipool.mode], beta=float(ipool.beta),
+        theta=float(ipool.theta), pi=float(ipool.pi), top_up=float(ipool.annual_top_up),
+        interest=float(ipool.interest_rate))
+    public = group(
+        Public,
         nf_cap_rate=float(sc.policy.national_fund_payout_cap),
-        nf_suspend_mode=sc.policy.national_fund_excess == "suspend",
+        nf_suspend=sc.policy.national_fund_excess == "suspend",
         gov_cash0=HUGE if gov.fund is None else float(gov.fund),
         gov_budget=float(gov.annual_budget),
         gov_cap=HUGE if gov.annual_cap is None else float(gov.annual_cap),
-        g_na0=np.array([x.net_assets for x in g], float),
-        g_fee=np.array([x.fee_rate for x in g], float),
-        g_subsidy=np.array([x.fee_subsidy_rate for x in g], float),
-        g_injection=np.array([x.capital_injection for x in g], float),
-        g_yield=np.array([x.investment_yield for x in g], float),
-        g_cost=np.array([x.operating_cost_rate for x in g], float),
-        r_na0=float(r.net_assets), r_fee=float(r.fee_rate), r_subsidy=float(r.fee_subsidy_rate),
-        r_injection=float(r.capital_injection), r_yield=float(r.investment_yield),
-        r_cost=float(r.operating_cost_rate),
-        p_cash0=np.array([p.cash for p in sc.pools], float),
-        p_top_up=np.array([p.annual_top_up for p in sc.pools], float),
-        p_interest=np.array([p.interest_rate for p in sc.pools], float),
-        p_annual_cap=np.array([HUGE if p.annual_cap is None else p.annual_cap for p in sc.pools], float),
-        p_cum_share=np.array([p.cumulative_cap_share for p in sc.pools], float),
-        p_corr_a=np.array([p.corridor[0] if p.corridor else 0.0 for p in sc.pools], float),
-        p_corr_b=np.array([p.corridor[1] if p.corridor else -1.0 for p in sc.pools], float),
-        p_stop=np.array([2.0 if p.stop_npl is None else p.stop_npl for p in sc.pools], float),
-        i_premium=np.array([i.premium_rate for i in sc.insurers], float),
-        ip_cash0=float(ipool.cash), ip_mode=IP_MODE[ipool.mode], ip_beta=float(ipool.beta),
-        ip_theta=float(ipool.theta), ip_pi=float(ipool.pi), ip_top_up=float(ipool.annual_top_up),
-        ip_interest=float(ipool.interest_rate),
-        bk_tolerance=np.array([b.overall_npl_tolerance + b.tech_extra for b in sc.banks], float),
-        discount=float(sc.policy.discount_rate),
-        g_lev_cap=np.array([x.leverage_cap for x in g], float),
-        p_lev_target=np.array([HUGE if p.leverage_target is None else p.leverage_target
-                               for p in sc.pools], float),
-        bk_slowdown=np.array([b.growth_slowdown_after_breach for b in sc.banks], float),
-        feedback=bool(sc.policy.lending_feedback),
+        discount=float(sc.policy.discount_rate))
+    return WaterfallInputs(
+        routes=routes, banks=bank_group, guarantors=guarantor_group, pools=pool_group,
+        insurance=insurance, public=public,
         segment_names=tuple(row[0] for row in rows), bank_names=tuple(banks),
         guarantor_names=tuple(guars), pool_names=tuple(pools), insurer_names=tuple(insurers),
     )

@@ -1,6 +1,6 @@
 """Batch runs that never lose work: one result file per finished variant, resumable.
 
-Layout of an output folder (held by one command at a time: :mod:`simpool.outdir`)::
+Layout of an output folder (held by one command at a time: :mod:`simpool.outputs.outdir`)::
 
     simpool-manifest.json       every file simpool wrote here, with its SHA-256
     batch.json                  fingerprint of the inputs, the variants, their seeds and paths
@@ -37,7 +37,7 @@ def variant_fingerprint(variant, seed: int, paths: int) -> str:
     """SHA-256 of everything that fixes a variant's numbers."""
     from .._version import __version__
     from ..engine._jit import source_hash
-    from ..scenario.core import resolved_toml
+    from ..scenario.load import resolved_toml
 
     h = hashlib.sha256()
     for part in (resolved_toml(variant.scenario).split("\n", 2)[-1], str(seed), str(paths),
@@ -137,7 +137,7 @@ def run_batch(variants, out: str | Path, *, paths: int | None = None, seed: int 
     to every variant. Variants sharing a seed share random numbers (common random numbers).
     ``on_variant(index, label, skipped)`` is called after each variant; ``log`` gets notes
     (a changed file rerun, files removed by ``fresh``). ``folder``: an open
-    :class:`~simpool.outdir.OutputFolder` of kind ``sweep`` (default: ``out`` is opened,
+    :class:`~simpool.outputs.outdir.OutputFolder` of kind ``sweep`` (default: ``out`` is opened,
     and locked, for the call).
     """
     from .outdir import OutputFolder
@@ -213,7 +213,7 @@ def _run_variant(folder, i: int, v, seed: int, paths: int, fingerprint: str, exe
                  chunk_size, max_memory=None, log=None) -> None:
     from ..analysis.simulation import simulate
     from .files import provenance, summary_csv
-    from ..scenario.core import resolved_toml
+    from ..scenario.load import resolved_toml
 
     csv_name, json_name, toml_name = _variant_names(i)
     folder.remove(csv_name)  # the marker goes first: a kill below leaves the variant unfinished
@@ -328,7 +328,7 @@ def _text_stays_text(sheet) -> None:
 
 def write_tables(out: Path, tables: dict, formats: tuple[str, ...], folder=None) -> list[Path]:
     """Write :func:`table_files` into ``out`` (through ``folder``, an
-    :class:`~simpool.outdir.OutputFolder`, when given), each atomically."""
+    :class:`~simpool.outputs.outdir.OutputFolder`, when given), each atomically."""
     written = []
     for name, data in table_files(tables, formats).items():
         if folder is not None:

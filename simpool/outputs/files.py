@@ -110,7 +110,7 @@ def run_files(res, rows, argv: list[str] | None = None, wall_s: float | None = N
     """A run's files as ``{name: bytes}``: summary.csv (from ``rows``:
     :meth:`Results.summary_rows`), scenario.resolved.toml, provenance.json and any other
     ``tables`` (summary.parquet, summary.xlsx)."""
-    from ..scenario.core import resolved_toml
+    from ..scenario.load import resolved_toml
 
     resolved = resolved_toml(res.scenario)
     prov = provenance(res, argv, wall_s, resolved)
@@ -127,7 +127,7 @@ def write_run(out: Path, res, rows, argv: list[str] | None = None,
     """Write a run's files (:func:`run_files`) into ``out`` as one set: summary.csv, whose
     presence marks a finished run, is removed first and written last, and files of an
     earlier run that this one does not write (an older summary.parquet) are removed. The
-    folder is locked for the call (:class:`~simpool.outdir.OutputFolder`) unless ``folder``,
+    folder is locked for the call (:class:`~simpool.outputs.outdir.OutputFolder`) unless ``folder``,
     an open one of kind ``run``, is given."""
     from .outdir import OutputFolder
 

@@ -22,7 +22,7 @@ Every command that writes a folder (``run``, ``sweep``, ``compare``, ``solve``,
 * **Checksums.** :meth:`OutputFolder.verified` reads a file back only when its checksum is
   the manifest's: a file edited since (a CSV re-saved by Excel) is reported, never combined.
 
-Each file is written atomically (:func:`simpool.output.atomic_write_bytes`), then the
+Each file is written atomically (:func:`simpool.outputs.files.atomic_write_bytes`), then the
 manifest; a kill between the two leaves a complete file the manifest does not vouch for,
 which the next command treats as foreign (rewritten, never trusted).
 """
@@ -53,13 +53,21 @@ def sha256_bytes(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _holder_text(lock_path: Path) -> str:
-    try:
-        info = json.loads(lock_path.read_text(encoding="utf-8"))
-        cmd = " ".join(str(x) for x in info.get("command") or []) or "?"
-        return f"pid {info.get('pid', '?')}, started {info.get('started_utc', '?')}: {cmd}"
-    except (OSError, ValueError, AttributeError):
-        return "another process (its lock file is being written)"
+def _holder_text(lock_path: Path, wait_s: float = 1.0) -> str:
+    """Who holds the lock, from the lock file (the holder writes it just after locking: a
+    second command that loses a race reads it once it is there, waiting up to ``wait_s``)."""
+    import time
+
+    end = time.monotonic() + wait_s
+    while True:
+        try:
+            info = json.loads(lock_path.read_text(encoding="utf-8"))
+            cmd = " ".join(str(x) for x in info.get("command") or []) or "?"
+            return f"pid {info.get('pid', '?')}, started {info.get('started_utc', '?')}: {cmd}"
+        except (OSError, ValueError, AttributeError):
+            if time.monotonic() > end:
+                return "another process (its lock file is being written)"
+            time.sleep(0.02)
 
 
 def check_writable_folder(path: Path, what: str = "--out") -> Path:

@@ -1,6 +1,6 @@
 """Plots for analysts and slides (matplotlib, imported lazily).
 
-Every function takes a :class:`~simpool.results.Results` (or a table) and returns a
+Every function takes a :class:`~simpool.analysis.results.Results` (or a table) and returns a
 matplotlib Figure; ``path=`` also saves it (PNG by extension). Money axes are formatted in
 yuan with 万/亿. Chinese text renders: a CJK font of the system is used when there is one
 (Noto Sans CJK SC, Source Han Sans SC, SimHei, Microsoft YaHei, PingFang SC, WenQuanYi),
@@ -310,7 +310,7 @@ def compare_chart(table, path=None):
 
 
 def tornado_chart(table, figure, path=None, top: int = 15):
-    """Tornado of one-at-a-time swings (from :func:`simpool.sensitivity.tornado_table`)."""
+    """Tornado of one-at-a-time swings (from :func:`simpool.analysis.sensitivity.tornado_table`)."""
     matplotlib, plt = _mpl()
     t = table[table.swing.notna()].head(top)
     f0 = float(table.figure_base.iloc[0]) if len(table) else 0.0
@@ -360,3 +360,10 @@ def save_compare_chart(table, path) -> None:
     and closed."""
     _, plt = _mpl()
     plt.close(compare_chart(table, path))
+
+
+def save_tornado_chart(table, figure, path, top: int = 15) -> None:
+    """:func:`tornado_chart` of the ``top`` swings written to ``path`` (a file name or a
+    binary file object, PNG) and closed."""
+    _, plt = _mpl()
+    plt.close(tornado_chart(table, figure, path, top))

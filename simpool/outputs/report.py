@@ -69,7 +69,7 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
     """The report as one HTML string (images embedded); ``rows``: :meth:`Results.summary_rows`."""
     from .._version import __version__
     from .plots import compare_chart, standard_figures
-    from ..scenario.core import resolved_toml
+    from ..scenario.load import resolved_toml
 
     sc = res.scenario
     e = html.escape

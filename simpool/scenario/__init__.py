@@ -2,17 +2,27 @@
 
 ``base`` (strict tables, money and fraction types), ``units`` (``"10亿"`` to yuan and back),
 ``tomlpos`` (TOML key to line), ``policy`` and ``fund`` (the policy and angel-fund tables),
-``schema`` (the scenario's tables), ``load`` (files, ``extends``, ``--set``, located
-problems), ``checks`` (cross-references, sizes, warnings), ``loantape`` and ``tapefile``
-(loan tapes), ``sweep`` (what-if grids to variants). Knows nothing of numpy beyond loan tapes
-and one eigenvalue check.
+``schema`` (the scenario's tables), ``load`` (files, ``extends``, ``--set``, the resolved
+scenario), ``locate`` (where a problem is: file and line through ``extends`` and ``--set``;
+pydantic's errors as located problems), ``checks`` (cross-references, sizes, the sweep
+table, warnings), ``tapefile``, ``tapecells`` and ``loantape`` (loan tapes: the file, the
+cells, the tape), ``sweep`` (what-if grids to variants). Knows nothing of numpy beyond loan
+tapes and one eigenvalue check.
 """
 
 from __future__ import annotations
 
-_LAZY = {name: "core" for name in (
-    "Scenario", "load_scenario", "resolved_toml", "resolved_dict", "scenario_warnings",
-    "read_raw", "apply_overrides", "paths_warnings", "FEW_PATHS")}
+_LAZY = {
+    "Scenario": "schema",
+    "load_scenario": "load",
+    "resolved_toml": "load",
+    "resolved_dict": "load",
+    "read_raw": "load",
+    "apply_overrides": "load",
+    "scenario_warnings": "checks",
+    "paths_warnings": "checks",
+    "FEW_PATHS": "checks",
+}
 
 
 def __getattr__(name: str):
@@ -22,4 +32,4 @@ def __getattr__(name: str):
         value = getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
         globals()[name] = value
         return value
-    raise AttributeError(f"module 'simpool.scenario' has no attribute {name!r}")
+    raise AttributeError(f"module 'simpool.scenario.load' has no attribute {name!r}")

@@ -60,7 +60,7 @@ def _values_of(key: str, text: str) -> list | str:
     (``1,500,000``) is refused: it is ambiguous, and read as a list it would run 1, 500 and
     0 yuan.
     """
-    from .core import _parse_toml_value
+    from .load import _parse_toml_value
 
     text = text.strip()
     if text.startswith("["):
@@ -154,7 +154,7 @@ def axes_of(file: str | Path, flags: list[str] | None = None) -> dict[str, list]
 
     ScenarioError for a badly shaped table (located at its line, as ``validate`` does), an
     axis that repeats a value, or a key given by two ``--sweep`` flags."""
-    from .core import load_scenario, read_raw
+    from .load import load_scenario, read_raw
 
     raw = read_raw(file)
     table = raw.get("sweep", {})
@@ -193,7 +193,7 @@ def axes_of(file: str | Path, flags: list[str] | None = None) -> dict[str, list]
 def expand(files: list[str], sweep_flags: list[str] | None = None,
            overrides: list[str] | None = None) -> list[Variant]:
     """Every variant of every file, validated. Raises ScenarioError listing all problems."""
-    from .core import load_scenario
+    from .load import load_scenario
 
     variants: list[Variant] = []
     problems: list[Problem] = []

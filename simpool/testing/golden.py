@@ -123,7 +123,7 @@ def _sha256(data: bytes) -> str:
 
 # --------------------------------------------------------------------------- figures
 class Figure(SummaryRow):
-    """One row of a golden table: a :class:`~simpool.results.SummaryRow` with its key."""
+    """One row of a golden table: a :class:`~simpool.analysis.results.SummaryRow` with its key."""
 
     __slots__ = ()
 
@@ -183,7 +183,7 @@ class Computed:
 
 def load(scenario: Path):
     """Load a scenario; ``ScenarioError`` (with every problem) when it does not load."""
-    from ..scenario.core import load_scenario
+    from ..scenario.load import load_scenario
 
     return load_scenario(scenario)
 
@@ -193,7 +193,7 @@ def compute(scenario: Path, paths: int = DEFAULT_PATHS, sc=None) -> Computed:
     from .._version import __version__
     from ..outputs.files import package_versions
     from ..analysis.simulation import simulate
-    from ..scenario.core import resolved_toml
+    from ..scenario.load import resolved_toml
 
     scenario = Path(scenario)
     sc = load(scenario) if sc is None else sc
