@@ -118,7 +118,7 @@ def _buckets(sc) -> str:
     from simpool.engine.plan import plan
 
     inp = plan(sc)
-    return f"{len(inp.b_sector)} screening buckets ({int(inp.b_exact.sum())} exact)"
+    return f"{len(inp.book.b_sector)} screening buckets ({int(inp.book.b_exact.sum())} exact)"
 
 
 # ---------------------------------------------------------------------------------------
