@@ -293,7 +293,8 @@ def _break_manifest(rng: random.Random, how: str) -> Callable[[Path], list[str]]
     def before(out: Path) -> list[str]:
         p = out / _MANIFEST
         data = p.read_bytes()
-        p.write_bytes(data[: rng.randrange(len(data))] if how == "truncate"
+        # (truncated by at least its closing "}\n": one byte less is still a whole manifest)
+        p.write_bytes(data[: rng.randrange(max(1, len(data) - 2))] if how == "truncate"
                       else rng.choice([m for m in _BOGUS_MANIFESTS if m != b'{"kind": "run", "files": {}}']))
         return []
 
