@@ -41,6 +41,24 @@ from typing import NamedTuple
 import numpy as np
 
 
+#: Products, in the order of the kernels' product columns.
+PRODUCTS = ("credit", "guaranteed", "insured")
+
+
+def removed_columns(wf) -> list[tuple[str, str]]:
+    """The columns of ``Outputs.lending_removed``: (entity, constraint) in kernel order:
+    each guarantor's leverage cap, the re-guarantor's, each pool's leverage target, each
+    pool's NPL stop, each insurer's loss-ratio suspension, each bank's NPL slowdown, the
+    national fund's credit line."""
+    return ([(f"guarantor:{g}", "leverage cap") for g in wf.guarantor_names]
+            + [("reguarantor", "leverage cap")]
+            + [(f"pool:{p}", "leverage target") for p in wf.pool_names]
+            + [(f"pool:{p}", "NPL stop") for p in wf.pool_names]
+            + [(f"insurer:{i}", "loss-ratio suspension") for i in wf.insurer_names]
+            + [(f"bank:{b}", "NPL slowdown") for b in wf.bank_names]
+            + [("national_fund", "credit line")])
+
+
 def kernel_form(value):
     """``value`` in the one form the kernels are compiled for: an array C-contiguous, aligned
     and writable (copied if it is not), a numpy scalar as the Python scalar.
@@ -133,6 +151,10 @@ class Routes(NamedTuple):
     pool_share: np.ndarray  # a compensation pool's share of the bank's loss, bonus included
     balance0: np.ndarray  # yuan outstanding at the start
     static: np.ndarray  # a segment of single loans: a static book less its defaults
+    renewed: np.ndarray  # one-year loans renewed each year (no term): all released yearly
+    weight: np.ndarray  # weight in the guarantor's liability (small and micro loans: 0.75)
+    nf_fee_rate: np.ndarray  # national-fund re-guarantee fee, of the balance, per year
+    premium_rate: np.ndarray  # insured: premium, of the balance, per year
     lag_claim: float  # years from default to the first payer's payment to the bank
     lag_reimb: float  # years from that to the others' reimbursement
     recoveries: np.ndarray  # (H + 3,) share of recoveries received 0, 1, ... years after
@@ -140,8 +162,9 @@ class Routes(NamedTuple):
 
 
 class Banks(NamedTuple):
-    npl_tolerance: np.ndarray  # (NB,) NPL ratio the plan tolerates
+    npl_tolerance: np.ndarray  # (NB,) NPL ratio (stock) the plan tolerates
     slowdown: np.ndarray  # share less lending after a breach
+    write_off_years: np.ndarray  # int64: year ends a default stays non-performing
 
 
 class Guarantors(NamedTuple):
@@ -153,13 +176,14 @@ class Guarantors(NamedTuple):
     injection: np.ndarray  # capital injected each year, yuan
     yield_rate: np.ndarray  # on net assets, per year
     cost_rate: np.ndarray  # operating cost, of the balance, per year
-    leverage_cap: np.ndarray  # guarantees at most this times net assets (feedback)
+    leverage_cap: np.ndarray  # weighted liability at most this times net assets (feedback)
     reg_net_assets0: float
     reg_fee_rate: float
     reg_subsidy_rate: float
     reg_injection: float
     reg_yield_rate: float
     reg_cost_rate: float
+    reg_leverage_cap: float
 
 
 class Pools(NamedTuple):
@@ -172,19 +196,20 @@ class Pools(NamedTuple):
     cum_share: np.ndarray  # cumulative payments at most this share of losses
     corridor_a: np.ndarray  # pay only losses between a x and b x the eligible balance
     corridor_b: np.ndarray  # (0: no corridor)
-    stop_npl: np.ndarray  # above this NPL ratio no compensation for later defaults
+    warn_npl: np.ndarray  # a cooperating bank's eligible NPL ratio above this: warned (2: none)
+    stop_npl: np.ndarray  # ... above this: no new eligible loans for that bank (2: none)
     leverage_target: np.ndarray  # new eligible lending stops above this x cash (feedback)
 
 
 class Insurance(NamedTuple):
     """NI insurers and the tech-insurance compensation pool."""
 
-    premium_rate: np.ndarray  # (NI,) of the insured balance, per year
+    suspend_loss_ratio: np.ndarray  # (NI,) lending stops after a year above it (inf: never)
     pool_cash0: float  # yuan
-    mode: int  # 0 stop-loss, 1 quota share, 2 premium subsidy
-    beta: float  # share of claims paid (stop-loss, quota share)
+    mode: int  # 0 stop-loss, 1 quota share, 2 none
+    beta: float  # share of the insurers' losses paid (stop-loss, quota share)
     theta: float  # stop-loss attachment, x earned premium
-    pi: float  # premium subsidy share
+    subsidy: float  # share of the insurers' premium the pool pays each year
     top_up: float  # yuan added each year
     interest: float  # on idle cash, per year
 
@@ -192,8 +217,11 @@ class Insurance(NamedTuple):
 class Public(NamedTuple):
     """The national fund's payout cap, the government's fund, the fiscal discount rate."""
 
-    nf_cap_rate: float  # the national fund pays at most this share of its in-force balance
+    nf_cap_rate: float  # the national fund pays at most this share of its payout base
     nf_suspend: bool  # above the cap: suspend next year (True) or cut pro rata (False)
+    nf_released: bool  # payout base: guarantees released in the year (True) or in force
+    nf_line: float  # the national fund's credit line, yuan of balance it covers (1e300: none)
+    nf_line_stop: bool  # beyond the line: no new guaranteed loans (True) or shift its share
     gov_cash0: float  # yuan (1e300: unlimited)
     gov_budget: float  # yuan added each year
     gov_cap: float  # most paid in a year, yuan
@@ -232,12 +260,30 @@ class Outputs(NamedTuple):
     pool_unpaid: np.ndarray  # (n, H, NP + 1) claims left unpaid, yuan
     pool_suspended: np.ndarray  # (n, H, NP) 1 when suspended
     guarantor_net_assets: np.ndarray  # (n, H + 1, NG + 1) the re-guarantor's last
-    guarantor_leverage: np.ndarray  # (n, H, NG)
+    guarantor_leverage: np.ndarray  # (n, H, NG + 1) weighted liability / net assets, the re-guarantor last
     npl: np.ndarray  # (n, H, NB) NPL ratio of each bank
     nf_payout_rate: np.ndarray  # (n, H) the national fund's payout rate (after its cap)
     fiscal: np.ndarray  # (n,) NPV of public outflows, yuan
     pending: np.ndarray  # (n, 2) payments and recoveries due after the horizon, yuan
-    pool_npl: np.ndarray  # (n, H, NP) NPL ratio of each pool's eligible book
+    pool_npl: np.ndarray  # (n, H, NP) NPL ratio (stock) of each pool's eligible book
+    party_ultimate: np.ndarray  # (n, H, 8) what each party finally bears of the year's defaults
+    entity_ultimate: np.ndarray  # (n, H, NE) the same per named entity
+    product_party: np.ndarray  # (n, H, 2, 3, 8) [cash, ultimate] x product x party
+    nf_rate_precap: np.ndarray  # (n, H) the national fund's payout rate before its cap
+    nf_binds: np.ndarray  # (n, H) 1 when the cap binds (the pre-cap rate is above it)
+    nf_moved: np.ndarray  # (n, H) its share moved to others by the cap or a suspension, yuan
+    nf_line_moved: np.ndarray  # (n, H) its share moved to guarantors beyond its line, yuan
+    gov_moved: np.ndarray  # (n, H) the government's share left with guarantors, yuan
+    gov_exhausted: np.ndarray  # (n, H) 1 when its fund's cash ran out that year
+    gov_balance: np.ndarray  # (n, H + 1) the government fund's cash, yuan
+    premium_subsidy: np.ndarray  # (n, H) paid by the insurance pool, yuan
+    insurer_loss_ratio: np.ndarray  # (n, H, NI) losses / earned premium
+    insurer_suspended: np.ndarray  # (n, H, NI) 1 when its new lending stops next year
+    pool_bank_npl: np.ndarray  # (n, H, NP, NB) eligible NPL ratio (stock) per pool and bank
+    product_balance: np.ndarray  # (n, H, 3) balance at the start of the year by product, yuan
+    bank_balance: np.ndarray  # (n, H, NB) balance at the start of the year by bank, yuan
+    pool_eligible: np.ndarray  # (n, H, NP) eligible balance at the start of the year, yuan
+    lending_removed: np.ndarray  # (n, H, K) new lending each constraint removed, yuan
 
 
 class FundParams(NamedTuple):

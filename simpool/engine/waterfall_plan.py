@@ -9,6 +9,7 @@ then the singletons re-guarantor, national fund, government, insurance pool.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 
@@ -17,7 +18,7 @@ from .inputs import (Banks, Guarantors, Insurance, Pools, Public, Routes, Waterf
 from ..scenario.policy import PARTIES, SHARE_KEYS
 
 PRODUCT_CODE = {"credit": 0, "guaranteed": 1, "insured": 2}
-IP_MODE = {"stop_loss": 0, "quota_share": 1, "premium_subsidy": 2}
+IP_MODE = {"stop_loss": 0, "quota_share": 1, "premium_subsidy": 2, "none": 2}
 HUGE = 1e300
 
 
@@ -46,9 +47,13 @@ def recovery_schedule(horizon: int, timing: str, theta: float) -> np.ndarray:
 
 
 def _shares(sc, exposures: np.ndarray, product: str) -> np.ndarray:
-    """[nf, rg, g, b, gov] for a segment; the national fund covers each borrower up to its cap."""
+    """[nf, rg, g, b, gov] for a segment (``g``: the first payer, the guarantor or the
+    insurer); the national fund covers each borrower up to its cap."""
     if product == "credit":
         return np.array([0.0, 0.0, 0.0, 1.0, 0.0])
+    if product == "insured":  # bank and insurer alone (政银保) [S: DOMAIN §5]
+        ins = sc.policy.insured_sharing
+        return np.array([0.0, 0.0, float(ins.insurer), float(ins.bank), 0.0])
     sh = sc.policy.shares()
     v = np.array([sh[k] for k in SHARE_KEYS])
     total = float(exposures.sum())
@@ -58,6 +63,28 @@ def _shares(sc, exposures: np.ndarray, product: str) -> np.ndarray:
         v[0] -= moved
         v[2] += moved  # the part above the cap falls on the guarantor [A]
     return v
+
+
+def _by_balance(exposures: np.ndarray, values: np.ndarray) -> float:
+    """The balance-weighted mean of per-loan ``values`` (their plain mean without balance)."""
+    total = float(exposures.sum())
+    return float((exposures * values).sum() / total) if total > 0 else float(values.mean()) \
+        if len(values) else 0.0
+
+
+class _Row(NamedTuple):
+    name: str
+    product: str
+    bank: str | None
+    guarantor: str | None
+    pool: str | None
+    insurer: str | None
+    pool_share: float
+    exposures: np.ndarray  # one per loan (a cohort: its one exposure)
+    balance0: float
+    renewed: bool
+    small_micro: bool
+    premium_rate: float
 
 
 def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs:
@@ -71,14 +98,24 @@ def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs
     pools = [p.name for p in sc.pools]
     insurers = [i.name for i in sc.insurers]
     pool_by = {p.name: p for p in sc.pools}
-    rows = []  # (name, product, bank, guarantor, pool, insurer, pool share, exposures)
+    insurer_by = {i.name: i for i in sc.insurers}
+
+    def premium(insurer, own):
+        if own is not None:
+            return float(own)
+        return float(insurer_by[insurer].premium_rate) if insurer in insurer_by else 0.0
+
+    rows: list[_Row] = []
     for c in sc.cohorts:
         share = 0.0
         if c.pool is not None and c.product == "credit":
             p = pool_by[c.pool]
             share = min(1.0, p.share + (p.first_loan_bonus if c.first_loan else 0.0))
-        rows.append((c.name, c.product, c.bank, c.guarantor, c.pool if c.product == "credit" else None,
-                     c.insurer, share, np.full(1, c.exposure), c.loans * c.exposure))
+        rows.append(_Row(c.name, c.product, c.bank, c.guarantor,
+                         c.pool if c.product == "credit" else None, c.insurer, share,
+                         np.full(1, c.exposure), c.loans * c.exposure,
+                         c.term_years is None and c.mode == "binomial", c.small_micro,
+                         premium(c.insurer, c.premium_rate) if c.product == "insured" else 0.0))
     pf = sc.portfolio
     tape = sc.tape
     for prod in tape_products:
@@ -86,16 +123,36 @@ def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs
         ex = np.asarray(tape.exposure, float)[mask]
         pool = pf.pool if prod == "credit" else None
         share = pool_by[pool].share if pool is not None else 0.0
-        rows.append((f"tape:{prod}", prod, pf.bank or banks[0], pf.guarantor, pool, pf.insurer, share, ex,
-                     float(ex.sum())))
-    for name, prod, _, guar, _, ins, _, _, _ in rows:
-        if prod == "guaranteed" and guar is None:
-            raise ValueError(f"segment {name}: guaranteed loans need a guarantor")
-        if prod == "insured" and ins is None:
-            raise ValueError(f"segment {name}: insured loans need an insurer")
+        rows.append(_Row(f"tape:{prod}", prod, pf.bank or banks[0], pf.guarantor, pool,
+                         pf.insurer, share, ex, float(ex.sum()), False, True,
+                         premium(pf.insurer, None) if prod == "insured" else 0.0))
+    for row in rows:
+        if row.product == "guaranteed" and row.guarantor is None:
+            raise ValueError(f"segment {row.name}: guaranteed loans need a guarantor")
+        if row.product == "insured" and row.insurer is None:
+            raise ValueError(f"segment {row.name}: insured loans need an insurer")
 
     def idx(names, v):
         return names.index(v) if v is not None else -1
+
+    pol = sc.policy
+    small = pol.small_loan_limit
+
+    def weight(row: _Row) -> float:
+        """Weight of the segment's balance in a guarantor's liability (small and micro firms'
+        loans of at most small_loan_limit: small_micro_weight) [S]."""
+        if row.product != "guaranteed":
+            return 0.0
+        per_loan = np.where(row.exposures <= small, pol.small_micro_weight, 1.0) \
+            if row.small_micro else np.ones(len(row.exposures))
+        return _by_balance(row.exposures, per_loan)
+
+    def nf_fee(row: _Row) -> float:
+        if row.product != "guaranteed":
+            return 0.0
+        per_loan = np.where(row.exposures <= small, pol.national_fund_fee_rate_small,
+                            pol.national_fund_fee_rate)
+        return _by_balance(row.exposures, per_loan)
 
     g = sc.guarantors
     r = sc.reguarantor
@@ -106,25 +163,31 @@ def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs
     n = len(rows)
     routes = group(
         Routes,
-        product=np.array([PRODUCT_CODE[row[1]] for row in rows], np.int64),
-        bank=np.array([idx(banks, row[2]) for row in rows], np.int64),
-        guarantor=np.array([idx(guars, row[3]) if row[1] == "guaranteed" else -1 for row in rows],
-                           np.int64),
-        pool=np.array([idx(pools, row[4]) for row in rows], np.int64),
-        insurer=np.array([idx(insurers, row[5]) if row[1] == "insured" else -1 for row in rows],
-                         np.int64),
-        shares=np.array([_shares(sc, row[7], row[1]) for row in rows], float).reshape(n, 5),
-        pool_share=np.array([row[6] for row in rows], float),
-        balance0=np.array([row[8] for row in rows], float),
+        product=np.array([PRODUCT_CODE[row.product] for row in rows], np.int64),
+        bank=np.array([idx(banks, row.bank) for row in rows], np.int64),
+        guarantor=np.array([idx(guars, row.guarantor) if row.product == "guaranteed" else -1
+                            for row in rows], np.int64),
+        pool=np.array([idx(pools, row.pool) for row in rows], np.int64),
+        insurer=np.array([idx(insurers, row.insurer) if row.product == "insured" else -1
+                          for row in rows], np.int64),
+        shares=np.array([_shares(sc, row.exposures, row.product) for row in rows],
+                        float).reshape(n, 5),
+        pool_share=np.array([row.pool_share for row in rows], float),
+        balance0=np.array([row.balance0 for row in rows], float),
         static=np.zeros(n, np.bool_) if static is None else np.asarray(static, np.bool_),
-        lag_claim=sc.policy.claim_lag_days / 365.0,
-        lag_reimb=sc.policy.reimbursement_lag_days / 365.0,
-        recoveries=recovery_schedule(H, sc.policy.recovery_timing, sc.policy.recovery_theta_years),
-        feedback=bool(sc.policy.lending_feedback))
+        renewed=np.array([row.renewed for row in rows], np.bool_),
+        weight=np.array([weight(row) for row in rows], float),
+        nf_fee_rate=np.array([nf_fee(row) for row in rows], float),
+        premium_rate=np.array([row.premium_rate for row in rows], float),
+        lag_claim=pol.claim_lag_days / 365.0,
+        lag_reimb=pol.reimbursement_lag_days / 365.0,
+        recoveries=recovery_schedule(H, pol.recovery_timing, pol.recovery_theta_years),
+        feedback=bool(pol.lending_feedback))
     bank_group = group(
         Banks,
         npl_tolerance=np.array([b.overall_npl_tolerance + b.tech_extra for b in sc.banks], float),
-        slowdown=np.array([b.growth_slowdown_after_breach for b in sc.banks], float))
+        slowdown=np.array([b.growth_slowdown_after_breach for b in sc.banks], float),
+        write_off_years=np.array([b.write_off_years for b in sc.banks], np.int64))
     guarantor_group = group(
         Guarantors,
         net_assets0=np.array([x.net_assets for x in g], float),
@@ -136,7 +199,8 @@ def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs
         leverage_cap=np.array([x.leverage_cap for x in g], float),
         reg_net_assets0=float(r.net_assets), reg_fee_rate=float(r.fee_rate),
         reg_subsidy_rate=float(r.fee_subsidy_rate), reg_injection=float(r.capital_injection),
-        reg_yield_rate=float(r.investment_yield), reg_cost_rate=float(r.operating_cost_rate))
+        reg_yield_rate=float(r.investment_yield), reg_cost_rate=float(r.operating_cost_rate),
+        reg_leverage_cap=float(r.leverage_cap))
     pool_group = group(
         Pools,
         cash0=np.array([p.cash for p in pools_], float),
@@ -146,23 +210,31 @@ def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs
         cum_share=np.array([p.cumulative_cap_share for p in pools_], float),
         corridor_a=np.array([p.corridor[0] if p.corridor else 0.0 for p in pools_], float),
         corridor_b=np.array([p.corridor[1] if p.corridor else -1.0 for p in pools_], float),
+        warn_npl=np.array([2.0 if p.warn_npl is None else p.warn_npl for p in pools_], float),
         stop_npl=np.array([2.0 if p.stop_npl is None else p.stop_npl for p in pools_], float),
         leverage_target=np.array([HUGE if p.leverage_target is None else p.leverage_target
                                   for p in pools_], float))
+    # mode "premium_subsidy" (the older form): no claims compensation, a premium subsidy of pi
+    legacy = ipool.mode == "premium_subsidy"
     insurance = group(
         Insurance,
-        premium_rate=np.array([i.premium_rate for i in sc.insurers], float),
+        suspend_loss_ratio=np.array([np.inf if i.suspend_loss_ratio is None
+                                     else i.suspend_loss_ratio for i in sc.insurers], float),
         pool_cash0=float(ipool.cash), mode=IP_MODE[ipool.mode], beta=float(ipool.beta),
-        theta=float(ipool.theta), pi=float(ipool.pi), top_up=float(ipool.annual_top_up),
-        interest=float(ipool.interest_rate))
+        theta=float(ipool.theta),
+        subsidy=float(ipool.pi if legacy else ipool.premium_subsidy),
+        top_up=float(ipool.annual_top_up), interest=float(ipool.interest_rate))
     public = group(
         Public,
-        nf_cap_rate=float(sc.policy.national_fund_payout_cap),
-        nf_suspend=sc.policy.national_fund_excess == "suspend",
+        nf_cap_rate=float(pol.national_fund_payout_cap),
+        nf_suspend=pol.national_fund_excess == "suspend",
+        nf_released=pol.national_fund_payout_basis == "released",
+        nf_line=HUGE if pol.national_fund_credit_line is None else float(pol.national_fund_credit_line),
+        nf_line_stop=pol.national_fund_credit_line_mode == "stop",
         gov_cash0=HUGE if gov.fund is None else float(gov.fund),
         gov_budget=float(gov.annual_budget),
         gov_cap=HUGE if gov.annual_cap is None else float(gov.annual_cap),
-        discount=float(sc.policy.discount_rate))
+        discount=float(pol.discount_rate))
     return WaterfallInputs(
         routes=routes, banks=bank_group, guarantors=guarantor_group, pools=pool_group,
         insurance=insurance, public=public,

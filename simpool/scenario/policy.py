@@ -52,6 +52,20 @@ class Sharing(Strict):
         return {k: float(getattr(self, k)) for k in SHARE_KEYS}
 
 
+class InsuredSharing(Strict):
+    """How the bank and the insurer share an insured loan's loss (政银保; the national fund
+    and the re-guarantor take no part) [S: 3:7 is common, e.g. Yunnan's scheme]."""
+
+    bank: Fraction = Field(0.3, description="the bank's share of the loss [S: 0.3]")
+    insurer: Fraction = Field(0.7, description="the insurer's share [S: 0.7]")
+
+    @model_validator(mode="after")
+    def _sums_to_one(self) -> "InsuredSharing":
+        if abs(self.bank + self.insurer - 1.0) > 1e-9:
+            raise ValueError(f"bank + insurer must be 1, got {self.bank + self.insurer:.6g}")
+        return self
+
+
 class Policy(Strict):
     """Sharing, lags, recoveries and national-fund caps."""
 
@@ -69,6 +83,35 @@ class Policy(Strict):
         30_000_000.0, description="national-fund coverage per borrower, yuan [S]")
     national_fund_payout_cap: float = Field(
         0.05, gt=0.0, le=1.0, description="national-fund payout rate cap per year [S]")
+    national_fund_payout_basis: Literal["released", "in_force"] = Field(
+        "released", description="the payout rate's denominator: guarantees released in the "
+                                "year (repaid or paid out; 解保额, the usual basis in Chinese "
+                                "guarantee practice [S: DOMAIN §2]) or the in-force balance")
+    national_fund_credit_line: Money | None = Field(
+        None, ge=0.0, description="the national fund's credit line to the province (授信额度; "
+                                  "Hubei 200亿 from 2020 [S]): the balance it covers, yuan "
+                                  "(default: no line)")
+    national_fund_credit_line_mode: Literal["shift", "stop"] = Field(
+        "shift", description="beyond the line: its share falls on the guarantor (shift) or no "
+                             "new guaranteed loans are made (stop) [A]")
+    national_fund_fee_rate: float = Field(
+        0.005, ge=0.0, le=0.05, description="national-fund re-guarantee fee on loans above "
+                                            "small_loan_limit, per year, paid by the guarantor "
+                                            "[S: <= 0.5%, 财金〔2024〕60号]")
+    national_fund_fee_rate_small: float = Field(
+        0.003, ge=0.0, le=0.05, description="... on loans of at most small_loan_limit "
+                                            "[S: <= 0.3%, 财金〔2024〕60号]")
+    small_loan_limit: Money = Field(
+        5_000_000.0, ge=0.0, description="loans of at most this (yuan) are small: the lower "
+                                         "national-fund fee, and the 75% weight of the "
+                                         "guarantor's liability for small and micro firms [S]")
+    small_micro_weight: Fraction = Field(
+        0.75, description="weight of a small or micro firm's loan of at most small_loan_limit "
+                          "in the guarantor's weighted liability (融资担保责任余额) [S: "
+                          "融资担保责任余额计量办法, 2018]")
+    insured_sharing: InsuredSharing = Field(
+        default_factory=InsuredSharing, description="bank and insurer shares of an insured "
+                                                    "loan's loss")
     national_fund_excess: Literal["reallocate", "suspend"] = Field(
         "reallocate", description="above the payout cap: reallocate the excess to the others "
                                   "pro rata, or pay and suspend cover next year [A]")
@@ -104,25 +147,41 @@ class Guarantor(Strict):
     investment_yield: float = Field(0.02, ge=-0.5, le=0.5, description="on net assets, per year")
     operating_cost_rate: float = Field(0.003, ge=0.0, le=0.2,
                                        description="operating cost per year, of the balance")
-    leverage_cap: float = Field(10.0, gt=0.0, le=100.0,
-                                description="guarantees at most this times net assets [A]")
+    leverage_cap: float = Field(
+        10.0, gt=0.0, le=100.0,
+        description="weighted liability (融资担保责任余额: the own share of the guaranteed "
+                    "balance, small and micro loans weighted) at most this times net assets "
+                    "[S: 10, or 15 for guarantors mainly serving small, micro and farm "
+                    "borrowers: 融资担保公司监督管理条例 art. 15]")
 
 
 class Reguarantor(Guarantor):
+    """The provincial re-guarantor: a balance sheet like a guarantor's (its liability is its
+    own share of the re-guaranteed balance). Its ``fee_rate`` is the provincial re-guarantee
+    fee, paid by the guarantors."""
+
     name: str = "provincial_reguarantor"
     net_assets: Money = Field(5e9, description="net assets at the start, yuan [A]")
+    fee_rate: float = Field(0.005, ge=0.0, le=0.2,
+                            description="re-guarantee fee per year, of the re-guaranteed "
+                                        "balance, paid by the guarantor [A]")
 
 
 class Bank(Strict):
     """A lending bank and its NPL tolerance."""
 
     name: str = Field(min_length=1)
-    overall_npl_tolerance: float = Field(0.03, ge=0.0, le=1.0, description="[A]")
+    overall_npl_tolerance: float = Field(
+        0.015, ge=0.0, le=1.0, description="the bank's overall NPL tolerance [A: the national "
+                                           "NPL ratio, 1.5% at end-2024 (NFRA), as a proxy]")
     tech_extra: float = Field(0.03, ge=0.0, le=0.03,
                               description="extra tolerance for tech SMEs, at most 3 points [S]")
     growth_slowdown_after_breach: float = Field(
         0.0, ge=0.0, le=1.0,
         description="share of next year's new loans not made after an NPL breach [A; 0 = off]")
+    write_off_years: int = Field(
+        1, ge=0, le=20, description="a default stays non-performing for this many year ends "
+                                    "before it is written off (核销) [A]; 0 = at once")
 
 
 #: Named parameter sets of the generic pool rule (POLICY.md); explicit keys override them.
@@ -148,9 +207,13 @@ class Pool(Strict):
         None, description="[a, b]: pay only losses between a x B and b x B (B eligible balance)")
     annual_cap: Money | None = Field(None, ge=0.0, description="most it pays in a year, yuan")
     cumulative_cap_share: Fraction = Field(0.8, description="cumulative payments <= this x losses")
-    warn_npl: float | None = Field(None, ge=0.0, le=1.0, description="warning NPL ratio")
-    stop_npl: float | None = Field(None, ge=0.0, le=1.0,
-                                   description="above it no compensation for later defaults")
+    warn_npl: float | None = Field(None, ge=0.0, le=1.0,
+                                   description="warning NPL ratio of a cooperating bank's "
+                                               "eligible loans (reported)")
+    stop_npl: float | None = Field(
+        None, ge=0.0, le=1.0, description="a cooperating bank whose eligible NPL ratio is above "
+                                          "it gets no new eligible loans from the pool (熔断); "
+                                          "compensation of its loans goes on")
     annual_top_up: Money = Field(0.0, ge=0.0, description="replenishment each year, yuan")
     interest_rate: float = Field(0.0, ge=-0.1, le=0.5, description="on idle cash, per year")
     leverage_target: float | None = Field(
@@ -172,18 +235,35 @@ class Pool(Strict):
 
 
 class Insurer(Strict):
+    """An insurer of loan-guarantee insurance (贷款保证保险)."""
+
     name: str = Field(min_length=1)
-    premium_rate: float = Field(0.01, ge=0.0, le=0.5, description="premium per year, of the balance")
+    premium_rate: float = Field(0.02, ge=0.0, le=0.5,
+                                description="premium per year, of the insured balance, for its "
+                                            "cohorts that set none [A: 2%; Yunnan <= 2.7% S]")
+    suspend_loss_ratio: float | None = Field(
+        None, gt=0.0, description="its insured lending stops (no new loans) after a year whose "
+                                  "loss ratio (its losses / earned premium) is above this "
+                                  "[S: Yunnan 1.2]; default: never")
 
 
 class InsurancePool(Strict):
     """The 10亿 tech-insurance risk-compensation pool [S: size; A: rule]."""
 
     cash: Money = Field(1e9, ge=0.0, description="cash at the start, yuan [S: 10亿]")
-    mode: Literal["stop_loss", "quota_share", "premium_subsidy"] = "stop_loss"
-    beta: Fraction = Field(0.5, description="share of claims paid (stop_loss, quota_share) [A]")
-    theta: float = Field(1.0, ge=0.0, description="stop-loss attachment, x earned premium [A]")
-    pi: Fraction = Field(0.3, description="premium subsidy share (premium_subsidy) [A]")
+    mode: Literal["stop_loss", "quota_share", "premium_subsidy", "none"] = Field(
+        "stop_loss", description="how it pays the insurers' losses: stop_loss (beta of the "
+                                 "losses above theta x earned premium), quota_share (beta of "
+                                 "all), none; premium_subsidy: none, with a premium subsidy "
+                                 "of pi (the older form of premium_subsidy below)")
+    beta: Fraction = Field(0.8, description="share of losses paid [A: 0.8, as Yunnan and "
+                                            "Jiangmen]")
+    theta: float = Field(1.2, ge=0.0, description="stop-loss attachment, x earned premium "
+                                                  "[A: 1.2; Yunnan 1.2, Jiangmen 1.5 S]")
+    premium_subsidy: Fraction = Field(
+        0.0, description="share of the insurers' premium the pool pays each year, with any "
+                         "mode (a transfer, not a credit loss) [A: 0; Jiangmen 0.5 S]")
+    pi: Fraction = Field(0.3, description="premium subsidy share of mode = \"premium_subsidy\" [A]")
     annual_top_up: Money = Field(0.0, ge=0.0)
     interest_rate: float = Field(0.0, ge=-0.1, le=0.5)
 

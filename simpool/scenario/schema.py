@@ -154,6 +154,13 @@ class Cohort(_Strict):
     pool: str | None = Field(None, description="risk-compensation pool covering credit loans")
     insurer: str | None = Field(None, description="insurer of insured loans")
     first_loan: bool = Field(False, description="first loans get the pool's first-loan bonus")
+    premium_rate: float | None = Field(
+        None, ge=0.0, le=0.5, description="insured loans: premium per year, of the balance "
+                                          "(default: the insurer's)")
+    small_micro: bool = Field(
+        True, description="borrowers are small or micro firms: a loan of at most "
+                          "policy.small_loan_limit is weighted small_micro_weight in the "
+                          "guarantor's weighted liability [A: tech SMEs]")
     term_years: int | None = Field(None, ge=1, le=100,
                                    description="loans mature after this many years (default: none)")
     amortization: Literal["bullet", "linear"] = Field(
