@@ -18,7 +18,7 @@ import numpy as np
 from .headline import headline  # noqa: F401  (its home before; the report and plots use it)
 
 #: Keys of a summary row.
-KEY = ["year", "measure", "statistic", "param"]
+KEY = ["year", "measure", "product", "basis", "statistic", "param"]
 #: Default number of batches for the standard errors of differences.
 BATCHES = 20
 

@@ -140,7 +140,7 @@ def _tail_weights(loss: np.ndarray, level: float, w: np.ndarray | None):
 
 
 def contributions(res, measure: str = "gross", level: float = 0.99, by: str = "segment",
-                  event: str = "tail"):
+                  event: str = "tail", basis: str = "cash", product: str | None = None):
     """Euler (conditional-expectation) allocation of gross loss to cohorts, sectors or products.
 
     Parameters
@@ -157,6 +157,10 @@ def contributions(res, measure: str = "gross", level: float = 0.99, by: str = "s
         segments get the tape's sector when all their loans share one, else ``"tape"``.
     event : "tail" or "pool:<name>"
         Condition on the tail of ``measure``, or on the pool's depletion by the horizon.
+    basis, product : str
+        Of ``measure`` (as :meth:`Results.samples`): the tail of a party's ``"ultimate"``
+        loss, or of its loss on one programme (``product="guaranteed"``). The measure column
+        then reads ``bank [guaranteed] (ultimate)``.
 
     Returns
     -------
@@ -195,13 +199,14 @@ def contributions(res, measure: str = "gross", level: float = 0.99, by: str = "s
     if event == "tail":
         lvl = _as_level(level)
         try:
-            loss = np.asarray(res.samples(measure), dtype=float)
+            loss = np.asarray(res.samples(measure, basis=basis, product=product), dtype=float)
         except KeyError as exc:
             raise ValueError(exc.args[0] if exc.args else f"unknown measure '{measure}'") from None
         if not np.isfinite(loss).all():
             raise ValueError(f"measure '{measure}' has NaN or infinite values")
         tau, var, (lo, hi) = _tail_weights(loss, lvl, w)
-        m_col, lvl_col = measure, lvl
+        m_col, lvl_col = measure + (f" [{product}]" if product else "") + (
+            " (ultimate)" if basis == "ultimate" and measure != "gross" else ""), lvl
     elif event.startswith("pool:"):
         tau = _pool_event(res, event[len("pool:"):]).astype(float)
         loss = None

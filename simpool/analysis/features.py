@@ -58,6 +58,20 @@ class FeaturePlan:
         self.bank_names = list(wf.bank_names)
         self.bank_tolerance = [float(t) for t in wf.banks.npl_tolerance]
         self.nf_cap = float(scenario.policy.national_fund_payout_cap)
+        self.nf_line = scenario.policy.national_fund_credit_line is not None
+        self.reg_cap = float(scenario.reguarantor.leverage_cap)
+        r = wf.routes
+        #: the banks lending each pool's eligible loans (its NPL stop applies per bank)
+        self.pool_banks = [sorted({int(b) for b, q, prod in zip(r.bank, r.pool, r.product)
+                                   if q == j and prod == 0}) for j in range(len(self.pool_names))]
+        self.has_gov = self.guaranteed and float(wf.public.gov_cash0) < 1e299
+        self.insurer_names = list(wf.insurer_names) if self.has_ipool else []
+        self.products = [name for code, name in enumerate(("credit", "guaranteed", "insured"))
+                         if code in prods]
+        self.feedback = bool(r.feedback)
+        from ..engine.inputs import removed_columns
+
+        self.removed = [f"by {entity} {what}" for entity, what in removed_columns(wf)]
         cash0 = [float(c) for c in wf.pools.cash0] + [float(wf.insurance.pool_cash0)]
         #: unpaid claims above this (yuan, per pool and the insurance pool) make a pool
         #: depleted: a billionth of its starting cash (at least 1e-9 yuan), far above rounding
@@ -123,21 +137,32 @@ class FeaturePlan:
                 first = np.where(short.any(axis=1), short.argmax(axis=1), -1)
             for y, year in enumerate(years):
                 if levels is not None:
-                    for lvl, label in zip(levels, ("warn", "stop")):
-                        if lvl is not None:
-                            emit(sec, year, m, f"P(NPL>{lvl:g}, {label})", float(lvl), "prob",
-                                 lambda: raw["pool_npl"][:, y, j] > lvl)
-                    emit(sec, year, m, "P(suspended)", nan, "mean",
+                    emit(sec, year, m, "NPL ratio (stock)", nan, "mean",
+                         lambda: raw["pool_npl"][:, y, j])
+                    for b in self.pool_banks[j]:
+                        bank = self.bank_names[b]
+                        for lvl, label in zip(levels, ("warn", "stop")):
+                            if lvl is not None:
+                                emit(sec, year, m, f"P(bank {bank} NPL>{lvl:g}, {label})",
+                                     float(lvl), "prob",
+                                     lambda b=b, lvl=lvl: raw["pool_bank_npl"][:, y, j, b] > lvl)
+                    emit(sec, year, m, "P(a bank's new loans stopped)", nan, "mean",
                          lambda: raw["pool_suspended"][:, y, j])
+                else:
+                    emit(sec, year, m, "premium subsidy", nan, "mean",
+                         lambda: raw["premium_subsidy"][:, y])
                 emit(sec, year, m, "P(depleted by year)", nan, "prob", lambda: depleted_by[:, y])
                 emit(sec, year, m, "P(exhausted in year)", nan, "prob", lambda: first == y)
                 emit(sec, year, m, "unpaid claims", nan, "mean", lambda: unpaid[:, y])
                 emit(sec, year, m, "balance (end of year)", nan, "mean",
                      lambda: raw["pool_balance"][:, y + 1, j])
-        for g, name in enumerate(self.guarantor_names):
-            m = f"guarantor:{name}"
+        ng = len(self.guarantor_names)
+        holders = [(g, f"guarantor:{name}", self.g_caps[g])
+                   for g, name in enumerate(self.guarantor_names)]
+        if self.guaranteed:
+            holders.append((ng, "reguarantor", self.reg_cap))
+        for g, m, cap in holders:
             sec = section(m)
-            cap = self.g_caps[g]
             if not building:
                 na_all = raw["guarantor_net_assets"][:, :, g]
                 # insolvent by the end of year y: net assets <= 0 at the start (the waterfall
@@ -147,28 +172,92 @@ class FeaturePlan:
             for y, year in enumerate(years):
                 emit(sec, year, m, "P(insolvent by year)", nan, "prob", lambda: insolvent_by[:, y])
                 emit(sec, year, m, "net assets (end of year)", nan, "mean", lambda: na_all[:, y + 1])
-                lev_key = (year, m, "leverage", nan, "mean")
-                emit(sec, year, m, "leverage", nan, "mean", lambda: lev[:, y], gate=lev_key)
+                lev_key = (year, m, "leverage (weighted liability)", nan, "mean")
+                emit(sec, year, m, "leverage (weighted liability)", nan, "mean",
+                     lambda: lev[:, y], gate=lev_key)
+                if g < ng:
+                    def rate(y=y, g=g):
+                        gb = raw["guarantor_balance"][:, y, g]
+                        paid = raw["entity"][:, y, len(self.bank_names) + g]
+                        return np.divide(paid, gb, out=np.zeros_like(paid), where=gb > 0)
 
-                def rate(y=y):
-                    gb = raw["guarantor_balance"][:, y, g]
-                    paid = raw["entity"][:, y, len(self.bank_names) + g]
-                    return np.divide(paid, gb, out=np.zeros_like(paid), where=gb > 0)
-
-                emit(sec, year, m, "net payout rate", nan, "mean", rate)
+                    emit(sec, year, m, "net payout rate (cash)", nan, "mean", rate)
                 emit(sec, year, m, f"P(leverage>{cap:g})", cap, "prob", lambda: lev[:, y] > cap)
         for b, name in enumerate(self.bank_names):
             m = f"bank:{name}"
             sec = section(m)
             tol = self.bank_tolerance[b]
             for y, year in enumerate(years):
+                emit(sec, year, m, "NPL ratio (stock)", nan, "mean", lambda: raw["npl"][:, y, b])
                 emit(sec, year, m, f"P(NPL>{tol:g})", tol, "prob", lambda: raw["npl"][:, y, b] > tol)
-        if self.has_nf:
+        if self.guaranteed:
             sec = section("national_fund")
-            cap = self.nf_cap
+            m = "national_fund"
+            if not building:
+                binds = raw["nf_binds"] > 0.5
+            emit(sec, None, m, "P(cap binds in any year)", self.nf_cap, "prob",
+                 lambda: binds.any(axis=1))
+            emit(sec, None, m, "moved by the payout cap", nan, "mean",
+                 lambda: raw["nf_moved"].sum(axis=1))
+            if self.nf_line:
+                emit(sec, None, m, "moved by the credit line", nan, "mean",
+                     lambda: raw["nf_line_moved"].sum(axis=1))
             for y, year in enumerate(years):
-                emit(sec, year, "national_fund", f"P(payout rate>{cap:g})", cap, "prob",
-                     lambda: raw["nf_payout_rate"][:, y] > cap)
+                emit(sec, year, m, "P(cap binds)", self.nf_cap, "prob", lambda: binds[:, y])
+                emit(sec, year, m, "moved by the payout cap", nan, "mean",
+                     lambda: raw["nf_moved"][:, y])
+                if self.nf_line:
+                    emit(sec, year, m, "moved by the credit line", nan, "mean",
+                         lambda: raw["nf_line_moved"][:, y])
+                emit(sec, year, m, "payout rate (after the cap)", nan, "mean",
+                     lambda: raw["nf_payout_rate"][:, y])
+        if self.has_gov:
+            sec = section("government")
+            m = "government"
+            if not building:
+                exhausted_by = np.logical_or.accumulate(raw["gov_exhausted"] > 0.5, axis=1)
+            emit(sec, None, m, "moved to the guarantor", nan, "mean",
+                 lambda: raw["gov_moved"].sum(axis=1))
+            for y, year in enumerate(years):
+                emit(sec, year, m, "P(government fund exhausted by year)", nan, "prob",
+                     lambda: exhausted_by[:, y])
+                emit(sec, year, m, "moved to the guarantor", nan, "mean",
+                     lambda: raw["gov_moved"][:, y])
+                emit(sec, year, m, "fund balance (end of year)", nan, "mean",
+                     lambda: raw["gov_balance"][:, y + 1])
+        for i, name in enumerate(self.insurer_names):
+            m = f"insurer:{name}"
+            sec = section(m)
+            for y, year in enumerate(years):
+                # (shown when finite on every path: claims over no premium are infinite)
+                emit(sec, year, m, "loss ratio", nan, "mean",
+                     lambda: raw["insurer_loss_ratio"][:, y, i],
+                     gate=(year, m, "loss ratio", nan, "mean"))
+                emit(sec, year, m, "P(new loans suspended by year)", nan, "mean",
+                     lambda: raw["insurer_suspended"][:, y, i])
+        sec = section("lending")
+        codes = {"credit": 0, "guaranteed": 1, "insured": 2}
+        for y, year in enumerate(years):
+            for prod in self.products:
+                emit(sec, year, f"lending:{prod}", "balance (start of year)", nan, "mean",
+                     lambda c=codes[prod]: raw["product_balance"][:, y, c])
+            for b, name in enumerate(self.bank_names):
+                emit(sec, year, f"lending:bank:{name}", "balance (start of year)", nan, "mean",
+                     lambda b=b: raw["bank_balance"][:, y, b])
+            for g, name in enumerate(self.guarantor_names):
+                emit(sec, year, f"lending:guarantor:{name}", "balance (start of year)", nan,
+                     "mean", lambda g=g: raw["guarantor_balance"][:, y, g])
+            for j, name in enumerate(self.pool_names):
+                emit(sec, year, f"lending:pool:{name}", "eligible balance (start of year)", nan,
+                     "mean", lambda j=j: raw["pool_eligible"][:, y, j])
+        if self.feedback:
+            sec = section("lending_removed")
+            for k, label in enumerate(self.removed):
+                emit(sec, None, "lending_removed", label, nan, "mean",
+                     lambda k=k: raw["lending_removed"][:, :, k].sum(axis=1))
+                for y, year in enumerate(years):
+                    emit(sec, year, "lending_removed", label, nan, "mean",
+                         lambda k=k: raw["lending_removed"][:, y, k])
         if self.gb_year in years:
             y = years.index(self.gb_year)
             if self.guaranteed:
@@ -198,7 +287,10 @@ class FeaturePlan:
     #: the per-path outputs :meth:`values` reads
     SOURCES = ("defaults", "pool_unpaid", "pool_npl", "pool_suspended", "pool_balance",
                "guarantor_net_assets", "guarantor_leverage", "guarantor_balance", "entity", "npl",
-               "nf_payout_rate", "guarantee_balance_end", "loans_outstanding")
+               "nf_payout_rate", "guarantee_balance_end", "loans_outstanding", "pool_bank_npl",
+               "premium_subsidy", "nf_binds", "nf_moved", "nf_line_moved", "gov_exhausted",
+               "gov_moved", "gov_balance", "insurer_loss_ratio", "insurer_suspended",
+               "product_balance", "bank_balance", "pool_eligible", "lending_removed")
 
     def values(self, raw: dict) -> np.ndarray:
         """(paths, features): every quantity of the plan for the paths of ``raw``."""
@@ -221,7 +313,8 @@ class FeaturePlan:
 
 #: The per-path outputs the summary reads as samples (VaR and ES need every path); its
 #: means and probabilities come from the FeaturePlan's block moments instead.
-SUMMARY_SAMPLES = ("loss", "net", "party", "logw", "fiscal", "pending", "pool_unpaid_total")
+SUMMARY_SAMPLES = ("loss", "net", "party", "party_ultimate", "logw", "fiscal", "pending",
+                   "pool_unpaid_total", "product_party_total", "nf_rate_precap")
 #: ... and of each fund: its figures and the government's cash per year.
 FUND_SAMPLES = ("figures", "gov_cash")
 #: Shorthand accepted by ``keep``: the four per-segment arrays.
@@ -243,7 +336,7 @@ def keep_outputs(keep, shapes: dict, fund_names) -> tuple[tuple[str, ...], str]:
     """
     summary = summary_outputs(fund_names)
     if isinstance(keep, str) and keep == "all":
-        return tuple(shapes) + ("pool_unpaid_total",), "all"
+        return tuple(shapes) + ("pool_unpaid_total", "product_party_total"), "all"
     if isinstance(keep, str) and keep == "summary":
         return summary, "summary"
     if isinstance(keep, str):
@@ -277,6 +370,8 @@ class Reducer:
         kept = {k: out[k] for k in self.keep if k in out}
         if "pool_unpaid_total" in self.keep:
             kept["pool_unpaid_total"] = out["pool_unpaid"].sum(axis=1)
+        if "product_party_total" in self.keep:
+            kept["product_party_total"] = out["product_party"].sum(axis=1)
         x = self.features.values(out)
         moments = chunk_moments(path0, x, np.exp(out["logw"]), self.features.is_prob)
         return {"kept": kept, "moments": moments}

@@ -17,18 +17,31 @@ def format_value(value: float, statistic: str, measure: str) -> str:
     if value != value:  # NaN
         return ""
     if statistic.startswith("P(") or statistic in ("subsidy rate",) or "IRR" in statistic \
-            or measure.endswith(":gov_loss_ratio"):
+            or measure.endswith((":gov_loss_ratio", "_before_cap")) or "rate" in statistic \
+            or "NPL ratio" in statistic:
         return f"{value:.3%}"
     if "TVPI" in statistic:
         return f"{value:.3f}x"
     if statistic in ("deals funded", "leverage of public money", "loans per yuan of public money",
                      "leverage", "end of year") and measure in ("borrowers",) or \
             statistic in ("deals funded", "leverage of public money",
-                          "loans per yuan of public money", "leverage"):
+                          "loans per yuan of public money", "loss ratio") or \
+            statistic.startswith("leverage"):
         return f"{value:,.2f}"
     if measure == "defaults":
         return f"{value:,.1f}"
     return format_yuan(value)
+
+
+def row_label(r) -> str:
+    """A summary row's measure as tables show it, with its programme and basis:
+    ``bank [guaranteed] (ultimate)``."""
+    label = r["measure"]
+    if r["product"]:
+        label += f" [{r['product']}]"
+    if r["basis"]:
+        label += f" ({r['basis']})"
+    return label
 
 
 def headline_rows(res, rows):
@@ -39,16 +52,24 @@ def headline_rows(res, rows):
     for r in rows:
         whole = r.year is None
         st, m = r["statistic"], r["measure"]
-        if whole and st in ("EL",) and ":" not in m:
+        if whole and st in ("EL",) and ":" not in m and (
+                not r["product"] or (r["product"] == "guaranteed" and r["basis"] == "ultimate"
+                                     and m != "gross")):
             keep.append(r)
         elif whole and st in ("VaR", "ES") and abs(r["param"] - 0.99) < 1e-12 and m in ("net", "public_cash"):
             keep.append(r)
         elif whole and m == "fiscal":
             keep.append(r)
-        elif str(r["year"]) == str(last) and (st.startswith("P(depleted") or st.startswith("P(insolvent")):
+        elif str(r["year"]) == str(last) and (st.startswith("P(depleted")
+                                              or st.startswith("P(insolvent")
+                                              or st.startswith("P(government fund exhausted")):
+            keep.append(r)
+        elif whole and st.startswith("P(cap binds") or whole and m == "lending_removed":
             keep.append(r)
         elif whole and m.startswith("fund:") and (st.startswith("P(breach") or "TVPI" in st
                                                   or "IRR" in st or "concession" in st):
+            keep.append(r)
+        elif str(r["year"]) == str(last) and m.startswith("lending:") and m.count(":") == 1:
             keep.append(r)
         elif m in ("guarantee_balance", "borrowers") and st.startswith("P("):
             keep.append(r)
@@ -58,6 +79,8 @@ def headline_rows(res, rows):
 def headline(table):
     """The rows a person reads first: whole-horizon EL of each party, fiscal NPV, pools."""
     whole = table[table.year.isna()]
+    if "product" in whole:
+        whole = whole[whole["product"].fillna("") == ""]
     keep = (whole.statistic.isin(["EL"]) & ~whole.measure.str.contains(":")) | \
         (whole.measure == "fiscal") | whole.statistic.str.startswith("P(breach") | \
         whole.measure.str.startswith("pool:") & whole.statistic.str.startswith("top-up")

@@ -1,22 +1,37 @@
 """Results of a run: per-path samples and tidy summary tables with standard errors.
 
-``Results.samples(measure, year=None)`` gives one value per path (yuan for losses):
-``gross`` (ultimate credit loss booked to the year of default), ``defaults``, ``net``
-(claims minus recoveries received), each party of the waterfall (``bank``, ``guarantor``,
-``reguarantor``, ``national_fund``, ``government``, ``compensation_pool``, ``insurer``,
-``insurance_pool``: net loss in the year the cash moves; they sum to ``net``), one entity
-(``guarantor:<name>``, ``bank:<name>``, ``compensation_pool:<name>``, ``insurer:<name>``),
-``fiscal`` (NPV of public outflows), ``pending_payments`` and ``pending_recoveries`` (due
-after the horizon). Angel funds (FUNDS.md): ``fund:<name>:<figure>`` for every figure of
+``Results.samples(measure, year=None, basis="cash", product=None)`` gives one value per path
+(yuan for losses): ``gross`` (ultimate credit loss booked to the year of default),
+``defaults``, ``net``, each party of the waterfall (``bank``, ``guarantor``, ``reguarantor``,
+``national_fund``, ``government``, ``compensation_pool``, ``insurer``, ``insurance_pool``),
+one entity (``guarantor:<name>``, ``bank:<name>``, ``compensation_pool:<name>``,
+``insurer:<name>``), ``fiscal`` (NPV of public outflows), ``pending_payments`` and
+``pending_recoveries`` (due after the horizon). A party's loss has two bases:
+
+* ``basis="cash"``: what it paid for credit losses minus what it received, in the year the
+  cash moves, within the horizon (claims and recoveries after the horizon are missing: see
+  ``pending_*``); the parties' cash sums to ``net``;
+* ``basis="ultimate"``: what it finally bears of the defaults of each year (claims and
+  recoveries still pending at the horizon allocated by its final share), booked to the year
+  of default; the parties' ultimate losses sum to ``gross`` in every path.
+
+``product`` (``guaranteed``, ``insured``, ``credit``) restricts a party's loss (and ``gross``,
+``net``) to one programme. Party losses are credit losses only: fees, subsidies and fund flows
+are not in them.
+
+Angel funds (FUNDS.md): ``fund:<name>:<figure>`` for every figure of
 :data:`simpool.engine.fundkernels.FIGURES` (per path) and ``fund:<name>:gov_cash`` (the
 government's net cash out, per calendar year of the fund's life); ``public_cash``: public
 money's net outflow per calendar year across the credit programmes' public parties and the
 funds' government cash.
 
 ``Results.summary()`` is a tidy long table, one row per
-(scenario, year, measure, statistic, param) with the estimate and its Monte Carlo standard
-error. ``year`` is the calendar year, or missing (``<NA>``) for the whole horizon. Every
-statistic uses the importance-sampling weights when the run has them.
+(scenario, year, measure, product, basis, statistic, param) with the estimate and its Monte
+Carlo standard error. ``year`` is the calendar year, or missing (``<NA>``) for the whole
+horizon; ``product`` is empty for all programmes together; ``basis`` is ``cash`` or
+``ultimate`` for losses (``gross`` is ultimate by definition) and empty for figures that are
+not losses (probabilities, balances, ratios). Every statistic uses the importance-sampling
+weights when the run has them.
 """
 
 from __future__ import annotations
@@ -33,6 +48,16 @@ from ..scenario.policy import PARTIES
 BASE_MEASURES = ("gross", "defaults", "net")
 #: Per-path scalars (no year).
 SCALARS = ("fiscal", "pending_payments", "pending_recoveries")
+#: Bases of a party's loss (:meth:`Results.samples`).
+BASES = ("cash", "ultimate")
+#: Programmes, in the order of the engine's product codes.
+PRODUCTS = ("credit", "guaranteed", "insured")
+#: The parties that take part in each programme (by the routes' rules: POLICY.md).
+PRODUCT_PARTIES = {
+    "guaranteed": ("bank", "guarantor", "reguarantor", "national_fund", "government"),
+    "insured": ("bank", "insurer", "insurance_pool"),
+    "credit": ("bank", "compensation_pool"),
+}
 #: Parties whose money is public (the fiscal view).
 PUBLIC_PARTIES = ("reguarantor", "national_fund", "government", "compensation_pool",
                   "insurance_pool")
@@ -42,7 +67,8 @@ class SummaryRow(NamedTuple):
     """One row of :meth:`Results.summary_rows`: the columns of :meth:`Results.summary`.
 
     ``year`` is the calendar year, or None for the whole horizon (``<NA>`` in the DataFrame);
-    ``param`` is the statistic's parameter (level, threshold; NaN when it has none), ``value``
+    ``product`` the programme ("" for all), ``basis`` "cash" or "ultimate" for a loss ("" for
+    a figure that is not one); ``param`` is the statistic's parameter (level, threshold; NaN when it has none), ``value``
     and ``se`` the estimate and its Monte Carlo standard error (yuan for money). Fields read
     as attributes or, like a DataFrame row, by name: ``row["value"]``.
     """
@@ -50,6 +76,8 @@ class SummaryRow(NamedTuple):
     scenario: str
     year: int | None
     measure: str
+    product: str
+    basis: str
     statistic: str
     param: float
     value: float
@@ -108,17 +136,25 @@ class Results:
         wf = self._wf
         if wf is None:
             return ["bank"]
-        prods = set(int(p) for p in wf.routes.product)
-        present = {"bank"}
-        if 1 in prods:
-            present |= {"guarantor"}
-        if prods & {1, 2}:
-            present |= {"reguarantor", "national_fund", "government"}
-        if len(wf.pool_names) and any(int(p) >= 0 for p in wf.routes.pool):
-            present.add("compensation_pool")
-        if 2 in prods:
-            present |= {"insurer", "insurance_pool"}
+        present = set()
+        for prod in self.products:
+            present |= set(PRODUCT_PARTIES[prod])
+        if not (len(wf.pool_names) and any(int(p) >= 0 for p in wf.routes.pool)):
+            present.discard("compensation_pool")
+        present.add("bank")
         return [p for p in PARTIES if p in present]
+
+    @property
+    def products(self) -> list[str]:
+        """The programmes present in this scenario (``credit``, ``guaranteed``, ``insured``)."""
+        if self._wf is None:
+            return ["credit"]
+        codes = set(int(p) for p in self._wf.routes.product)
+        return [name for code, name in enumerate(PRODUCTS) if code in codes]
+
+    def product_parties(self, product: str) -> list[str]:
+        """The parties that take part in ``product``'s losses in this scenario."""
+        return [p for p in PRODUCT_PARTIES[product] if p in self.parties]
 
     @property
     def entities(self) -> list[str]:
@@ -167,12 +203,26 @@ class Results:
         return years.index(year)
 
     # -- samples -------------------------------------------------------------------------
-    def samples(self, measure: str = "gross", year: int | None = None) -> np.ndarray:
+    def samples(self, measure: str = "gross", year: int | None = None, basis: str = "cash",
+                product: str | None = None) -> np.ndarray:
         """Per-path values of ``measure``: a (paths,) array (yuan for money).
 
-        Over the whole horizon (``year=None``) or in one calendar ``year``.
+        Over the whole horizon (``year=None``) or in one calendar ``year``. ``basis``
+        (``"cash"``, the default, or ``"ultimate"``) and ``product`` (``"guaranteed"``,
+        ``"insured"``, ``"credit"``; None for all) apply to losses: the parties, the entities
+        (basis only), ``net`` and ``gross`` (see the module's docstring).
+        ``samples("bank", product="guaranteed", basis="ultimate")`` is the bank's share of the
+        guaranteed loans' losses, as the 4222 split reads it.
         """
         raw = self._raw
+        if basis not in BASES:
+            raise KeyError(f"basis must be one of {', '.join(BASES)}, got {basis!r}")
+        if product is not None and product not in PRODUCTS:
+            raise KeyError(f"product must be one of {', '.join(PRODUCTS)} (or None for all), "
+                           f"got {product!r}")
+        if product is not None and measure not in ("gross", "net") + PARTIES:
+            raise KeyError(f"'{measure}' has no figure by product; by product: gross, net and "
+                           "the parties")
         if measure.startswith("fund:") or measure == "public_cash":
             return self._fund_samples(measure, year)
         if measure in SCALARS:
@@ -181,21 +231,43 @@ class Results:
             if measure == "fiscal":
                 return raw["fiscal"].copy()
             return raw["pending"][:, 0 if measure == "pending_payments" else 1].copy()
+        if product is not None:
+            return self._product_samples(measure, year, basis, PRODUCTS.index(product))
         if measure == "gross":
             a = raw["loss"]
         elif measure == "defaults":
             a = self._need("defaults", "samples of 'defaults'")
         elif measure == "net":
-            a = raw["net"]
+            a = raw["net"] if basis == "cash" else raw["loss"]
         elif measure in PARTIES:
-            a = raw["party"][:, :, PARTIES.index(measure)]
+            a = raw["party"] if basis == "cash" else self._need(
+                "party_ultimate", f"ultimate samples of '{measure}'")
+            a = a[:, :, PARTIES.index(measure)]
         elif measure in self.entities:
-            a = self._need("entity", f"samples of '{measure}'")[:, :, self.entities.index(measure)]
+            name = "entity" if basis == "cash" else "entity_ultimate"
+            a = self._need(name, f"{basis} samples of '{measure}'")[:, :, self.entities.index(measure)]
         else:
             raise KeyError(f"unknown measure '{measure}'; available: {', '.join(self.measures)}")
         if year is None:
             return a.sum(axis=1)
         return a[:, self._year_index(year)].copy()
+
+    def _product_samples(self, measure: str, year: int | None, basis: str, prod: int):
+        """A party's loss (or gross, net) on one programme."""
+        if measure == "gross" or (measure == "net" and basis == "ultimate"):
+            # the product's parties' ultimate losses sum to its gross loss
+            return self._by_party(year, 1, prod).sum(axis=1)
+        a = self._by_party(year, BASES.index(basis), prod)
+        return a.sum(axis=1) if measure == "net" else a[:, PARTIES.index(measure)].copy()
+
+    def _by_party(self, year: int | None, b: int, prod: int) -> np.ndarray:
+        """(paths, parties): losses on basis ``b`` and product ``prod``, from
+        ``product_party`` (per year) or its horizon total (kept with the summary)."""
+        raw = self._raw
+        if year is None and "product_party_total" in raw:
+            return raw["product_party_total"][:, b, prod, :]
+        a = self._need("product_party", "samples by product")[:, :, b, prod, :]
+        return a.sum(axis=1) if year is None else a[:, self._year_index(year)]
 
     def _fund_samples(self, measure: str, year: int | None) -> np.ndarray:
         from ..engine.fundkernels import FIGURES
@@ -418,6 +490,12 @@ class Results:
                 rows.append((None, section.measure,
                              Estimate(f"top-up for P(depleted)<={target:g}", target,
                                             top_up.value, top_up.se)))
+        if "guaranteed" in self.products:  # the national fund's payout rate before its cap
+            precap = self._need("nf_rate_precap", "the national fund's pre-cap payout rate")
+            for y, year in enumerate(self.years):
+                for est in describe(precap[:, y], levels=self.scenario.report.levels,
+                                    thresholds=(), weights=w):
+                    rows.append((year, "national_fund:payout_rate_before_cap", est))
         fiscal = self.samples("fiscal")
         rows.append((None, "fiscal", _named(mean(fiscal, w), "NPV")))
         volume = float(np.sum(wf.routes.balance0[wf.routes.product > 0]))
@@ -433,46 +511,66 @@ class Results:
         return rows
 
     def contributions(self, measure: str = "gross", level: float = 0.99, by: str = "segment",
-                      event: str = "tail"):
+                      event: str = "tail", basis: str = "cash", product: str | None = None):
         """Risk contributions: which cohort, sector or product drives a party's tail
         (``event="tail"``, Euler allocation of gross loss over the tail paths of ``measure``)
         or a pool's depletion (``event="pool:<name>"``). See :mod:`simpool.analysis.contributions`."""
         from .contributions import contributions
 
-        return contributions(self, measure=measure, level=level, by=by, event=event)
+        return contributions(self, measure=measure, level=level, by=by, event=event,
+                             basis=basis, product=product)
 
     def summary_rows(self) -> list[SummaryRow]:
         """The rows of :meth:`summary` as :class:`SummaryRow` tuples, without pandas (the
         command line writes summary.csv from these; importing pandas costs a third of a
         second)."""
-        rows = []
+        rows = []  # (year, measure, Estimate[, product, basis])
         periods = [None] + (self.years if len(self.years) > 1 else [])
         credit = self.has_credit
+        w = self.weights
         for year in periods if credit else []:
             for est in self.describe("gross", year):
-                rows.append((year, "gross", est))
+                rows.append((year, "gross", est, "", "ultimate"))
             if self._wf is not None:
                 (_, _, est), = self._feature_rows([FeaturePlan.defaults_key(year)])
             else:
-                est = mean(self.samples("defaults", year).astype(float), self.weights)
+                est = mean(self.samples("defaults", year).astype(float), w)
             rows.append((year, "defaults", est))
         if self._wf is not None and credit:
             levels = self.scenario.report.levels
-            for year in periods:
+
+            def losses(m, year, basis, product=None):
+                x = self.samples(m, year, basis=basis, product=product)
+                for est in describe(x, levels=levels, thresholds=(), weights=w):
+                    rows.append((year, m, est, product or "", basis))
+
+            for year in periods:  # ultimate first: what each party finally bears
+                for m in self.parties:
+                    losses(m, year, "ultimate")
                 for m in ["net"] + self.parties:
-                    for est in describe(self.samples(m, year), levels=levels, thresholds=(),
-                                              weights=self.weights):
-                        rows.append((year, m, est))
+                    losses(m, year, "cash")
+            for product in self.products:  # by programme, over the horizon
+                for est in describe(self.samples("gross", product=product), levels=levels,
+                                    thresholds=(), weights=w):
+                    rows.append((None, "gross", est, product, "ultimate"))
+                for basis in ("ultimate", "cash"):
+                    for m in self.product_parties(product):
+                        losses(m, None, basis, product)
             rows.extend(self._policy_rows())
         rows.extend(self._fund_rows())
         name = self.scenario.name
-        return [SummaryRow(name, None if y is None else int(y), m, e.statistic, float(e.param),
-                           float(e.value), float(e.se)) for y, m, e in rows]
+        out = []
+        for r in rows:
+            y, m, e = r[:3]
+            product, basis = r[3:] if len(r) == 5 else ("", "")
+            out.append(SummaryRow(name, None if y is None else int(y), m, product, basis,
+                                  e.statistic, float(e.param), float(e.value), float(e.se)))
+        return out
 
     def summary(self):
-        """Tidy pandas DataFrame: scenario, year, measure, statistic, param, value, se
-        (:meth:`summary_rows` as a table; ``year`` is a nullable integer, ``<NA>`` for the
-        whole horizon)."""
+        """Tidy pandas DataFrame: scenario, year, measure, product, basis, statistic, param,
+        value, se (:meth:`summary_rows` as a table; ``year`` is a nullable integer, ``<NA>``
+        for the whole horizon)."""
         import pandas as pd
 
         rows = self.summary_rows()
@@ -480,6 +578,8 @@ class Results:
             "scenario": self.scenario.name,
             "year": pd.array([r.year if r.year is not None else pd.NA for r in rows], dtype="Int64"),
             "measure": [r.measure for r in rows],
+            "product": [r.product for r in rows],
+            "basis": [r.basis for r in rows],
             "statistic": [r.statistic for r in rows],
             "param": np.array([r.param for r in rows], dtype=float),
             "value": np.array([r.value for r in rows], dtype=float),
@@ -491,7 +591,7 @@ class Results:
         import html
 
         from .headline import format_value as _fmt
-        from .headline import headline_rows
+        from .headline import headline_rows, row_label
 
         e = html.escape
         years = self.calendar_years
@@ -504,7 +604,7 @@ class Results:
             period = r.period
             st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
             rows.append(f"<tr><td style='text-align:left'>{period}</td>"
-                        f"<td style='text-align:left'>{e(r['measure'])}</td>"
+                        f"<td style='text-align:left'>{e(row_label(r))}</td>"
                         f"<td style='text-align:left'>{e(st)}</td>"
                         f"<td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"
                         f"<td>{_fmt(r['se'], r['statistic'], r['measure'])}</td></tr>")

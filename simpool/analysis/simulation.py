@@ -18,6 +18,7 @@ from typing import Callable
 import numpy as np
 
 from ..engine.plan import KernelInputs, plan
+from ..scenario.policy import PARTIES
 from ..engine.runner import (SEGMENT_OUTPUTS, ResultStore, bytes_per_path, default_chunk_size,
                              default_workers, output_shapes, run_paths)
 
@@ -66,7 +67,8 @@ def prepare(sc, inputs: KernelInputs, paths: int, *, keep="auto", executor=None,
     chunk = default_chunk_size(inputs, paths, chunk_size, 8 * (features.n_features + 2))
     weighted = bool(inputs.model.is_on or inputs.model.twist_x > 0)
     funds = [f.name for f in inputs.funds]
-    extra = {"pool_unpaid_total": ((len(inputs.waterfall.pool_names) + 1,), np.float64)}
+    extra = {"pool_unpaid_total": ((len(inputs.waterfall.pool_names) + 1,), np.float64),
+             "product_party_total": ((2, 3, len(PARTIES)), np.float64)}
 
     def estimate_for(names):
         kept = bytes_per_path({**shapes, **extra}, names)

@@ -10,6 +10,7 @@ figure(x) = target -/+ z se, found the same way.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 
 from ..errors import ScenarioError, UsageError
@@ -17,12 +18,16 @@ from ..errors import ScenarioError, UsageError
 
 @dataclass
 class Figure:
-    """A row of the summary: measure, statistic, calendar year (None = whole horizon), param."""
+    """A row of the summary: measure, statistic, calendar year (None = whole horizon), param,
+    programme (None: all) and basis (None: the row's only basis, or ``cash`` where a loss
+    has both, as :meth:`Results.samples` defaults)."""
 
     measure: str
     statistic: str
     year: int | None = None
     param: float | None = None
+    product: str | None = None
+    basis: str | None = None
 
     def pick(self, summary) -> tuple[float, float]:
         """(value, se) of this figure in a summary table; SimpoolError if absent."""
@@ -30,6 +35,12 @@ class Figure:
         t = t[t.year.isna()] if self.year is None else t[t.year == self.year]
         if self.param is not None:
             t = t[(t.param - self.param).abs() <= 1e-12 * max(1.0, abs(self.param))]
+        if "product" in t:
+            t = t[t["product"] == (self.product or "")]
+            if self.basis is not None:
+                t = t[t["basis"] == self.basis]
+            elif len(t) > 1:
+                t = t[t["basis"] != "ultimate"]
         if len(t) != 1:
             have = summary[summary.measure == self.measure].statistic.unique().tolist()
             hint = (f"; statistics of {self.measure}: {', '.join(map(str, have))}" if have
@@ -43,13 +54,28 @@ class Figure:
             s += f" / {self.year}"
         if self.param is not None:
             s += f" (param {self.param:g})"
+        if self.product:
+            s += f" [{self.product}]"
+        if self.basis:
+            s += f" ({self.basis})"
         return s
+
+
+_LABEL = re.compile(r"^(?P<m>[^\[\]()]+?)\s*(?:\[(?P<p>\w+)\])?\s*(?:\((?P<b>cash|ultimate)\))?$")
 
 
 def parse_figure(text: str) -> Figure:
     """``measure/statistic[/param][@year]`` -> Figure, e.g. ``net/EL``, ``gross/VaR/0.999``,
-    ``pool:provincial_sme/P(depleted by year)@2029``. UsageError when malformed."""
+    ``pool:provincial_sme/P(depleted by year)@2029``; the measure as the console labels it
+    names a programme and a basis: ``bank [guaranteed] (ultimate)/EL``. UsageError when
+    malformed."""
     body, _, year = text.partition("@")
+    label, _, rest = body.partition("/")
+    m = _LABEL.match(label.strip())
+    product = basis = None
+    if m and (m["p"] or m["b"]):
+        body = m["m"] + "/" + rest
+        product, basis = m["p"], m["b"]
     parts = [p.strip() for p in body.split("/")]
     if len(parts) not in (2, 3) or not all(parts):
         raise UsageError(f"figure {text!r}: expected measure/statistic[/param][@year], e.g. "
@@ -59,7 +85,7 @@ def parse_figure(text: str) -> Figure:
         yr = int(year) if year else None
     except ValueError:
         raise UsageError(f"figure {text!r}: the param must be a number and the year an integer") from None
-    return Figure(parts[0], parts[1], yr, param)
+    return Figure(parts[0], parts[1], yr, param, product, basis)
 
 
 @dataclass
@@ -103,6 +129,7 @@ def solve(file, lever: str, low: float, high: float, figure: Figure, target: flo
     seed = int(base.simulation.seed if seed is None else seed)
     xtol = xtol if xtol is not None else 1e-4 * (high - low)
     cache: dict[float, tuple[float, float]] = {}
+    tables: dict = {}  # the summaries at the bracket's ends
     evaluations = []
 
     def evaluate(x: float) -> tuple[float, float]:
@@ -115,7 +142,10 @@ def solve(file, lever: str, low: float, high: float, figure: Figure, target: flo
                                      for p in e.problems]) from None
             res = simulate(sc, paths=paths, seed=seed, executor=executor, keep="summary",
                            max_memory=max_memory)
-            cache[x] = figure.pick(res.summary())
+            table = res.summary()
+            if x in (low, high):
+                tables[x] = table
+            cache[x] = figure.pick(table)
             evaluations.append((x, *cache[x]))
             if log:
                 log(x, *cache[x])
@@ -124,8 +154,14 @@ def solve(file, lever: str, low: float, high: float, figure: Figure, target: flo
     f_lo, _ = evaluate(low)
     f_hi, _ = evaluate(high)
     if (f_lo - target) * (f_hi - target) > 0:
-        raise UsageError(f"the target {target:g} is not bracketed: {figure} is {f_lo:.6g} at "
-                           f"{lever} = {low:g} and {f_hi:.6g} at {high:g}; widen --bracket")
+        # the end nearer the target: what stops the lever there
+        near = low if abs(f_lo - target) < abs(f_hi - target) else high
+        why = binding_constraints(tables[near])
+        because = (f"; at {lever} = {near:g}: " + "; ".join(why) + " (the lever cannot move the "
+                   "figure past what binds: relax it, or widen --bracket)") if why else \
+            "; nothing binds at either end: widen --bracket"
+        raise NotBracketed(f"the target {target:g} is not bracketed: {figure} is {f_lo:.6g} at "
+                           f"{lever} = {low:g} and {f_hi:.6g} at {high:g}{because}")
 
     def root(level: float) -> float:
         g_lo, g_hi = evaluate(low)[0] - level, evaluate(high)[0] - level
@@ -141,3 +177,55 @@ def solve(file, lever: str, low: float, high: float, figure: Figure, target: flo
     achieved, se = evaluate(x)
     band = [root(target - z * se), root(target + z * se)] if se > 0 else [x, x]
     return Solution(lever, x, min(band), max(band), figure, target, achieved, se, z, evaluations)
+
+
+class NotBracketed(UsageError):
+    """The target lies outside the figure's range over the bracket (the message names what
+    binds at the nearer end)."""
+
+
+def _who(entity: str) -> str:
+    """``guarantor:hubei`` -> ``the guarantor hubei's``."""
+    role, _, name = entity.partition(":")
+    role = role.replace("_", " ")
+    return f"the {role} {name}'s" if name else f"the {role}'s"
+
+
+def binding_constraints(summary, share: float = 0.5) -> list[str]:
+    """What binds in a run (its summary table): each constraint that removed new lending
+    (largest first, from the first year it did), and each cap, pool or fund that binds or
+    runs dry in at least ``share`` of the paths of some year, e.g. "the guarantor
+    hubei_tech_guarantee's leverage cap binds from 2026 (removes 35.2亿 of new lending)"."""
+    from ..scenario.units import format_yuan
+
+    out = []
+    removed = summary[summary.measure == "lending_removed"]
+    found = []
+    for label, rows in removed.groupby("statistic", sort=False):
+        whole = rows[rows.year.isna()]
+        total = float(whole.value.iloc[0]) if len(whole) else 0.0
+        se = float(whole.se.iloc[0]) if len(whole) else 0.0
+        if total <= max(2.0 * se, 1e-9 * max(1.0, total)) or total <= 0.0:
+            continue
+        by_year = rows[rows.year.notna() & (rows.value > 0)]
+        first = int(by_year.year.min()) if len(by_year) else None
+        entity, _, what = label.removeprefix("by ").partition(" ")
+        found.append((total, f"{_who(entity)} {what} binds"
+                      + (f" from {first}" if first is not None else "")
+                      + f" (removes {format_yuan(total)} of new lending)"))
+    out.extend(text for _, text in sorted(found, key=lambda t: -t[0]))
+    checks = (("national_fund", "P(cap binds)", "the national fund's payout cap binds"),
+              ("government", "P(government fund exhausted by year)",
+               "the government's fund runs dry"))
+    for measure, statistic, text in checks:
+        rows = summary[(summary.measure == measure) & (summary.statistic == statistic)
+                       & summary.year.notna() & (summary.value >= share)]
+        if len(rows):
+            out.append(f"{text} from {int(rows.year.min())} (in {rows.value.iloc[0]:.0%} of "
+                       "paths that year)")
+    dep = summary[summary.measure.str.startswith("pool:")
+                  & (summary.statistic == "P(depleted by year)") & summary.year.notna()
+                  & (summary.value >= share)]
+    for measure, rows in dep.groupby("measure", sort=False):
+        out.append(f"the pool {measure[5:]} runs dry by {int(rows.year.min())}")
+    return out

@@ -308,7 +308,7 @@ def _cmd_solve(args) -> int:
     except ValueError:
         print(f"--target: expected a number, got {args.target!r}", file=sys.stderr)
         return EXIT_BAD_INPUT
-    fig = Figure(args.measure, args.statistic, args.year, args.param)
+    fig = Figure(args.measure, args.statistic, args.year, args.param, args.product, args.basis)
 
     def log(x, v, se):
         if not args.quiet:
@@ -332,11 +332,14 @@ def _write_solve(folder, sol, fig, args) -> None:
 
     record = {"lever": sol.lever, "value": sol.value, "low": sol.low, "high": sol.high,
               "z": sol.z, "figure": {"measure": fig.measure, "statistic": fig.statistic,
-                                     "year": fig.year, "param": fig.param},
+                                     "year": fig.year, "param": fig.param,
+                                     "product": fig.product, "basis": fig.basis},
               "target": sol.target, "achieved": sol.achieved, "se": sol.se,
               "evaluations": [{"lever": x, "value": v, "se": s} for x, v, s in sol.evaluations],
               "scenario": args.file, "overrides": args.overrides, "command_line": sys.argv}
-    files = _input_files(args.file, args.overrides)
+    # the resolved scenario holds the solved value (re-running it reproduces the answer)
+    files = _input_files(args.file, list(args.overrides or []) + [f"{sol.lever}={sol.value!r}"],
+                         solved={sol.lever: sol.value})
     files["solve.json"] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     folder.replace_set(files, marker="solve.json")
 
@@ -352,7 +355,7 @@ def _cmd_sensitivity(args) -> int:
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
-    fig = Figure(args.measure, args.statistic, args.year, args.param)
+    fig = Figure(args.measure, args.statistic, args.year, args.param, args.product, args.basis)
     only = [k.strip() for k in args.levers.split(",") if k.strip()] if args.levers else None
     bar = None
     if not args.quiet and sys.stderr.isatty():

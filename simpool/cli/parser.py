@@ -130,6 +130,10 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--statistic", required=True, help="summary statistic, e.g. 'P(depleted by year)'")
     sol.add_argument("--year", type=int, help="calendar year of the figure (default: whole horizon)")
     sol.add_argument("--param", type=float, help="the row's param (level or threshold) if needed")
+    sol.add_argument("--product", choices=("guaranteed", "insured", "credit"),
+                     help="the figure of one programme (default: all)")
+    sol.add_argument("--basis", choices=("cash", "ultimate"),
+                     help="basis of a loss figure (default: cash where a loss has both)")
     sol.add_argument("--target", required=True, help="target value of the figure")
     sol.add_argument("--z", type=float, default=1.96, help="width of the answer's range in SE")
     sol.add_argument("--paths", type=int, help="paths per evaluation (default: the scenario's)")
@@ -149,6 +153,10 @@ def build_parser() -> argparse.ArgumentParser:
     sen.add_argument("--statistic", required=True, help="summary statistic, e.g. NPV or EL")
     sen.add_argument("--year", type=int, help="calendar year of the figure (default: whole horizon)")
     sen.add_argument("--param", type=float, help="the row's param (level or threshold) if needed")
+    sen.add_argument("--product", choices=("guaranteed", "insured", "credit"),
+                     help="the figure of one programme (default: all)")
+    sen.add_argument("--basis", choices=("cash", "ultimate"),
+                     help="basis of a loss figure (default: cash where a loss has both)")
     sen.add_argument("--delta", type=float, default=0.2, help="relative move of each lever (0.2)")
     sen.add_argument("--levers", help="comma-separated levers (default: every real-valued key)")
     sen.add_argument("--sobol", type=int, default=0, metavar="K",

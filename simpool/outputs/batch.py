@@ -231,13 +231,18 @@ def _run_variant(folder, i: int, v, seed: int, paths: int, fingerprint: str, exe
 
 
 def read_variant(data: bytes, name: str = "variant"):
-    """A variant's summary CSV (bytes as written) as a DataFrame (``year`` nullable integer)."""
+    """A variant's summary CSV (bytes as written) as a DataFrame (``year`` nullable integer;
+    ``product`` and ``basis`` text, empty where the CSV cell is, as in ``Results.summary()``)."""
     import io
 
     import pandas as pd
 
     try:
-        return pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype={"year": "Int64"})
+        df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig", dtype={"year": "Int64"})
+        for col in ("product", "basis"):
+            if col in df:
+                df[col] = df[col].fillna("").astype(str)
+        return df
     except (ValueError, UnicodeDecodeError) as e:
         raise SimpoolError(f"{name}: unreadable variant table ({e})") from None
 

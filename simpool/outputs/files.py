@@ -18,6 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..scenario.units import format_yuan
+from ..analysis.headline import row_label
 
 
 from .atomic import atomic_write_bytes  # noqa: F401  (a run's files are written with it)
@@ -41,8 +42,8 @@ def summary_csv(rows) -> str:
     text = numbers.astype(str)  # what pandas writes for a float64 column
     text[np.isnan(numbers)] = ""
     for r, (param, value, se) in zip(rows, text):
-        writer.writerow((r.scenario, "" if r.year is None else int(r.year), r.measure, r.statistic,
-                         param, value, se))
+        writer.writerow((r.scenario, "" if r.year is None else int(r.year), r.measure,
+                         r.product, r.basis, r.statistic, param, value, se))
     return buf.getvalue()
 
 
@@ -153,22 +154,34 @@ _CONSOLE_STATS = {"EL", "std", "VaR", "ES", "P(L>x)", "mean", "NPV", "subsidy ra
 
 
 def _keep(row, last_year) -> bool:
-    st, year = row["statistic"], row["year"]
+    """Whether the console shows a summary row: whole-horizon losses (ultimate first, as the
+    summary orders them; one programme's only as EL), the policy figures of the last year."""
+    st, year, m = row["statistic"], row["year"], row["measure"]
     horizon = year is None
-    if row["measure"] in ("guarantee_balance", "borrowers"):
+    last = str(year) == str(last_year)
+    if m in ("guarantee_balance", "borrowers"):
         return True
-    if row["measure"].startswith(("pool:", "guarantor:", "bank:")) or row["measure"] == "national_fund" \
-            and not horizon:
-        if st.startswith(("P(depleted", "P(insolvent")):
-            return str(year) == str(last_year)
-        if st.startswith(("top-up", "P(NPL", "P(payout", "P(leverage")):
-            return horizon or str(year) == str(last_year)
+    if row["product"]:
+        return horizon and st == "EL"
+    if m.startswith(("pool:", "guarantor:", "bank:", "insurer:")) or m in (
+            "national_fund", "government", "reguarantor") and not horizon:
+        if st.startswith(("P(depleted", "P(insolvent", "P(government fund", "P(new loans",
+                          "P(a bank")):
+            return last
+        if st.startswith(("top-up", "P(NPL", "P(bank", "P(cap binds", "P(leverage")):
+            return horizon or last
         return False
+    if m in ("national_fund", "government") or m == "lending_removed":
+        return horizon and not st.startswith("payout rate")
+    if m.startswith("lending:"):
+        return last and m.count(":") == 1
+    if m == "national_fund:payout_rate_before_cap":
+        return last and (st == "EL" or st == "VaR" and row["param"] >= 0.99)
     if not horizon:
         return False
     if st in ("VaR", "ES"):
         return row["param"] >= 0.99
-    if row["measure"].startswith("fund:"):
+    if m.startswith("fund:"):
         return True
     return st in _CONSOLE_STATS
 
@@ -204,7 +217,7 @@ def format_summary(res, rows) -> str:
         lines.append(f"  importance sampling: {imp['method']}, target {format_yuan(imp.get('target', float('nan')))}, "
                      f"shift {', '.join(f'{v:.3f}' for v in imp['shift'])}, "
                      f"{imp.get('defensive', 0):.0%} of paths from the original model")
-    header = f"  {'period':<10} {'measure':<32} {'statistic':<40} {'value':>14} {'± se':>12}"
+    header = f"  {'period':<10} {'measure [programme] (basis)':<40} {'statistic':<40} {'value':>14} {'± se':>12}"
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
     last = res.years[-1]
@@ -216,12 +229,16 @@ def format_summary(res, rows) -> str:
         fund = _fund_value(row)
         if fund is not None:
             val, se = fund
-        elif st.startswith("P(") or st in ("prob", "subsidy rate"):
+        elif st.startswith("P(") or st in ("prob", "subsidy rate") or \
+                row["measure"].endswith("_before_cap") or "rate" in st or "NPL ratio" in st:
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
-        elif row["measure"] in ("defaults", "borrowers") or st in ("leverage", "loans per yuan of public money"):
+        elif row["measure"] in ("defaults", "borrowers") or st.startswith("leverage") or \
+                st in ("loans per yuan of public money", "loss ratio"):
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])
-        lines.append(f"  {period:<10} {row['measure']:<32} {_label(row):<40} {val:>14} {se:>12}")
-    lines.append("  (every year and statistic: summary.csv)")
+        lines.append(f"  {period:<10} {row_label(row):<40} {_label(row):<40} {val:>14} {se:>12}")
+    lines.append("  (ultimate: what each party finally bears of the horizon's defaults, pending claims "
+                 "and recoveries included;\n   cash: paid minus received within the horizon; "
+                 "every year and statistic: summary.csv)")
     return "\n".join(lines)

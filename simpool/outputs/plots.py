@@ -104,12 +104,13 @@ def _title(res) -> str:
 # ---------------------------------------------------------------------------- credit side
 
 def loss_distribution(res, measure: str = "net", year: int | None = None, level: float = 0.99,
-                      path=None):
-    """Histogram of a party's (or any measure's) loss per path, with EL, VaR and ES marked."""
+                      path=None, basis: str = "cash", product: str | None = None):
+    """Histogram of a party's (or any measure's) loss per path, with EL, VaR and ES marked
+    (``basis`` and ``product`` as :meth:`Results.samples`)."""
     from ..analysis import stats
 
     _, plt = _mpl()
-    x = res.samples(measure, year).astype(float)
+    x = res.samples(measure, year, basis=basis, product=product).astype(float)
     w = res.weights
     el = stats.mean(x, w).value
     var = stats.var(x, level, w).value
@@ -123,23 +124,27 @@ def loss_distribution(res, measure: str = "net", year: int | None = None, level:
     ax.set_yscale("log")
     _yuan_axis(ax, "x")
     span = f"{year}" if year is not None else f"{res.years[0]}-{res.years[-1]}"
-    ax.set_xlabel(f"{measure}: net loss per path, {span} (yuan)")
+    what = "ultimate loss" if basis == "ultimate" else "cash loss (paid - received in the horizon)"
+    ax.set_xlabel(f"{measure}{f' [{product}]' if product else ''}: {what} per path, {span} (yuan)")
     ax.set_ylabel("paths (log scale)")
     ax.set_title(f"{_title(res)}: loss distribution of {measure}")
     ax.legend()
     return _finish(fig, path)
 
 
-def who_pays(res, path=None):
-    """Stacked bars: each party's expected net loss per year."""
+def who_pays(res, path=None, basis: str = "ultimate", product: str | None = None):
+    """Stacked bars: each party's expected loss per year (``basis="ultimate"``: what it
+    finally bears of the year's defaults; ``"cash"``: paid minus received in the year)."""
     _, plt = _mpl()
     years = res.years
     fig, ax = plt.subplots(figsize=(9.5, 4.5))
     bottom_pos = np.zeros(len(years))
     bottom_neg = np.zeros(len(years))
     w = res.weights
-    for p in res.parties:
-        el = np.array([np.average(res.samples(p, y), weights=w) for y in years])
+    parties = res.parties if product is None else res.product_parties(product)
+    for p in parties:
+        el = np.array([np.average(res.samples(p, y, basis=basis, product=product), weights=w)
+                       for y in years])
         pos, neg = np.clip(el, 0, None), np.clip(el, None, 0)
         ax.bar(years, pos, bottom=bottom_pos, color=PARTY_COLORS.get(p), label=p)
         ax.bar(years, neg, bottom=bottom_neg, color=PARTY_COLORS.get(p))
@@ -148,8 +153,9 @@ def who_pays(res, path=None):
     _yuan_axis(ax)
     ax.set_xticks(years)
     ax.set_xlabel("year")
-    ax.set_ylabel("expected net loss (yuan)")
-    ax.set_title(f"{_title(res)}: who pays, per year")
+    ax.set_ylabel(f"expected {basis} loss (yuan)"
+                  + (" by year of default" if basis == "ultimate" else " by year paid"))
+    ax.set_title(f"{_title(res)}: who pays{f' ({product})' if product else ''}, per year, {basis}")
     ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     return _finish(fig, path)
 
@@ -240,7 +246,7 @@ def guarantor_leverage(res, guarantor: str, path=None):
                         ha="center", fontsize=7, color="#C44E52")
     ax.set_xticks(years)
     ax.set_xlabel("year")
-    ax.set_ylabel("leverage (guarantee balance / net assets)")
+    ax.set_ylabel("leverage (weighted liability / net assets)")
     ax.set_title(f"{_title(res)}: leverage of {text(guarantor)}")
     ax.legend(fontsize=8)
     return _finish(fig, path)

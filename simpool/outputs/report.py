@@ -12,7 +12,7 @@ import io
 from datetime import datetime, timezone
 
 from ..analysis.headline import format_value as _fmt
-from ..analysis.headline import headline_rows
+from ..analysis.headline import headline_rows, row_label
 from ..scenario.units import format_yuan
 
 _CSS = """
@@ -90,10 +90,16 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
     for r in headline_rows(res, rows):
         period = r.period
         st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
-        parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(r['measure'])}</td>"
+        parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(row_label(r))}</td>"
                      f"<td class='l'>{e(st)}</td><td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"
                      f"<td>{_fmt(r['se'], r['statistic'], r['measure'])}</td></tr>")
-    parts.append("</table><p class='note'>Every year and statistic: summary.csv of "
+    parts.append("</table><p class='note'>A party's loss is shown on two bases: "
+                 "<b>ultimate</b>, what it finally bears of the horizon's defaults (claims and "
+                 "recoveries still pending at the end allocated by its final share; the parties' "
+                 "ultimate losses sum to the gross loss), and <b>cash</b>, what it paid minus what "
+                 "it received within the horizon (recoveries after the last year are missing, so "
+                 "cash can exceed ultimate). <i>[guaranteed]</i> marks one programme's losses (the "
+                 "4222 split). Every year and statistic: summary.csv of "
                  "<code>simpool run</code>.</p>")
     parts.append("<h2 id='plots'>Plots</h2>")
     for name, fig in standard_figures(res).items():
@@ -108,7 +114,7 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
                      "<th>&plusmn; se of difference</th></tr>")
         for _, r in headline(comparison).iterrows():
             f = lambda v: _fmt(v, r["statistic"], r["measure"])  # noqa: E731
-            parts.append(f"<tr><td class='l'>{e(r['scenario'])}</td><td class='l'>{e(r['measure'])}</td>"
+            parts.append(f"<tr><td class='l'>{e(r['scenario'])}</td><td class='l'>{e(row_label(r))}</td>"
                          f"<td class='l'>{e(r['statistic'])}</td><td>{f(r['base'])}</td>"
                          f"<td>{f(r['whatif'])}</td><td>{f(r['diff'])}</td><td>{f(r['se_diff'])}</td></tr>")
         parts.append("</table>")

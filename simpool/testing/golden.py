@@ -11,7 +11,7 @@ Every ``scenarios/**/*.toml`` is run at a fixed path count (default 20,000; ``--
 ``--update`` changes it) and its own seed (``simulation.seed``). The key figures are the rows
 of ``Results.summary()`` that are whole-horizon (year missing) or of the last simulated year.
 They go to ``tests/golden/<path under scenarios/, "/" -> "__", no .toml>.csv`` (columns
-scenario, year, measure, statistic, param, value, se; an empty cell is NaN; floats written
+scenario, year, measure, product, basis, statistic, param, value, se; an empty cell is NaN; floats written
 with Python's shortest round-trip repr), and a sibling ``.json`` records the provenance: the
 scenario file, its sha256 and that of its resolved form (``simpool show``: every default
 filled in, ``extends`` merged), the path count and seed, and the library versions that
@@ -63,7 +63,7 @@ ABS_TOL = 1e-9
 REL_TOL = 1e-9
 K_SE = 0.5
 
-COLUMNS = SummaryRow._fields  # scenario, year, measure, statistic, param, value, se
+COLUMNS = SummaryRow._fields  # scenario, year, measure, product, basis, statistic, param, value, se
 EXIT_OK, EXIT_MISMATCH, EXIT_BAD_INPUT = 0, 1, 2
 
 
@@ -129,8 +129,9 @@ class Figure(SummaryRow):
 
     @property
     def key(self) -> tuple:
-        """What identifies the figure: (year, measure, statistic, param)."""
-        return ("" if self.year is None else str(self.year), self.measure, self.statistic,
+        """What identifies the figure: (year, measure, product, basis, statistic, param)."""
+        return ("" if self.year is None else str(self.year), self.measure, self.product,
+                self.basis, self.statistic,
                 "" if math.isnan(self.param) else format(self.param, ".12g"))
 
 
@@ -149,8 +150,8 @@ def figures_csv(figures: list[Figure]) -> str:
     w = csv.writer(buf, lineterminator="\n")
     w.writerow(COLUMNS)
     for f in figures:
-        w.writerow([f.scenario, "" if f.year is None else f.year, f.measure, f.statistic,
-                    _fmt(f.param), _fmt(f.value), _fmt(f.se)])
+        w.writerow([f.scenario, "" if f.year is None else f.year, f.measure, f.product, f.basis,
+                    f.statistic, _fmt(f.param), _fmt(f.value), _fmt(f.se)])
     return buf.getvalue()
 
 
@@ -164,9 +165,9 @@ def read_golden(path: Path) -> list[Figure]:
     for i, r in enumerate(rows[1:], start=2):
         if len(r) != len(COLUMNS):
             raise ValueError(f"{shown(path)}:{i}: expected {len(COLUMNS)} cells, got {len(r)}")
-        sc, year, measure, stat, param, value, se = r
+        sc, year, measure, product, basis, stat, param, value, se = r
         try:
-            out.append(Figure(sc, int(year) if year else None, measure, stat,
+            out.append(Figure(sc, int(year) if year else None, measure, product, basis, stat,
                               *(float(x) if x else math.nan for x in (param, value, se))))
         except ValueError as e:
             raise ValueError(f"{shown(path)}:{i}: {e}") from None
@@ -314,7 +315,8 @@ def format_diffs(diffs: list[Diff]) -> str:
             "tol", "diff/se", "note")
     rows = []
     for d in diffs:
-        year, measure, stat, param = d.key[:4]
+        year, measure, product, basis, stat, param = d.key[:6]
+        measure += (f" [{product}]" if product else "") + (f" ({basis})" if basis else "")
         delta = abs(d.new - d.golden) if not (math.isnan(d.new) or math.isnan(d.golden)) else math.nan
         per_se = delta / d.se if d.se and not math.isnan(d.se) and not math.isnan(delta) else math.nan
 

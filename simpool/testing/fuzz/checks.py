@@ -21,7 +21,8 @@ _LOCK = ".simpool.lock"
 _USAGE_FLAGS = ("--paths", "--seed", "--out", "--sweep", "--format", "--fresh", "--set",
                 "--stress", "--threads", "--chunk-size")
 #: Columns of a summary table (``summary.csv`` of a run, ``variants/NNNN.csv`` of a sweep).
-_ROW_COLS = ("scenario", "year", "measure", "statistic", "param", "value", "se")
+_ROW_COLS = ("scenario", "year", "measure", "product", "basis", "statistic", "param", "value",
+             "se")
 
 
 def _snapshot(folder: Path) -> dict[str, bytes]:

@@ -245,7 +245,8 @@ def _check_run_output(out: Path, rc: int) -> str | None:
         import pandas as pd
 
         df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
-        if list(df.columns) != ["scenario", "year", "measure", "statistic", "param", "value", "se"]:
+        if list(df.columns) != ["scenario", "year", "measure", "product", "basis", "statistic",
+                                "param", "value", "se"]:
             return f"summary.csv has columns {list(df.columns)}"
         if not len(df):
             return "summary.csv has no rows"
