@@ -93,11 +93,12 @@ def test_guarantee_balance_target_probability():
     assert rows[rows.statistic.str.startswith("P(>=")]["value"].item() == 1.0
 
 
-def feedback_run(cohort, feedback=True, horizon=3, **extra):
+def feedback_run(cohort, feedback=True, horizon=3, policy=None, **extra):
     base = {"name": "c", "loans": 100, "exposure": 1.0, "pd": 0.0, "lgd": 1.0, "rho": 0.0, "growth": 1.0}
     base.update(cohort)
     d = {"simulation": {"paths": 20, "seed": 1, "horizon_years": horizon}, "cohorts": [base],
-         "policy": {"claim_lag_days": 0, "recovery_timing": "immediate", "lending_feedback": feedback}}
+         "policy": {"claim_lag_days": 0, "recovery_timing": "immediate", "lending_feedback": feedback,
+                    **(policy or {})}}
     d.update(extra)
     return simpool.simulate(simpool.load_scenario(d))
 
@@ -106,14 +107,29 @@ FLAT = {"fee_rate": 0.0, "investment_yield": 0.0, "operating_cost_rate": 0.0}
 
 
 def test_guarantor_leverage_cap_throttles_new_guarantees():
-    g = [{"name": "g", "net_assets": 15.0, "leverage_cap": 10, **FLAT}]
-    res = feedback_run({"product": "guaranteed"}, guarantors=g)
-    # room 10 x 15 = 150: 100 on the book, 100 planned -> half made; then no room at all
-    np.testing.assert_array_equal(res._raw["segment_balance"][:, :, 0], [[100, 150, 150]] * 20)
-    free = feedback_run({"product": "guaranteed"}, feedback=False, guarantors=g)
+    """The cap binds on the weighted liability (POLICY.md): loans of 1 yuan to small firms
+    weigh 0.75, and under 4222 the guarantor's own share is 0.4 (its 0.2 and the government's
+    0.2; the bank's and the re-guarantors' are not its liability): 0.3 per yuan lent."""
+    g = [{"name": "g", "net_assets": 15.0, "leverage_cap": 5, **FLAT}]
+    no_fees = {"reguarantor": {"fee_rate": 0.0},
+               "policy": {"national_fund_fee_rate": 0.0, "national_fund_fee_rate_small": 0.0}}
+    res = feedback_run({"product": "guaranteed"}, guarantors=g, **no_fees)
+    # room 5 x 15 = 75: year 2 book 100 (30) + 100 new (30) fits; year 3 book 200 (60) leaves
+    # 15 for 200 planned (60): a quarter made (50), 150 removed by the guarantor's cap
+    np.testing.assert_array_equal(res._raw["segment_balance"][:, :, 0], [[100, 200, 250]] * 20)
+    np.testing.assert_allclose(res._raw["lending_removed"][:, :, 0], [[0, 0, 150]] * 20)
+    np.testing.assert_allclose(res._raw["lending_removed"][:, :, 1:], 0.0)
+    free = feedback_run({"product": "guaranteed"}, feedback=False, guarantors=g, **no_fees)
     np.testing.assert_array_equal(free._raw["segment_balance"][:, :, 0], [[100, 200, 400]] * 20)
     lev = free._raw["guarantor_leverage"][0, :, 0]
-    np.testing.assert_allclose(lev, [100 / 15, 200 / 15, 400 / 15])
+    np.testing.assert_allclose(lev, [30 / 15, 60 / 15, 120 / 15])
+    # a large loan (above 500万) weighs 1; not a small or micro firm: weighs 1
+    big = feedback_run({"product": "guaranteed", "exposure": 6e6}, feedback=False,
+                       guarantors=[{**g[0], "net_assets": 1.2e9}], **no_fees)
+    np.testing.assert_allclose(big._raw["guarantor_leverage"][0, 0, 0], 100 * 6e6 * 0.4 / 1.2e9)
+    firm = feedback_run({"product": "guaranteed", "small_micro": False}, feedback=False,
+                        guarantors=g, **no_fees)
+    np.testing.assert_allclose(firm._raw["guarantor_leverage"][0, 0, 0], 40 / 15)
 
 
 def test_pool_leverage_target_stops_new_eligible_lending():

@@ -50,12 +50,16 @@ def test_run_writes_summary_resolved_and_provenance(small, tmp_path, capsys):
     raw = (out / "summary.csv").read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
     df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
-    assert list(df.columns) == ["scenario", "year", "measure", "statistic", "param", "value", "se"]
+    assert list(df.columns) == ["scenario", "year", "measure", "product", "basis", "statistic", "param",
+                                "value", "se"]
     assert set(df["year"].dropna().astype(int)) == {2025, 2026}
-    el = df[(df.measure == "gross") & (df.statistic == "EL") & df.year.isna()]["value"].item()
+    whole = df[(df.measure == "gross") & (df.statistic == "EL") & df.year.isna()
+               & df["product"].isna()]
+    assert whole["basis"].tolist() == ["ultimate"]  # the gross loss is an ultimate figure
+    el = whole["value"].item()
     # independent check: E[loss] = n * exposure * lgd * (1 - (1 - pd)^2) over two years
     exact = 300 * 1e6 * 0.5 * (1 - 0.96 ** 2)
-    se = df[(df.measure == "gross") & (df.statistic == "EL") & df.year.isna()]["se"].item()
+    se = whole["se"].item()
     assert abs(el - exact) < 5 * se
     resolved = (out / "scenario.resolved.toml").read_text(encoding="utf-8")
     assert "pd = 0.04" in resolved and "exposure = 1000000.0" in resolved
@@ -76,12 +80,14 @@ def test_summary_csv_is_what_pandas_writes():
     odd = [0.1, 1e-5, 1e-4, 123456789.0, 1e16, 1.2345678901234567e15, -0.0, 2.0 / 3.0, math.inf,
            -math.inf, math.nan, 5e-324, 1.7976931348623157e308, 0.0, 1e22, 12.5]
     rows = [SummaryRow(f"s{i % 2}", None if i % 3 == 0 else 2025 + i, "pool:a,b" if i == 4 else "net",
+                       "guaranteed" if i % 4 == 1 else "", ("cash", "ultimate", "")[i % 3],
                        'say "hi"' if i == 5 else "EL", odd[i], odd[-1 - i], odd[(i * 7) % len(odd)])
             for i in range(len(odd))]
     df = pd.DataFrame({
         "scenario": [r.scenario for r in rows],
         "year": pd.array([r.year if r.year is not None else pd.NA for r in rows], dtype="Int64"),
-        "measure": [r.measure for r in rows], "statistic": [r.statistic for r in rows],
+        "measure": [r.measure for r in rows], "product": [r.product for r in rows],
+        "basis": [r.basis for r in rows], "statistic": [r.statistic for r in rows],
         "param": [r.param for r in rows], "value": [r.value for r in rows], "se": [r.se for r in rows]})
     assert summary_csv(rows) == df.to_csv(index=False)
     assert summary_csv([]) == pd.DataFrame(columns=list(SummaryRow._fields)).to_csv(index=False)
@@ -97,8 +103,8 @@ def test_summary_rows_are_the_summary_table(name):
     assert len(rows) == len(df) > 50
     assert summary_csv(rows) == df.to_csv(index=False)
     assert rows[0]["value"] == rows[0].value == df["value"].iloc[0]
-    assert [str(t) for t in df.dtypes][1:] == ["Int64", df.dtypes["scenario"], df.dtypes["scenario"],
-                                               "float64", "float64", "float64"]
+    assert [str(t) for t in df.dtypes][1:] == ["Int64"] + [df.dtypes["scenario"]] * 4 + [
+        "float64", "float64", "float64"]
     assert df["year"].isna().sum() == sum(r.year is None for r in rows) > 0
 
 

@@ -34,8 +34,11 @@ def small_change():
     return compare(sc(), [sc(**{"cohorts.a.pd": 0.033})])
 
 
-def row(table, measure, statistic="EL", year=None, param=None):
-    t = table[(table.measure == measure) & (table.statistic == statistic)]
+def row(table, measure, statistic="EL", year=None, param=None, product="", basis=None):
+    t = table[(table.measure == measure) & (table.statistic == statistic)
+              & (table["product"] == product)]
+    if basis is not None:
+        t = t[t.basis == basis]
     t = t[t.year.isna()] if year is None else t[t.year == year]
     if param is not None:
         t = t[np.isclose(t.param, param)]
@@ -47,15 +50,16 @@ def test_difference_is_whatif_minus_base(small_change):
     t = small_change
     np.testing.assert_allclose(t["diff"], t["whatif"] - t["base"], equal_nan=True)
     b = simulate(sc()).summary()
-    g = b[(b.measure == "gross") & (b.statistic == "EL") & b.year.isna()].value.iloc[0]
+    g = row(b, "gross").value
     assert row(t, "gross").base == g
 
 
 def test_crn_difference_is_far_more_precise(small_change):
     """A 10% PD change: the SE of the difference is well below either run's SE and far
     below the SE two independent runs would give."""
-    for measure in ("gross", "net", "bank", "compensation_pool"):
-        r = row(small_change, measure)
+    for measure, basis in (("gross", "ultimate"), ("net", "cash"), ("bank", "cash"),
+                           ("bank", "ultimate"), ("compensation_pool", "ultimate")):
+        r = row(small_change, measure, basis=basis)
         assert r["diff"] > 0
         assert r.se_diff < 0.5 * min(r.se_base, r.se_whatif), measure
         assert r.se_diff < 0.35 * math.hypot(r.se_base, r.se_whatif), measure
@@ -66,8 +70,9 @@ def test_batch_means_match_the_analytic_standard_error():
     """Against a what-if with no loss at all, diff = -base: the batch-means SE of the
     difference must then equal the run's analytic SE (within the ~16% noise of 20 batches)."""
     t = compare(sc(), [sc(**{"cohorts.a.pd": 0.0, "cohorts.b.pd": 0.0})])
-    for measure in ("gross", "net", "bank"):
-        r = row(t, measure)
+    for measure, basis in (("gross", "ultimate"), ("net", "cash"), ("bank", "cash"),
+                           ("bank", "ultimate")):
+        r = row(t, measure, basis=basis)
         assert r.whatif == 0.0
         assert 0.6 < r.se_diff / r.se_base < 1.4, (measure, r.se_diff, r.se_base)
 

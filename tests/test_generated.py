@@ -7,7 +7,8 @@ guarantors with leverage caps, pools (presets, caps, corridor, stop ratio, top-u
 and the insurance pool in every mode, a government cap, angel funds (stages, presets,
 concession, first loss, catch-up) and stress years. On every one:
 
-* conservation: the parties sum to ``net`` in every path and year; a fund's proceeds equal
+* conservation: the parties sum to ``net`` in every path and year (cash), and to the gross
+  loss (ultimate); a fund's proceeds equal
   government + private + carry;
 * bounds: no pool below zero; a pool never pays more than its cumulative cap of the losses;
 * no NaN or inf anywhere (guarantor leverage may be +inf when net assets are gone);
@@ -142,10 +143,15 @@ def check_invariants(res) -> None:
     scale = max(1.0, float(np.abs(net).max()) if net.size else 1.0)
     # rounding of many flows of up to ~1e9 yuan: 1e-8 of the largest net loss
     np.testing.assert_allclose(raw["party"].sum(axis=2), net, atol=1e-8 * scale, rtol=0)
+    # ultimately the parties bear the gross loss, in every path and year (1e-9 relative)
+    np.testing.assert_allclose(raw["party_ultimate"].sum(axis=2), raw["loss"], rtol=1e-9,
+                               atol=1e-9 * max(1.0, float(raw["loss"].max(initial=0.0))))
     for k, a in raw.items():
         if a.dtype.kind != "f":
             continue
-        if k == "guarantor_leverage":
+        if k == "insurer_loss_ratio":  # claims over no premium: +inf
+            assert not np.isnan(a).any() and not np.isneginf(a).any(), k
+        elif k == "guarantor_leverage":
             assert not np.isnan(a).any() and not np.isneginf(a).any(), k
         elif k.endswith(":figures"):
             bad = ~np.isfinite(a)

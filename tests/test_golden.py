@@ -102,7 +102,7 @@ def test_perturbed_golden_value_is_detected(tmp_path):
     _write(path, _replace(figs, i, value=g.value + 0.6 * g.se))
     res = _check(BASE, tmp_path)
     assert not res.ok
-    assert [(d.key[1:3], d.column) for d in res.diffs] == [(("gross", "EL"), "value")]
+    assert [((d.key[1], d.key[4]), d.column) for d in res.diffs] == [(("gross", "EL"), "value")]
     report = res.report()
     assert "python -m simpool.testing.golden --update scenarios/hubei_base.toml" in report
     assert "gross" in report and "EL" in report and "diff/se" in report
@@ -186,7 +186,7 @@ def test_command_update_check_and_skip(tmp_path, monkeypatch, capsys):
     assert ": ok (" in out and "figures, 500 paths" in out
 
     csv_path = gdir / "examples__worked_4222.csv"
-    csv_path.write_text(csv_path.read_text().replace(",bank,EL,,14.0,", ",bank,EL,,15.0,"))
+    csv_path.write_text(csv_path.read_text().replace(",bank,,ultimate,EL,,14.0,", ",bank,,ultimate,EL,,15.0,"))
     assert golden.main([str(target)]) == golden.EXIT_MISMATCH
     out = capsys.readouterr().out
     assert "1 DIFFERENCE(S)" in out and "--update" in out

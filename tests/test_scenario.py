@@ -30,7 +30,7 @@ def test_unknown_keys_are_errors_with_did_you_mean():
         "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool, funds, stress, sweep",
         "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
         "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, "
-        "guarantor, pool, insurer, first_loan, term_years, amortization, growth, rollover",
+        "guarantor, pool, insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover",
     ]
 
 
@@ -146,7 +146,7 @@ def test_override_errors_name_the_flag():
         "--set: model.dof: must be a number, got 'abc'",
         "--set: cohorts.opto_credit.pdd: unknown key 'pdd' (did you mean 'pd'?); allowed: name, "
         "loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, guarantor, pool, "
-        "insurer, first_loan, term_years, amortization, growth, rollover",
+        "insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover",
     ]
 
 

@@ -82,6 +82,13 @@ def test_cli_solve(case, tmp_path, capsys):
     assert rec["low"] <= rec["value"] <= rec["high"] and len(rec["evaluations"]) > 5
     assert "pools.p.cash = " in capsys.readouterr().out
     assert (out / "scenario.resolved.toml").exists() and (out / "provenance.json").exists()
+    # the folder's resolved scenario holds the solved value: running it gives the answer
+    import tomllib
+
+    resolved = tomllib.loads((out / "scenario.resolved.toml").read_text(encoding="utf-8"))
+    assert resolved["pools"][0]["cash"] == pytest.approx(rec["value"], rel=1e-12)
+    prov = json.loads((out / "provenance.json").read_text(encoding="utf-8"))
+    assert prov["solved"] == {"pools.p.cash": rec["value"]}
     assert main(["solve", str(case), "--lever", "pools.p.cash", "--bracket", "1e6",
                  "--measure", "pool:p", "--statistic", "x", "--target", "0.05"]) == 2
     assert main(["solve", str(case), "--lever", "pools.p.cash", "--bracket", "1e6,2e6",
@@ -90,3 +97,36 @@ def test_cli_solve(case, tmp_path, capsys):
     assert main(["solve", str(case), "--lever", "pools.p.cahs", "--bracket", "1e6,2e8",
                  "--measure", "pool:p", "--statistic", "P(depleted by year)",
                  "--target", "0.05", "--paths", "1000", "--out", str(out)]) == 2
+
+
+def test_unreachable_target_names_the_constraint_that_binds(tmp_path):
+    """The guarantee balance cannot reach 10亿 by 2026 however fast lending grows: the
+    guarantor's leverage cap (10 x 1,000万 of net assets on a weighted liability of 0.3 per
+    yuan lent) stops it. The error says so, and from which year, instead of only "not
+    bracketed"."""
+    sc = {"simulation": {"paths": 200, "seed": 3, "start_year": 2025, "horizon_years": 2},
+          "cohorts": [{"name": "g", "loans": 100, "exposure": 1e6, "pd": 0.0, "lgd": 0.5,
+                       "rho": 0.1, "product": "guaranteed", "guarantor": "hubei", "growth": 0.1}],
+          "guarantors": [{"name": "hubei", "net_assets": 1e7, "leverage_cap": 10}],
+          "report": {"guarantee_balance_year": 2026, "guarantee_balance_target": 1e9}}
+    f = tmp_path / "g.toml"
+    f.write_bytes(tomli_w.dumps(sc).encode())
+    fig = Figure("guarantee_balance", "end of year", 2026)
+    with pytest.raises(UsageError, match=r"not bracketed.*at cohorts\.g\.growth = 5: the "
+                                         r"guarantor hubei's leverage cap binds from 2026 "
+                                         r"\(removes .* of new lending\)"):
+        solve(str(f), "cohorts.g.growth", 0.0, 5.0, fig, 1e9)
+    # and a lever that can reach it is solved (the same figure, a cap that does not bind)
+    sc["guarantors"][0]["net_assets"] = 1e9
+    f.write_bytes(tomli_w.dumps(sc).encode())
+    sol = solve(str(f), "cohorts.g.growth", 0.0, 10.0, fig, 1e9, xtol=0.01)
+    assert sol.achieved == pytest.approx(1e9, rel=0.02)
+
+
+def test_figure_labels_name_a_programme_and_a_basis():
+    from simpool.analysis.solve import parse_figure
+
+    f = parse_figure("bank [guaranteed] (ultimate)/EL")
+    assert (f.measure, f.statistic, f.product, f.basis) == ("bank", "EL", "guaranteed", "ultimate")
+    f = parse_figure("pool:p/P(depleted by year)@2029")
+    assert (f.measure, f.product, f.basis, f.year) == ("pool:p", None, None, 2029)

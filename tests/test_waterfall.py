@@ -59,6 +59,12 @@ def test_worked_examples(name, expected):
     res = simpool.simulate(simpool.load_scenario(ROOT / "scenarios" / "examples" / f"{name}.toml"))
     for party, value in expected.items():
         np.testing.assert_allclose(res.samples(party), value, rtol=1e-12)
+        # ultimately, and on the guaranteed programme alone, the same (every recovery is in)
+        np.testing.assert_allclose(res.samples(party, basis="ultimate"), value, rtol=1e-12)
+        np.testing.assert_allclose(res.samples(party, basis="ultimate", product="guaranteed"),
+                                   value, rtol=1e-12)
+        np.testing.assert_allclose(res.samples(party, product="credit"), 0.0, atol=0)
+    np.testing.assert_allclose(res.samples("gross", product="guaranteed"), 70.0, rtol=1e-12)
     np.testing.assert_allclose(res.samples("net"), 70.0, rtol=1e-12)
     np.testing.assert_allclose(res.samples("gross"), 70.0, rtol=1e-12)
 
@@ -188,13 +194,23 @@ def test_pool_corridor():
 
 
 def test_insurance_pool_modes():
+    # insured: bank 30%, insurer 70% (no national fund, re-guarantor or government); the
+    # insurer pays the bank 70 and the pool reimburses half of it; recoveries 30%
     res = one_loan(product="insured", insurance_pool={"mode": "quota_share", "beta": 0.5})
-    assert losses(res) == pytest.approx({"bank": 14, "reguarantor": 14, "national_fund": 14,
-                                         "government": 14, "insurer": 7, "insurance_pool": 7}, abs=1e-9)
-    # stop loss: premium 1% of 100 = 1, attachment 1 x premium -> pays 0.5 x (20 - 1) = 9.5
+    assert res.parties == ["bank", "insurer", "insurance_pool"]
+    assert losses(res) == pytest.approx({"bank": 21, "insurer": 24.5, "insurance_pool": 24.5},
+                                        abs=1e-9)
+    # stop loss: premium 2% of 100 = 2, attachment 1 x premium -> pays 0.5 x (70 - 2) = 34
     res = one_loan(product="insured", insurance_pool={"mode": "stop_loss", "beta": 0.5, "theta": 1.0})
-    assert losses(res)["insurance_pool"] == pytest.approx(9.5 * 0.7)
-    assert losses(res)["insurer"] == pytest.approx(10.5 * 0.7)
+    assert losses(res) == pytest.approx({"bank": 21, "insurer": 36 * 0.7,
+                                         "insurance_pool": 34 * 0.7}, abs=1e-9)
+    assert res._raw["insurer_loss_ratio"][0, 0, 0] == pytest.approx(35.0)
+    res = one_loan(product="insured", insurance_pool={"mode": "none"})
+    assert losses(res) == pytest.approx({"bank": 21, "insurer": 49, "insurance_pool": 0}, abs=1e-9)
+    # the older spelling: mode premium_subsidy with pi = no claims paid, pi of premium
+    res = one_loan(product="insured", insurance_pool={"mode": "premium_subsidy", "pi": 0.5})
+    assert losses(res)["insurance_pool"] == 0.0
+    assert res._raw["premium_subsidy"][0, 0] == pytest.approx(1.0)
 
 
 def test_npl_breach_probability():
@@ -202,22 +218,35 @@ def test_npl_breach_probability():
     df = res.summary()
     row = df[(df.measure == "bank:b1") & df.statistic.str.startswith("P(NPL>")]
     assert row["value"].tolist() == [1.0] and row["param"].tolist() == [0.05]
+    row = df[(df.measure == "bank:b1") & (df.statistic == "NPL ratio (stock)")]
+    assert row["value"].tolist() == [1.0]
 
 
-def test_stop_npl_suspends_later_compensation():
+def test_stop_npl_stops_new_loans_not_compensation():
+    """A pool's stop level stops the bank's new eligible loans (POLICY.md), never its
+    payments: a bank above it at a year's end lends nothing new the next year, and the pool
+    keeps paying its share of every default, in every year."""
     sc = {"simulation": {"paths": 3000, "seed": 5, "horizon_years": 4},
           "cohorts": [{"name": "c", "loans": 200, "exposure": 1.0, "pd": 0.1, "lgd": 1.0, "rho": 0.2,
-                       "pool": "p"}],
-          "pools": [{"name": "p", "cash": 1e9, "share": 0.5, "stop_npl": 0.0}],
+                       "pool": "p", "growth": 0.5}],
+          "pools": [{"name": "p", "cash": 1e9, "share": 0.5, "stop_npl": 0.0,
+                     "leverage_target": None}],
           "policy": {"claim_lag_days": 0, "recovery_timing": "immediate"}}
     res = simpool.simulate(simpool.load_scenario(sc))
+    raw = res._raw
     pool = np.stack([res.samples("compensation_pool", y) for y in res.years], axis=1)
-    d = res._raw["defaults"]
-    first = np.argmax(d > 0, axis=1)
-    for i in range(len(pool)):
-        after = pool[i, first[i] + 1:]
-        assert np.all(after == 0.0)
-        assert pool[i, first[i]] == pytest.approx(0.5 * d[i, first[i]])
+    d = raw["loss"]
+    np.testing.assert_allclose(pool, 0.5 * d, rtol=1e-12)  # compensation goes on
+    stopped = raw["pool_bank_npl"][:, :, 0, 0] > 0.0  # any default: above a stop of 0
+    np.testing.assert_array_equal(raw["pool_suspended"][:, :, 0], stopped)
+    removed = raw["lending_removed"][:, :, 2]  # by pool:p NPL stop (guarantors 0, reg, lev)
+    for y in range(1, 4):
+        planned = removed[:, y] + (res._raw["segment_balance"][:, y, 0]
+                                   - res._raw["segment_balance_end"][:, y - 1, 0])
+        # a stopped bank makes none of its new loans; the others all of theirs
+        assert np.all(removed[stopped[:, y - 1], y] > 0)
+        assert np.all(removed[~stopped[:, y - 1], y] == 0)
+        np.testing.assert_allclose(planned[stopped[:, y - 1]], removed[stopped[:, y - 1], y])
 
 
 def scenario_strategy():
@@ -235,8 +264,17 @@ def scenario_strategy():
         "pool_cash": st.floats(0, 1e8), "guar_na": st.floats(-1e6, 1e8),
         "gov_cap": st.one_of(st.none(), st.floats(0, 1e7)),
         "nf_cap": st.floats(0.01, 1.0), "excess": st.sampled_from(["reallocate", "suspend"]),
-        "ip_mode": st.sampled_from(["stop_loss", "quota_share", "premium_subsidy"]),
+        "ip_mode": st.sampled_from(["stop_loss", "quota_share", "premium_subsidy", "none"]),
+        "subsidy": st.floats(0.0, 1.0),
         "corridor": st.one_of(st.none(), st.just([0.01, 0.05])),
+        "basis": st.sampled_from(["released", "in_force"]),
+        "line": st.one_of(st.none(), st.floats(0, 1e9)),
+        "line_mode": st.sampled_from(["shift", "stop"]),
+        "write_off": st.integers(0, 3),
+        "suspend": st.one_of(st.none(), st.floats(0.1, 3.0)),
+        "term": st.one_of(st.none(), st.integers(1, 3)),
+        "growth": st.floats(0.0, 0.5),
+        "stop_npl": st.one_of(st.none(), st.floats(0.0, 0.2)),
     })
 
 
@@ -247,6 +285,9 @@ def test_conservation_and_bounds_on_generated_scenarios(spec):
     for i, c in enumerate(spec["cohorts"]):
         row = {k: c[k] for k in ("loans", "exposure", "pd", "lgd", "rho", "product")}
         row["name"] = f"c{i}"
+        row["growth"] = spec["growth"]
+        if spec["term"] is not None and i % 2:
+            row["term_years"] = spec["term"]
         if c["product"] == "credit" and c["pooled"]:
             row["pool"] = "p"
             row["first_loan"] = c["first_loan"]
@@ -255,19 +296,40 @@ def test_conservation_and_bounds_on_generated_scenarios(spec):
         "simulation": {"paths": 300, "seed": 7, "horizon_years": spec["horizon"]},
         "cohorts": cohorts,
         "guarantors": [{"name": "g", "net_assets": spec["guar_na"]}],
-        "insurers": [{"name": "i"}],
-        "pools": [{"name": "p", "cash": spec["pool_cash"], "corridor": spec["corridor"]}],
+        "insurers": [{"name": "i", "suspend_loss_ratio": spec["suspend"]}],
+        "banks": [{"name": "b", "write_off_years": spec["write_off"]}],
+        "pools": [{"name": "p", "cash": spec["pool_cash"], "corridor": spec["corridor"],
+                   "stop_npl": spec["stop_npl"]}],
         "government": {"annual_cap": spec["gov_cap"]},
-        "insurance_pool": {"mode": spec["ip_mode"], "cash": spec["pool_cash"]},
+        "insurance_pool": {"mode": spec["ip_mode"], "cash": spec["pool_cash"],
+                           **({"premium_subsidy": spec["subsidy"]}
+                              if spec["ip_mode"] != "premium_subsidy" else {})},
         "policy": {"sharing": spec["sharing"], "claim_lag_days": spec["claim_lag"],
                    "reimbursement_lag_days": spec["reimb_lag"], "recovery_timing": spec["timing"],
-                   "national_fund_payout_cap": spec["nf_cap"], "national_fund_excess": spec["excess"]},
+                   "national_fund_payout_cap": spec["nf_cap"], "national_fund_excess": spec["excess"],
+                   "national_fund_payout_basis": spec["basis"],
+                   "national_fund_credit_line": spec["line"],
+                   "national_fund_credit_line_mode": spec["line_mode"]},
     })
     res = simpool.simulate(sc)
     raw = res._raw
-    scale = max(1.0, float(np.abs(raw["net"]).max()))
+    # rounding is relative to the flows (exposure at default), not to what is left of them
+    scale = max(1.0, float(np.abs(raw["net"]).max()), float(raw["segment_ead"].sum(axis=2).max()))
     # the parties sum to net in every path and year
     np.testing.assert_allclose(raw["party"].sum(axis=2), raw["net"], atol=1e-9 * scale)
+    # ultimately the parties bear the gross loss, in every path and year (POLICY.md)
+    np.testing.assert_allclose(raw["party_ultimate"].sum(axis=2), raw["loss"],
+                               rtol=1e-9, atol=1e-9)
+    # by programme: cash and ultimate add up to the totals, and each programme's parties are
+    # only those that take part in it
+    pp = raw["product_party"]
+    np.testing.assert_allclose(pp[:, :, 0].sum(axis=2), raw["party"], atol=1e-9 * scale)
+    np.testing.assert_allclose(pp[:, :, 1].sum(axis=2), raw["party_ultimate"], atol=1e-9 * scale)
+    from simpool.analysis.results import PRODUCT_PARTIES, PRODUCTS
+    from simpool.scenario.policy import PARTIES
+    for k, prod in enumerate(PRODUCTS):
+        outside = [PARTIES.index(p) for p in PARTIES if p not in PRODUCT_PARTIES[prod]]
+        assert np.all(pp[:, :, :, k, outside] == 0.0), prod
     # net = gross + recoveries still to come, over the horizon
     np.testing.assert_allclose(res.samples("net"), res.samples("gross") + res.samples("pending_recoveries"),
                                atol=1e-9 * scale)
@@ -328,7 +390,9 @@ def test_pool_presets_and_npl_warnings():
     assert (pool.share, pool.warn_npl, pool.stop_npl) == (0.45, 0.05, 0.08)  # explicit key wins
     df = simpool.simulate(sc).summary()
     rows = df[df.measure == "pool:kv"].set_index("statistic")["value"]
-    assert rows["P(NPL>0.05, warn)"] == 1.0 and rows["P(NPL>0.08, stop)"] == 1.0
+    # per cooperating bank (the default bank here)
+    assert rows["P(bank bank NPL>0.05, warn)"] == 1.0 and rows["P(bank bank NPL>0.08, stop)"] == 1.0
+    assert rows["P(a bank's new loans stopped)"] == 1.0 and rows["NPL ratio (stock)"] == 1.0
 
 
 def test_fee_above_one_percent_warns():
