@@ -238,6 +238,10 @@ class FeaturePlan:
         sec = section("lending")
         codes = {"credit": 0, "guaranteed": 1, "insured": 2}
         for y, year in enumerate(years):
+            # (not tracked under the exponential twist: NaN, and the row is left out)
+            key = (year, "lending", "loans outstanding (end of year)", nan, "mean")
+            emit(sec, year, "lending", "loans outstanding (end of year)", nan, "mean",
+                 lambda: raw["loans_outstanding"][:, y], gate=key)
             for prod in self.products:
                 emit(sec, year, f"lending:{prod}", "balance (start of year)", nan, "mean",
                      lambda c=codes[prod]: raw["product_balance"][:, y, c])

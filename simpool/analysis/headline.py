@@ -28,7 +28,7 @@ def format_value(value: float, statistic: str, measure: str) -> str:
                           "loans per yuan of public money", "loss ratio") or \
             statistic.startswith("leverage"):
         return f"{value:,.2f}"
-    if measure == "defaults":
+    if measure == "defaults" or statistic.startswith("loans outstanding"):
         return f"{value:,.1f}"
     return format_yuan(value)
 

@@ -173,8 +173,8 @@ def _keep(row, last_year) -> bool:
         return False
     if m in ("national_fund", "government") or m == "lending_removed":
         return horizon and not st.startswith("payout rate")
-    if m.startswith("lending:"):
-        return last and m.count(":") == 1
+    if m.startswith("lending:") or m == "lending":
+        return last and m.count(":") <= 1
     if m == "national_fund:payout_rate_before_cap":
         return last and (st == "EL" or st == "VaR" and row["param"] >= 0.99)
     if not horizon:
@@ -232,7 +232,7 @@ def format_summary(res, rows) -> str:
         elif st.startswith("P(") or st in ("prob", "subsidy rate") or \
                 row["measure"].endswith("_before_cap") or "rate" in st or "NPL ratio" in st:
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
-        elif row["measure"] in ("defaults", "borrowers") or st.startswith("leverage") or \
+        elif row["measure"] in ("defaults", "borrowers", "lending") or st.startswith("leverage") or \
                 st in ("loans per yuan of public money", "loss ratio"):
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
