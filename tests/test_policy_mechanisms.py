@@ -76,6 +76,13 @@ def test_insured_route_stop_loss_with_premium_subsidy():
     assert first(res, "guarantor_leverage")[0, -1] == 0.0  # the re-guarantor's liability
 
 
+def test_loss_ratio_of_a_small_premium():
+    """A loan of 10 yuan: premium 0.2 yuan, claims 7: loss ratio 35 (no rounding of small
+    premiums to none)."""
+    res = run([cohort("bad", 1, 1.0, "insured", exposure=10.0)], insurance_pool={"mode": "none"})
+    assert first(res, "insurer_loss_ratio")[0, 0] == pytest.approx(35.0)
+
+
 def test_insured_sharing_is_a_table():
     res = run([cohort("bad", 1, 1.0, "insured")],
               policy={"insured_sharing": {"bank": 0.2, "insurer": 0.8}},
@@ -194,6 +201,10 @@ def test_government_fund_runs_dry():
     s = res.summary()
     rows = s[(s.measure == "government") & (s.statistic == "P(government fund exhausted by year)")]
     assert rows.value.tolist() == [1.0, 1.0]  # by year: once dry, dry
+    # a fund of half a yuan with a cap of 0.8: its cash, below the cap, limited it
+    tiny = run(_nf_book(), government={"fund": 0.5, "annual_cap": 0.8})
+    assert first(tiny, "gov_exhausted")[0] == 1.0
+    assert first(tiny, "gov_moved")[0] == pytest.approx(199.5)
     # an annual cap that binds is not an exhausted fund
     capped = run(_nf_book(), government={"fund": 1e6, "annual_cap": 30.0})
     assert first(capped, "gov_exhausted")[0] == 0.0
@@ -240,12 +251,31 @@ def test_weighted_leverage_and_the_re_guarantor():
 
 
 def test_insolvent_re_guarantor_moves_its_share_to_the_guarantor():
-    res = run([cohort("bad", 1, 1.0)], reguarantor={**FLAT, "fee_rate": 0.0, "net_assets": 0.0})
+    """Net assets of exactly 0 are insolvent (<= 0); leverage is then infinite, also in a
+    year with nothing left on the book (0 / 0)."""
+    res = run([cohort("bad", 1, 1.0)], horizon=2,
+              reguarantor={**FLAT, "fee_rate": 0.0, "net_assets": 0.0})
     assert party(res, "reguarantor") == 0.0
     assert party(res, "guarantor") == pytest.approx(28.0)
+    assert np.isinf(first(res, "guarantor_leverage")[:, -1]).all()
     s = res.summary()
     row = s[(s.measure == "reguarantor") & (s.statistic == "P(insolvent by year)")]
-    assert row.value.tolist() == [1.0]
+    assert row.value.tolist() == [1.0, 1.0]
+
+
+def test_a_re_guarantor_with_a_little_net_assets_is_solvent():
+    res = run([cohort("bad", 1, 1.0)], reguarantor={**FLAT, "fee_rate": 0.0, "net_assets": 0.5})
+    assert party(res, "reguarantor") == pytest.approx(14.0)
+    assert party(res, "guarantor") == pytest.approx(14.0)
+
+
+def test_a_guarantor_with_no_net_assets_is_insolvent():
+    """Exactly 0 is insolvent: its share falls on the bank, and the others pay the bank."""
+    res = run([cohort("bad", 1, 1.0)], horizon=2,
+              guarantors=[{"name": "g", "net_assets": 0.0, **FLAT}])
+    assert party(res, "guarantor") == 0.0
+    assert party(res, "bank") == pytest.approx(28.0)
+    assert np.isinf(first(res, "guarantor_leverage")[:, 0]).all()
 
 
 # ---------------------------------------------------------------- NPL stock
@@ -300,3 +330,19 @@ def test_worked_splits_by_product_beside_other_programmes(sharing, expected):
     assert party(res, "bank", "ultimate", "credit") == pytest.approx(70.0)
     assert party(res, "bank", "ultimate") == pytest.approx(14 + 21 + 70)
     assert party(res, "national_fund", "ultimate", "insured") == 0.0
+
+
+# ---------------------------------------------------------------- single loans
+def test_single_loans_are_a_static_book_less_their_defaults():
+    """Loans of ``mode = "loans"`` (and tapes) stay on the book until they default: the
+    balance at each year's start and end is the opening balance less the exposure defaulted
+    so far, and the NPL ratio and the national fund's released base read it."""
+    loans = [{"name": "x", "loans": 1, "exposure": 100.0, "pd": 1.0, "lgd": 0.7, "rho": 0.0,
+              "mode": "loans", "product": "credit"},
+             {"name": "y", "loans": 1, "exposure": 300.0, "pd": 0.0, "lgd": 0.7, "rho": 0.0,
+              "mode": "loans", "product": "credit"}]
+    res = run(loans, horizon=2)
+    np.testing.assert_allclose(first(res, "segment_balance").sum(axis=1), [400.0, 300.0])
+    np.testing.assert_allclose(first(res, "segment_balance_end").sum(axis=1), [300.0, 300.0])
+    np.testing.assert_allclose(first(res, "npl")[:, 0], [100 / 400, 0.0])
+    np.testing.assert_allclose(first(res, "bank_balance")[:, 0], [400.0, 300.0])

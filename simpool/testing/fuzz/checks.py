@@ -174,7 +174,12 @@ def _check_flag_messages(case: Case, root: Path, err: str, needles: list[str]) -
 def _read_table(data: bytes):
     import pandas as pd
 
-    return pd.read_csv(io.BytesIO(data), encoding="utf-8-sig")
+    df = pd.read_csv(io.BytesIO(data), encoding="utf-8-sig",
+                     dtype={"product": str, "basis": str})
+    for col in ("product", "basis"):  # an empty cell is "" (all programmes; not a loss)
+        if col in df:
+            df[col] = df[col].fillna("")
+    return df
 
 
 def _rows_differ(a, b, cols: tuple[str, ...] = _ROW_COLS) -> str | None:
@@ -192,7 +197,8 @@ def _rows_differ(a, b, cols: tuple[str, ...] = _ROW_COLS) -> str | None:
             y = pd.to_numeric(b[c], errors="coerce").to_numpy(dtype=float)
             same = (x == y) | (np.isnan(x) & np.isnan(y))
         else:
-            same = np.array(a[c].astype(str).tolist()) == np.array(b[c].astype(str).tolist())
+            same = np.array(a[c].fillna("").astype(str).tolist()) == \
+                np.array(b[c].fillna("").astype(str).tolist())
         if not same.all():
             k = int(np.flatnonzero(~same)[0])
             return (f"{c} differs on row {k + 1} ({a['measure'].iloc[k]}/{a['statistic'].iloc[k]}):"

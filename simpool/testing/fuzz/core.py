@@ -244,7 +244,8 @@ def _check_run_output(out: Path, rc: int) -> str | None:
     try:
         import pandas as pd
 
-        df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+        df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig",
+                         dtype={"product": str, "basis": str})
         if list(df.columns) != ["scenario", "year", "measure", "product", "basis", "statistic",
                                 "param", "value", "se"]:
             return f"summary.csv has columns {list(df.columns)}"
