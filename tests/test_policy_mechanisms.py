@@ -346,3 +346,17 @@ def test_single_loans_are_a_static_book_less_their_defaults():
     np.testing.assert_allclose(first(res, "segment_balance_end").sum(axis=1), [300.0, 300.0])
     np.testing.assert_allclose(first(res, "npl")[:, 0], [100 / 400, 0.0])
     np.testing.assert_allclose(first(res, "bank_balance")[:, 0], [400.0, 300.0])
+
+
+def test_pool_rules_hold_for_amounts_below_a_yuan():
+    """100 credit loans of 0.01 yuan default (B = 1 yuan): the corridor [1%, 5%] leaves 0.04
+    of losses for a 40% share (0.016 paid); a cumulative cap of 50% of the losses stops a
+    100% share at 0.5. No rule switches off for sums below one yuan."""
+    tiny = [{"name": "c", "loans": 100, "exposure": 0.01, "pd": 1.0, "lgd": 0.7, "rho": 0.0,
+             "product": "credit", "pool": "p"}]
+    res = run(tiny, pools=[{"name": "p", "cash": 100.0, "share": 0.4, "corridor": [0.01, 0.05],
+                            "leverage_target": None}])
+    assert party(res, "compensation_pool", "ultimate") == pytest.approx(0.016 * 0.7)
+    res = run(tiny, pools=[{"name": "p", "cash": 100.0, "share": 1.0, "first_loan_bonus": 0.0,
+                            "cumulative_cap_share": 0.5, "leverage_target": None}])
+    assert party(res, "compensation_pool", "ultimate") == pytest.approx(0.5 * 0.7)
