@@ -89,6 +89,12 @@ def test_insured_sharing_is_a_table():
               insurance_pool={"mode": "none"})
     assert party(res, "bank") == pytest.approx(14.0)
     assert party(res, "insurer") == pytest.approx(56.0)
+    # an insurer with no share has no claims: the bank bears it all, the pool pays nothing
+    res = run([cohort("bad", 1, 1.0, "insured")],
+              policy={"insured_sharing": {"bank": 1.0, "insurer": 0.0}},
+              insurance_pool={"mode": "quota_share", "beta": 0.5})
+    assert party(res, "bank") == pytest.approx(70.0)
+    assert party(res, "insurer") == 0.0 and party(res, "insurance_pool") == 0.0
 
 
 def test_insurer_suspension_stops_its_new_loans():
@@ -360,3 +366,22 @@ def test_pool_rules_hold_for_amounts_below_a_yuan():
     res = run(tiny, pools=[{"name": "p", "cash": 100.0, "share": 1.0, "first_loan_bonus": 0.0,
                             "cumulative_cap_share": 0.5, "leverage_target": None}])
     assert party(res, "compensation_pool", "ultimate") == pytest.approx(0.5 * 0.7)
+
+
+def test_a_recovery_of_one_yuan_is_received():
+    """A credit loan of 10 yuan with LGD 0.9: the bank gets its 1 yuan back (cash 9 = its
+    ultimate loss, recoveries immediate)."""
+    res = run([cohort("c", 1, 1.0, "credit", exposure=10.0, lgd=0.9)])
+    assert party(res, "bank") == pytest.approx(9.0)
+    assert party(res, "bank", "ultimate") == pytest.approx(9.0)
+
+
+def test_a_bank_with_no_loans_has_no_npl():
+    res = run([cohort("c", 10, 1.0, "credit", bank="a")], horizon=2,
+              banks=[{"name": "a"}, {"name": "b"}])
+    np.testing.assert_allclose(first(res, "npl")[:, 1], [0.0, 0.0])
+    np.testing.assert_allclose(first(res, "npl")[:, 0], [1.0, 0.0])  # then nothing left: 0
+    # a book below one yuan has a ratio all the same: 10 loans of 0.05, one defaults
+    small = run([cohort("d", 1, 1.0, "credit", exposure=0.05),
+                 cohort("e", 9, 0.0, "credit", exposure=0.05)])
+    assert first(small, "npl")[0, 0] == pytest.approx(0.1)
