@@ -17,7 +17,7 @@ STAGES = ("scenario", "engine", "analysis", "outputs", "cli")
 SHARED = {"simpool.errors", "simpool._version"}
 #: The numba kernels: they import nothing of simpool but each other and the jit wrapper.
 KERNELS = {"simpool.engine." + m for m in ("_jit", "rng", "binomial", "kernels", "waterfall",
-                                             "fundkernels", "moments")}
+                                             "fundkernels", "moments", "publicflows")}
 
 
 def _modules() -> dict[str, Path]:

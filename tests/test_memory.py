@@ -147,7 +147,7 @@ def test_summary_is_the_same_whatever_is_kept(extra):
     sc = load_scenario({**SMALL, **extra})
     full = simulate(sc, keep="all")
     lean = simulate(sc, keep="summary")
-    assert lean.keep == "summary" and "entity" not in lean._raw and "entity" in full._raw
+    assert lean.keep == "summary" and "pool_balance" not in lean._raw and "pool_balance" in full._raw
     assert _rows(full) == _rows(lean)  # bit for bit
 
 
@@ -196,8 +196,8 @@ def test_block_moments_match_the_estimators_on_the_paths():
 
 def test_compact_results_say_what_is_missing():
     res = simulate(load_scenario(SMALL), keep="summary")
-    with pytest.raises(KeyError, match="keep='all' or keep=\\['entity'\\]"):
-        res.samples("guarantor:gt")
+    with pytest.raises(KeyError, match="keep='all' or keep=\\['guarantor_net_assets'\\]"):
+        res.guarantor_net_assets("gt")
     with pytest.raises(KeyError, match="keep=\\['pool_balance'\\]"):
         res.pool_balance("p")
     kept = simulate(load_scenario(SMALL), keep=["pool_balance"])

@@ -12,7 +12,7 @@ jupytext = pytest.importorskip("jupytext")
 nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
-STORIES = {"quickstart", "who_pays_4222", "will_the_pools_last", "angel_fund",
+STORIES = {"quickstart", "who_pays_4222", "will_the_pools_last", "angel_fund", "public_money",
            "whatif_sweep_goalseek"}
 
 

@@ -385,3 +385,16 @@ def test_a_bank_with_no_loans_has_no_npl():
     small = run([cohort("d", 1, 1.0, "credit", exposure=0.05),
                  cohort("e", 9, 0.0, "credit", exposure=0.05)])
     assert first(small, "npl")[0, 0] == pytest.approx(0.1)
+
+
+def test_a_guaranteed_cohort_of_zero_yuan_plans_finite_shares_weights_and_fees():
+    """A cohort of 0-yuan loans has no balance to weight by: its national-fund cover is the
+    plain share (no borrower above the cap), its liability weight and fee the plain per-loan
+    values (a 0-yuan loan is small), never 0/0."""
+    res = run([cohort("zero", 10, 1.0, exposure=0.0), cohort("g", 10, 1.0)])
+    r = res._wf.routes
+    assert np.isfinite(r.shares).all() and np.isfinite(r.weight).all()
+    np.testing.assert_allclose(r.shares[0], [0.2, 0.2, 0.2, 0.2, 0.2])
+    assert r.weight[0] == pytest.approx(0.75) and r.nf_fee_rate[0] == 0.0
+    assert np.isfinite(res._raw["party"]).all()
+    assert party(res, "bank") == pytest.approx(0.2 * 700)

@@ -27,10 +27,13 @@ def test_unknown_keys_are_errors_with_did_you_mean():
         "allowed: paths, seed, start_year, horizon_years",
         "unknown_keys.toml:5: modle: unknown key 'modle' (did you mean 'model'?); "
         "allowed: title, description, simulation, model, cohorts, portfolio, report, importance_sampling, "
-        "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool, funds, stress, sweep",
+        "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool, payers, rewards, funds, stress, "
+        "sweep",
         "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
         "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, "
-        "guarantor, pool, insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover",
+        "guarantor, pool, insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover, "
+        "interest_subsidy_rate, interest_subsidy_payer, interest_subsidy_years, premium_subsidy_rate, "
+        "premium_subsidy_payer",
     ]
 
 
@@ -146,7 +149,9 @@ def test_override_errors_name_the_flag():
         "--set: model.dof: must be a number, got 'abc'",
         "--set: cohorts.opto_credit.pdd: unknown key 'pdd' (did you mean 'pd'?); allowed: name, "
         "loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, guarantor, pool, "
-        "insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover",
+        "insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover, "
+        "interest_subsidy_rate, interest_subsidy_payer, interest_subsidy_years, premium_subsidy_rate, "
+        "premium_subsidy_payer",
     ]
 
 

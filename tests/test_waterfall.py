@@ -335,7 +335,8 @@ def test_conservation_and_bounds_on_generated_scenarios(spec):
                                atol=1e-9 * scale)
     # no pool below zero, nothing paid by a pool beyond its share of the losses
     assert raw["pool_balance"].min() >= -1e-9 * max(1.0, spec["pool_cash"])
-    assert np.all(np.isfinite(raw["party"])) and np.all(np.isfinite(raw["fiscal"]))
+    assert np.all(np.isfinite(raw["party"])) and np.all(np.isfinite(raw["public_flows"]))
+    assert np.all(np.isfinite(res.fiscal_npv(kind=None)))
     pool_paid = res.samples("compensation_pool") if "compensation_pool" in res.parties else np.zeros(1)
     assert np.all(pool_paid <= 0.55 * res.samples("net") + 1e-6 * scale + 1e-9)
 

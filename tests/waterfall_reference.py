@@ -87,12 +87,13 @@ R13 ``pending`` = [payments, recoveries] due after the horizon. Recoveries: all 
     within the horizon. Payments (POLICY.md does not define the figure): per year after the
     horizon and per entity (per party for those without entities), its net payment of that
     year (payments less reimbursements received) when positive, summed.
-R14 ``fiscal`` (POLICY.md: fees, premiums, subsidies and capital flows "move ... the fiscal
-    figure"; nothing more): the NPV at ``discount``, each year's flow at mid-year
-    (``(1 + r)^-(y + 1/2)``), of the cash losses of the re-guarantor, the national fund,
-    the government, the compensation pools and the insurance pool, the premium subsidy paid,
-    the fee subsidies of the guarantors and the re-guarantor, and their capital injections.
-    Re-guarantee fees received and pool top-ups are not in it.
+R14 ``public_flows`` (POLICY.md "Public money" and "The 四补"): per ledger column
+    (``wf.ledger_columns``, the plan's (payer, flow, recipient)), the interest subsidy
+    ``rate x max(balance at the year's start - EAD / 2, 0)`` in the cohort's first years,
+    the premium subsidy ``rate x premium_rate x balance``, and each guarantor's (the
+    re-guarantor's) 四补: fee subsidy, injection, payout compensation ``rate x max(net
+    payouts, 0)``, business reward ``rate x`` small-loan balance, then the top-up to the
+    starting net assets (restore) or to ``liability / top_up_leverage`` (leverage).
 """
 
 from __future__ import annotations
@@ -111,7 +112,7 @@ OUTPUT_NAMES = (
     "pool_balance", "pool_unpaid", "pool_npl", "pool_bank_npl", "pool_suspended",
     "guarantor_net_assets", "guarantor_leverage", "npl", "nf_rate_precap", "nf_binds",
     "nf_payout_rate", "nf_moved", "nf_line_moved", "gov_moved", "gov_exhausted", "gov_balance",
-    "premium_subsidy", "insurer_loss_ratio", "insurer_suspended", "fiscal", "pending",
+    "premium_subsidy", "insurer_loss_ratio", "insurer_suspended", "public_flows", "pending",
     "lending_removed", "product_balance", "bank_balance", "pool_eligible")
 
 
@@ -174,7 +175,7 @@ class _Ledger:
 
 def reference_path(wf, book, seg_ead, seg_loss, seg_bal, seg_bal_end, *,
                    yield_after_payouts=True, insolvency_absorbing=False,
-                   fiscal_time=0.5) -> dict:
+                   ) -> dict:
     """Every waterfall output of one path (the shapes of :class:`simpool.engine.inputs.Outputs`
     without the path axis, as nested lists), from that path's credit outputs (H x S each).
 
@@ -223,7 +224,9 @@ def reference_path(wf, book, seg_ead, seg_loss, seg_bal, seg_bal_end, *,
         "net": zeros(H),
     }
     throttle = {}
-    fiscal_flows = zeros(H)  # public money's outflow per year (fiscal NPV)
+    led_cols = list(wf.ledger_columns)
+    public_flows = zeros(H, len(led_cols))
+    lg = wf.ledger
 
     # ---- state -----------------------------------------------------------------------
     na = [float(x) for x in gu.net_assets0]          # guarantors' net assets
@@ -552,6 +555,27 @@ def reference_path(wf, book, seg_ead, seg_loss, seg_bal, seg_bal_end, *,
         out["gov_balance"][y + 1] = gov_cash
 
         # ---- "Guarantor and re-guarantor balance sheets" (READING R9; finding F1) -----
+        # and "The 四补" (READING R14)
+        def pay(col, amount):
+            if int(col) >= 0:
+                public_flows[y][int(col)] += amount
+
+        def four_supports(k, na_now, na_start, cash_loss, fee_subsidy, injection, small_bal, liab):
+            cols = [int(c) for c in lg.g_col[k]]
+            comp = float(lg.comp_rate[k]) * max(cash_loss, 0.0)
+            reward = float(lg.reward_rate[k]) * small_bal
+            after = na_now + comp + reward
+            rule = int(lg.top_up_rule[k])
+            top = 0.0
+            if rule == 1:
+                top = max(na_start - after, 0.0)
+            elif rule == 2:
+                top = max(liab / float(lg.top_up_leverage[k]) - after, 0.0)
+            for c, amount in zip(cols, (fee_subsidy, injection, top, comp, reward)):
+                pay(c, amount)
+            return after + top
+
+        small_reg = 0.0
         for g in range(NG):
             cash_loss = led.entity[y][NB + g]
             reg_fees = float(gu.reg_fee_rate) * g_bal[g] + g_nf_fee[g]
@@ -559,13 +583,29 @@ def reference_path(wf, book, seg_ead, seg_loss, seg_bal, seg_bal_end, *,
             na[g] += (float(gu.yield_rate[g]) * yield_base
                       + (float(gu.fee_rate[g]) - float(gu.cost_rate[g]) + float(gu.subsidy_rate[g])) * g_bal[g]
                       + float(gu.injection[g]) - reg_fees - cash_loss)
+            small = sum(b0[s] * float(lg.small_share[s]) for s in range(S)
+                        if product[s] == GUARANTEED and s_guar[s] == g)
+            small_reg += small
+            na[g] = four_supports(g, na[g], float(gu.net_assets0[g]), cash_loss,
+                                  float(gu.subsidy_rate[g]) * g_bal[g], float(gu.injection[g]),
+                                  small, g_liab[g])
             out["guarantor_net_assets"][y + 1][g] = na[g]
         cash_loss = led.party[y][REG]
         yield_base = na_reg - cash_loss if yield_after_payouts else na_reg
         na_reg += (float(gu.reg_yield_rate) * yield_base
                    + (float(gu.reg_fee_rate) - float(gu.reg_cost_rate) + float(gu.reg_subsidy_rate)) * reg_bal
                    + float(gu.reg_injection) - cash_loss)
+        na_reg = four_supports(NG, na_reg, float(gu.reg_net_assets0), cash_loss,
+                               float(gu.reg_subsidy_rate) * reg_bal, float(gu.reg_injection),
+                               small_reg, reg_liab)
         out["guarantor_net_assets"][y + 1][NG] = na_reg
+
+        # ---- interest and premium subsidies ("Public money", READING R14) --------------
+        for s in range(S):
+            if int(lg.isub_col[s]) >= 0 and y < int(lg.isub_years[s]):
+                pay(lg.isub_col[s], float(lg.isub_rate[s]) * max(b0[s] - 0.5 * E[s], 0.0))
+            if int(lg.psub_col[s]) >= 0:
+                pay(lg.psub_col[s], float(lg.psub_rate[s]) * prem_rate[s] * b0[s])
 
         # ---- NPL ratios (stock; "Banks' NPL tolerance", circuit breakers; READING R10) --
         stock_bank = [0.0] * NB
@@ -595,13 +635,6 @@ def reference_path(wf, book, seg_ead, seg_loss, seg_bal, seg_bal_end, *,
                 out["pool_bank_npl"][y][p][b] = ratio_b
                 stopped[p][b] = ratio_b > float(po.stop_npl[p])
             out["pool_suspended"][y][p] = 1.0 if any(stopped[p]) else 0.0
-
-        # ---- fiscal flows (READING R14) --------------------------------------------------
-        fiscal_flows[y] = (led.party[y][REG] + led.party[y][NF] + led.party[y][GOV]
-                           + led.party[y][CPOOL] + led.party[y][IPOOL] + out["premium_subsidy"][y]
-                           + sum(float(gu.subsidy_rate[g]) * g_bal[g] + float(gu.injection[g])
-                                 for g in range(NG))
-                           + float(gu.reg_subsidy_rate) * reg_bal + float(gu.reg_injection))
 
         # ---- "Feedback into lending": next year's new vintages (READING R11) --------------
         if y + 1 < H and bool(r.feedback):
@@ -679,8 +712,6 @@ def reference_path(wf, book, seg_ead, seg_loss, seg_bal, seg_bal_end, *,
                 throttle[v] = f
 
     # ---- outputs ---------------------------------------------------------------------
-    d = float(pub.discount)
-    fiscal = sum(fiscal_flows[y] / (1.0 + d) ** (y + fiscal_time) for y in range(H))
     out["party"] = led.party
     out["entity"] = led.entity
     out["net"] = [sum(row) for row in led.party]
@@ -690,7 +721,7 @@ def reference_path(wf, book, seg_ead, seg_loss, seg_bal, seg_bal_end, *,
     # net payment of that year when positive (payments less reimbursements received)
     pending_payments = sum(max(0.0, x) for x in led.after.values())
     out["pending"] = [pending_payments, led.pending_recoveries]
-    out["fiscal"] = fiscal
+    out["public_flows"] = public_flows
     out["throttle"] = throttle
     return out
 
@@ -717,7 +748,7 @@ def reference_waterfall(wf, book, raw, paths=None, **readings) -> dict:
         "guarantor_leverage": (H, NG + 1), "npl": (H, NB), "nf_rate_precap": (H,), "nf_binds": (H,),
         "nf_payout_rate": (H,), "nf_moved": (H,), "nf_line_moved": (H,), "gov_moved": (H,),
         "gov_exhausted": (H,), "gov_balance": (H + 1,), "premium_subsidy": (H,),
-        "insurer_loss_ratio": (H, NI), "insurer_suspended": (H, NI), "fiscal": (), "pending": (2,),
+        "insurer_loss_ratio": (H, NI), "insurer_suspended": (H, NI), "public_flows": (H, len(wf.ledger_columns)), "pending": (2,),
         "lending_removed": (H, NG + 1 + 2 * NP + NI + NB + 1), "product_balance": (H, 3),
         "bank_balance": (H, NB), "pool_eligible": (H, NP)}
     res = {name: np.array([row[name] for row in rows], dtype=float).reshape((len(rows),) + shapes[name])

@@ -317,8 +317,11 @@ class FeaturePlan:
 
 #: The per-path outputs the summary reads as samples (VaR and ES need every path); its
 #: means and probabilities come from the FeaturePlan's block moments instead.
-SUMMARY_SAMPLES = ("loss", "net", "party", "party_ultimate", "logw", "fiscal", "pending",
-                   "pool_unpaid_total", "product_party_total", "nf_rate_precap")
+SUMMARY_SAMPLES = ("loss", "net", "party", "party_ultimate", "logw", "pending",
+                   "pool_unpaid_total", "product_party_total", "nf_rate_precap",
+                   # the ledger of public money (simpool.analysis.ledger)
+                   "entity", "entity_ultimate", "premium_subsidy", "public_flows",
+                   "product_balance")
 #: ... and of each fund: its figures and the government's cash per year.
 FUND_SAMPLES = ("figures", "gov_cash")
 #: Shorthand accepted by ``keep``: the four per-segment arrays.

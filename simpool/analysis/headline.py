@@ -22,10 +22,9 @@ def format_value(value: float, statistic: str, measure: str) -> str:
         return f"{value:.3%}"
     if "TVPI" in statistic:
         return f"{value:.3f}x"
-    if statistic in ("deals funded", "leverage of public money", "loans per yuan of public money",
-                     "leverage", "end of year") and measure in ("borrowers",) or \
-            statistic in ("deals funded", "leverage of public money",
-                          "loans per yuan of public money", "loss ratio") or \
+    if statistic in ("deals funded", "leverage of public money", "leverage",
+                     "end of year") and measure in ("borrowers",) or \
+            statistic in ("deals funded", "leverage of public money", "loss ratio") or \
             statistic.startswith("leverage"):
         return f"{value:,.2f}"
     if measure == "defaults" or statistic.startswith("loans outstanding"):
@@ -56,9 +55,12 @@ def headline_rows(res, rows):
                 not r["product"] or (r["product"] == "guaranteed" and r["basis"] == "ultimate"
                                      and m != "gross")):
             keep.append(r)
-        elif whole and st in ("VaR", "ES") and abs(r["param"] - 0.99) < 1e-12 and m in ("net", "public_cash"):
+        elif whole and st in ("VaR", "ES") and abs(r["param"] - 0.99) < 1e-12 and m == "net":
             keep.append(r)
-        elif whole and m == "fiscal":
+        elif whole and m == "fiscal" and st in ("NPV", "subsidy rate") or \
+                whole and m == "public_money" and st in ("NPV", "leverage of public money"):
+            keep.append(r)
+        elif whole and m.startswith("fiscal:") and st == "NPV":
             keep.append(r)
         elif str(r["year"]) == str(last) and (st.startswith("P(depleted")
                                               or st.startswith("P(insolvent")
@@ -82,6 +84,8 @@ def headline(table):
     if "product" in whole:
         whole = whole[whole["product"].fillna("") == ""]
     keep = (whole.statistic.isin(["EL"]) & ~whole.measure.str.contains(":")) | \
-        (whole.measure == "fiscal") | whole.statistic.str.startswith("P(breach") | \
+        ((whole.measure == "fiscal") & whole.statistic.isin(["NPV", "subsidy rate"])) | \
+        ((whole.measure.str.startswith("fiscal:")) & (whole.statistic == "NPV")) | \
+        whole.statistic.str.startswith("P(breach") | \
         whole.measure.str.startswith("pool:") & whole.statistic.str.startswith("top-up")
     return whole[keep]

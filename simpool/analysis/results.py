@@ -5,8 +5,12 @@
 ``defaults``, ``net``, each party of the waterfall (``bank``, ``guarantor``, ``reguarantor``,
 ``national_fund``, ``government``, ``compensation_pool``, ``insurer``, ``insurance_pool``),
 one entity (``guarantor:<name>``, ``bank:<name>``, ``compensation_pool:<name>``,
-``insurer:<name>``), ``fiscal`` (NPV of public outflows), ``pending_payments`` and
-``pending_recoveries`` (due after the horizon). A party's loss has two bases:
+``insurer:<name>``), ``pending_payments`` and ``pending_recoveries`` (due after the
+horizon), and public money from the ledger (:mod:`simpool.analysis.ledger`):
+``fiscal`` (budget money) and ``public_money`` (budget money and state-owned capital), each
+also per level as ``fiscal:<level>``, ``public_money:<level>``: cash per calendar year,
+outlays positive, summed over the years with ``year=None`` (undiscounted; the NPV is
+:meth:`Results.fiscal_npv`). A party's loss has two bases:
 
 * ``basis="cash"``: what it paid for credit losses minus what it received, in the year the
   cash moves, within the horizon (claims and recoveries after the horizon are missing: see
@@ -21,9 +25,8 @@ are not in them.
 
 Angel funds (FUNDS.md): ``fund:<name>:<figure>`` for every figure of
 :data:`simpool.engine.fundkernels.FIGURES` (per path) and ``fund:<name>:gov_cash`` (the
-government's net cash out, per calendar year of the fund's life); ``public_cash``: public
-money's net outflow per calendar year across the credit programmes' public parties and the
-funds' government cash.
+government's net cash out, per calendar year of the fund's life); ``public_cash``: the same
+as ``public_money`` (all public money, per calendar year).
 
 ``Results.summary()`` is a tidy long table, one row per
 (scenario, year, measure, product, basis, statistic, param) with the estimate and its Monte
@@ -40,14 +43,19 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .stats import Estimate, describe, es, mean, prob, var
+from .stats import Estimate, describe, es, mean, prob, ratio, var
 from .features import FeaturePlan
 from ..scenario.policy import PARTIES
+from ..scenario.public import LEVELS as LEVELS_ORDER
 
 #: Measures every run provides besides the parties and entities.
 BASE_MEASURES = ("gross", "defaults", "net")
 #: Per-path scalars (no year).
-SCALARS = ("fiscal", "pending_payments", "pending_recoveries")
+SCALARS = ("pending_payments", "pending_recoveries")
+#: Public money's measures (:meth:`Results.samples`): budget money, and all public money.
+PUBLIC_MEASURES = {"fiscal": "budget", "public_money": None}
+#: Levels of the budget at risk in the public-money rows.
+PUBLIC_LEVELS = (0.95, 0.99)
 #: Bases of a party's loss (:meth:`Results.samples`).
 BASES = ("cash", "ultimate")
 #: Programmes, in the order of the engine's product codes.
@@ -58,9 +66,6 @@ PRODUCT_PARTIES = {
     "insured": ("bank", "insurer", "insurance_pool"),
     "credit": ("bank", "compensation_pool"),
 }
-#: Parties whose money is public (the fiscal view).
-PUBLIC_PARTIES = ("reguarantor", "national_fund", "government", "compensation_pool",
-                  "insurance_pool")
 
 
 class SummaryRow(NamedTuple):
@@ -111,6 +116,7 @@ class Results:
         self.keep = keep
         self._moments = moments  # simpool.engine.moments.Moments of the FeaturePlan, or None
         self._features: FeaturePlan | None = None
+        self._ledger = None
         self._estimates: dict | None = None
         logw = raw["logw"]
         self.weights = None if not np.any(logw) else np.exp(logw)
@@ -193,8 +199,10 @@ class Results:
 
             fund = tuple(f"fund:{n}:{fig}" for n in self.funds for fig in FIGURES + ("gov_cash",))
             extra = ("public_cash",)
-        return (BASE_MEASURES + tuple(self.parties) + tuple(self.entities) + SCALARS + fund
-                + extra)
+        public = tuple(f"{m}{sfx}" for m in PUBLIC_MEASURES
+                       for sfx in [""] + [f":{lv}" for lv in self.fiscal_levels])
+        return (BASE_MEASURES + tuple(self.parties) + tuple(self.entities) + SCALARS + public
+                + fund + extra)
 
     def _year_index(self, year: int) -> int:
         years = self.years
@@ -223,13 +231,15 @@ class Results:
         if product is not None and measure not in ("gross", "net") + PARTIES:
             raise KeyError(f"'{measure}' has no figure by product; by product: gross, net and "
                            "the parties")
-        if measure.startswith("fund:") or measure == "public_cash":
+        if measure.split(":")[0] in PUBLIC_MEASURES or measure == "public_cash":
+            kind, _, level = measure.partition(":")
+            return self.fiscal(level=level or None, year=year, basis=basis,
+                               kind=PUBLIC_MEASURES.get(kind))
+        if measure.startswith("fund:"):
             return self._fund_samples(measure, year)
         if measure in SCALARS:
             if year is not None:
                 raise KeyError(f"'{measure}' is one figure per path, not per year")
-            if measure == "fiscal":
-                return raw["fiscal"].copy()
             return raw["pending"][:, 0 if measure == "pending_payments" else 1].copy()
         if product is not None:
             return self._product_samples(measure, year, basis, PRODUCTS.index(product))
@@ -273,12 +283,6 @@ class Results:
         from ..engine.fundkernels import FIGURES
 
         raw = self._raw
-        if measure == "public_cash":
-            years = self.calendar_years
-            if year is not None and year not in years:
-                raise KeyError(f"year {year} has no cash flows; years are {years[0]}..{years[-1]}")
-            sel = years if year is None else [year]
-            return sum((self._public_cash_in(y) for y in sel), np.zeros(self.paths))
         parts = measure.split(":")
         if len(parts) != 3 or parts[1] not in self.funds:
             raise KeyError(f"unknown measure '{measure}'; funds: {', '.join(self.funds) or 'none'}"
@@ -299,20 +303,6 @@ class Results:
         if year is not None:
             raise KeyError(f"'{measure}' is one figure per path, not per year")
         return raw[f"fund:{name}:figures"][:, FIGURES.index(fig)].copy()
-
-    def _public_cash_in(self, year: int) -> np.ndarray:
-        """Public money's net outflow in calendar ``year``: credit public parties + funds."""
-        total = np.zeros(self.paths)
-        if self.has_credit and year in self.years:
-            y = self.years.index(year)
-            for p in PUBLIC_PARTIES:
-                if p in self.parties:
-                    total += self._raw["party"][:, y, PARTIES.index(p)]
-        for f in self.scenario.funds:
-            t = year - f.start_year
-            if 0 <= t < f.life_years:
-                total += self._raw[f"fund:{f.name}:gov_cash"][:, t]
-        return total
 
     def _fund_rows(self):
         """(year, measure, Estimate) rows of the angel funds and the combined fiscal view."""
@@ -361,18 +351,10 @@ class Results:
                                              "private IRR without concession (median)")))
                 rows.append((None, m, _named(mean(irr_with - irr_without, w),
                                              "private IRR uplift (mean)")))
-            if f.government_share > 0:
-                rows.append((None, m, Estimate("leverage of public money", np.nan,
-                                                     1.0 / f.government_share, 0.0)))
             for t in range(f.life_years):
                 year = f.start_year + t
                 rows.append((year, m, _named(mean(self.samples(f"{m}:gov_cash", year), w),
                                              "government net cash out")))
-        if self.scenario.funds:
-            for year in [None] + self.calendar_years:
-                for est in describe(self.samples("public_cash", year), levels=levels,
-                                          thresholds=(), weights=w):
-                    rows.append((year, "public_cash", est))
         return rows
 
     @property
@@ -496,18 +478,126 @@ class Results:
                 for est in describe(precap[:, y], levels=self.scenario.report.levels,
                                     thresholds=(), weights=w):
                     rows.append((year, "national_fund:payout_rate_before_cap", est))
-        fiscal = self.samples("fiscal")
-        rows.append((None, "fiscal", _named(mean(fiscal, w), "NPV")))
-        volume = float(np.sum(wf.routes.balance0[wf.routes.product > 0]))
-        if volume > 0:
-            rows.append((None, "fiscal", _named(mean(fiscal / volume, w), "subsidy rate")))
-        public = float(np.sum(wf.pools.cash0)) + (wf.insurance.pool_cash0 if "insurance_pool" in self.parties else 0.0)
-        if wf.public.gov_cash0 < 1e299 and "government" in self.parties:
-            public += wf.public.gov_cash0
-        if public > 0:
-            loans = float(np.sum(wf.routes.balance0))
-            rows.append((None, "fiscal", Estimate("loans per yuan of public money", np.nan,
-                                                         loans / public, 0.0)))
+        return rows
+
+    # -- public money (simpool.analysis.ledger) ----------------------------------------------
+    @property
+    def ledger(self):
+        """The ledger of public money (:class:`simpool.analysis.ledger.Ledger`): its lines
+        (payer, flow, recipient, levels, kind) and their per-path cash."""
+        if self._ledger is None:
+            from .ledger import Ledger
+
+            self._ledger = Ledger(self)
+        return self._ledger
+
+    @property
+    def fiscal_levels(self) -> list[str]:
+        """Levels of government whose money the run moves, from the top (e.g.
+        ``["central", "provincial", "city", "district"]``)."""
+        return self.ledger.levels
+
+    def fiscal(self, level: str | None = None, payer: str | None = None,
+               year: int | None = None, kind: str | None = "budget",
+               basis: str = "cash") -> np.ndarray:
+        """Public money per path (yuan; outlays positive, receipts negative): the lines of
+        ``payer`` (None: all) and ``kind`` (``"budget"``: fiscal money, the default;
+        ``"soe"``: state-owned capital; None: both) at ``level`` (None: all levels; a
+        co-funded line counts at each level by its share), in calendar ``year``, or summed
+        over the ledger's years with ``year=None`` (undiscounted). ``basis="ultimate"``
+        books the public entities' credit losses to the year of default at their final
+        shares (subsidies, rewards and fund cash are the same on both bases)."""
+        if basis not in BASES:
+            raise KeyError(f"basis must be one of {', '.join(BASES)}, got {basis!r}")
+        return self.ledger.total(level, payer, year, kind, basis)
+
+    def fiscal_npv(self, level: str | None = None, payer: str | None = None,
+                   kind: str | None = "budget", basis: str = "cash") -> np.ndarray:
+        """:meth:`fiscal` over the ledger's years discounted to the start of the first year at
+        ``policy.discount_rate``, each year's cash at mid-year (yuan per path)."""
+        if basis not in BASES:
+            raise KeyError(f"basis must be one of {', '.join(BASES)}, got {basis!r}")
+        return self.ledger.total(level, payer, None, kind, basis, npv=True)
+
+    def loan_years(self, npv: bool = True, product: str | None = None) -> np.ndarray:
+        """Per path, the balance outstanding at the start of each year (all programmes, or
+        ``product``'s), summed over the horizon: loan-years of lending supported, yuan x
+        years, discounted like the public money (mid-year) with ``npv``."""
+        if not self.has_credit or self._wf is None:
+            return np.zeros(self.paths)
+        bal = self._need("product_balance", "the balance outstanding")
+        bal = bal.sum(axis=2) if product is None else bal[:, :, PRODUCTS.index(product)]
+        if not npv:
+            return bal.sum(axis=1)
+        t = np.arange(bal.shape[1], dtype=float)
+        return bal @ ((1.0 + float(self.scenario.policy.discount_rate)) ** -(t + 0.5))
+
+    def public_ledger(self, basis: str = "cash"):
+        """pandas DataFrame of the ledger's expected cash: one row per line, level and year
+        (payer, flow, recipient, level, kind, year, expected, se), yuan; a co-funded line
+        has a row per level with its share."""
+        import pandas as pd
+
+        led = self.ledger
+        w = self.weights
+        rows = []
+        for i, line in enumerate(led.lines):
+            a = led.line_flows(i, basis)
+            for lv in LEVELS_ORDER:
+                share = line.levels.get(lv, 0.0)
+                if share <= 0:
+                    continue
+                for t, year in enumerate(led.years):
+                    est = mean(share * a[:, t], w)
+                    rows.append((line.payer, line.flow, line.recipient, lv, line.kind, year,
+                                 est.value, est.se))
+        return pd.DataFrame(rows, columns=["payer", "flow", "recipient", "level", "kind", "year",
+                                           "expected", "se"])
+
+    def _public_rows(self):
+        """(year, measure, Estimate) rows of public money: per kind (``fiscal``: budget;
+        ``public_money``: budget and state-owned capital), in all and per level, per year the
+        expected outlay, VaR and ES at 95% and 99% (the budget at risk); over the whole
+        horizon the same of the horizon's cash and the NPV; the subsidy rate (NPV over the PV
+        of loan-years) and the leverage of public money (loan-years per yuan, PV)."""
+        led = self.ledger
+        if not led.lines:
+            return []
+        w = self.weights
+        rows = []
+        disc = led.discount_factors()
+        loan_years = self.loan_years() if self.has_credit else None
+        for measure, kind in PUBLIC_MEASURES.items():
+            if not led.select(kind=kind):
+                continue
+            for level in [None] + led.levels:
+                if level is not None and not led.select(level=level, kind=kind):
+                    continue
+                m = measure if level is None else f"{measure}:{level}"
+                a = led.by_year(level, None, kind, "cash")
+                for year, x in [(None, a.sum(axis=1))] + [(y, a[:, t]) for t, y in
+                                                          enumerate(led.years)]:
+                    rows.append((year, m, _named(mean(x, w), "expected outlay"), "", "cash"))
+                    if measure == "fiscal":
+                        for lv in PUBLIC_LEVELS:
+                            rows.append((year, m, var(x, lv, w), "", "cash"))
+                            rows.append((year, m, es(x, lv, w), "", "cash"))
+                npv = a @ disc
+                rows.append((None, m, _named(mean(npv, w), "NPV"), "", "cash"))
+                if level is None and loan_years is not None and np.any(loan_years):
+                    rows.append((None, m, _named(ratio(npv, loan_years, w), "subsidy rate"),
+                                 "", "cash"))
+                    lev = ratio(loan_years, npv, w)
+                    if measure == "public_money" and np.isfinite(lev.value):
+                        # (no row where no public money was spent on any path)
+                        rows.append((None, m, _named(lev, "leverage of public money"), "",
+                                     "cash"))
+                    for product in self.products:  # each programme's own lines and lending
+                        ly = self.loan_years(product=product)
+                        if np.any(ly) and led.select(kind=kind, product=product):
+                            num = led.by_year(None, None, kind, "cash", product) @ disc
+                            rows.append((None, m, _named(ratio(num, ly, w), "subsidy rate"),
+                                         product, "cash"))
         return rows
 
     def contributions(self, measure: str = "gross", level: float = 0.99, by: str = "segment",
@@ -558,6 +648,7 @@ class Results:
                         losses(m, None, basis, product)
             rows.extend(self._policy_rows())
         rows.extend(self._fund_rows())
+        rows.extend(self._public_rows())
         name = self.scenario.name
         out = []
         for r in rows:

@@ -65,6 +65,7 @@ __all__ = [
     "es",
     "exceedance",
     "prob",
+    "ratio",
     "describe",
 ]
 
@@ -379,6 +380,29 @@ def prob(mask: ArrayLike, weights: ArrayLike | None = None) -> Estimate:
     w = _as_weights(weights, m.size)
     p, se = _prob(m, w)
     return Estimate("prob", _NAN, p, se)
+
+
+def ratio(num: ArrayLike, den: ArrayLike, weights: ArrayLike | None = None) -> Estimate:
+    """Ratio of two expectations ``E[num] / E[den]`` (e.g. public cost per loan-year), with the
+    delta-method SE ``sd(w (num - R den), ddof=1) / (sqrt(n) |mean(w den)|)``; ``nan`` when
+    ``E[den]`` is estimated as 0."""
+    a = _as_sample(num, "num")
+    b = _as_sample(den, "den")
+    if a.size != b.size:
+        raise ValueError(f"num and den need the same number of paths, got {a.size} and {b.size}")
+    w = _as_weights(weights, a.size)
+    if w is not None:
+        a, b = w * a, w * b
+    mb = float(b.mean())
+    if mb == 0.0:
+        return Estimate("ratio", _NAN, _NAN, _NAN)
+    r = float(a.mean()) / mb
+    if a.size == 1:
+        return Estimate("ratio", _NAN, r, _NAN)
+    resid = a - r * b
+    se = float(resid.std(ddof=1)) / (math.sqrt(a.size) * abs(mb)) if resid.min() != resid.max() \
+        else 0.0
+    return Estimate("ratio", _NAN, r, se)
 
 
 def describe(

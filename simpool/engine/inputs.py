@@ -228,6 +228,29 @@ class Public(NamedTuple):
     discount: float  # per year, for the fiscal NPV
 
 
+class Ledger(NamedTuple):
+    """Public money outside the credit-loss waterfall (POLICY.md, "Public money"): interest
+    and premium subsidies per segment, the 四补 of each guarantor (the re-guarantor last);
+    each flow is booked to a column of the ``public_flows`` output (-1: none)."""
+
+    isub_rate: np.ndarray  # (S,) interest subsidy, of the performing balance, per year
+    isub_years: np.ndarray  # (S,) int64: paid in years 0 .. isub_years - 1
+    isub_col: np.ndarray  # (S,) int64
+    psub_rate: np.ndarray  # (S,) insured: share of the premium a public payer pays
+    psub_col: np.ndarray  # (S,) int64
+    small_share: np.ndarray  # (S,) share of the balance in loans of at most small_loan_limit
+    g_col: np.ndarray  # (NG + 1, 5) int64 columns of GS_* (fee subsidy ... business reward)
+    top_up_rule: np.ndarray  # (NG + 1,) int64: 0 none, 1 restore net assets, 2 leverage
+    top_up_leverage: np.ndarray  # (NG + 1,) the weighted leverage a top-up keeps
+    comp_rate: np.ndarray  # (NG + 1,) share of the year's net payouts compensated
+    reward_rate: np.ndarray  # (NG + 1,) business reward, of the small-loan balance, per year
+
+
+#: The 四补 flows of a guarantor, in the order of ``Ledger.g_col``'s columns.
+SUPPORT_FLOWS = ("fee subsidy", "capital injection", "capital top-up", "payout compensation",
+                 "business reward")
+
+
 class CreditOutputs(NamedTuple):
     """The credit model's per-path outputs (n paths, H years, S segments)."""
 
@@ -263,7 +286,6 @@ class Outputs(NamedTuple):
     guarantor_leverage: np.ndarray  # (n, H, NG + 1) weighted liability / net assets, the re-guarantor last
     npl: np.ndarray  # (n, H, NB) NPL ratio of each bank
     nf_payout_rate: np.ndarray  # (n, H) the national fund's payout rate (after its cap)
-    fiscal: np.ndarray  # (n,) NPV of public outflows, yuan
     pending: np.ndarray  # (n, 2) payments and recoveries due after the horizon, yuan
     pool_npl: np.ndarray  # (n, H, NP) NPL ratio (stock) of each pool's eligible book
     party_ultimate: np.ndarray  # (n, H, 8) what each party finally bears of the year's defaults
@@ -284,6 +306,7 @@ class Outputs(NamedTuple):
     bank_balance: np.ndarray  # (n, H, NB) balance at the start of the year by bank, yuan
     pool_eligible: np.ndarray  # (n, H, NP) eligible balance at the start of the year, yuan
     lending_removed: np.ndarray  # (n, H, K) new lending each constraint removed, yuan
+    public_flows: np.ndarray  # (n, H, L) public money outside credit losses, yuan per column
 
 
 class FundParams(NamedTuple):
@@ -350,6 +373,9 @@ class WaterfallInputs:
     pools: Pools
     insurance: Insurance
     public: Public
+    ledger: Ledger | None = None
+    #: (payer, flow, recipient) of each column of ``public_flows``
+    ledger_columns: tuple = ()
     segment_names: tuple = ()
     bank_names: tuple = ()
     guarantor_names: tuple = ()

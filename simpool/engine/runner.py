@@ -50,7 +50,7 @@ def output_shapes(inputs: KernelInputs, keep_segments: bool = True) -> dict[str,
         "net": ((H,), f8), "pool_balance": ((H + 1, NP + 1), f8),
         "pool_unpaid": ((H, NP + 1), f8), "pool_suspended": ((H, NP), f8),
         "guarantor_net_assets": ((H + 1, NG + 1), f8), "guarantor_leverage": ((H, NG + 1), f8),
-        "npl": ((H, NB), f8), "nf_payout_rate": ((H,), f8), "fiscal": ((), f8),
+        "npl": ((H, NB), f8), "nf_payout_rate": ((H,), f8),
         "pending": ((2,), f8), "loans_outstanding": ((H,), f8), "pool_npl": ((H, NP), f8),
         "party_ultimate": ((H, N_PARTIES), f8), "entity_ultimate": ((H, NB + NG + NP + NI), f8),
         "product_party": ((H, 2, 3, N_PARTIES), f8),
@@ -61,6 +61,7 @@ def output_shapes(inputs: KernelInputs, keep_segments: bool = True) -> dict[str,
         "pool_bank_npl": ((H, NP, NB), f8), "product_balance": ((H, 3), f8),
         "bank_balance": ((H, NB), f8), "pool_eligible": ((H, NP), f8),
         "lending_removed": ((H, NG + 1 + 2 * NP + NI + NB + 1), f8),
+        "public_flows": ((H, len(wf.ledger_columns)), f8),
         # small aggregates of the per-segment arrays, whatever the number of segments
         "guarantor_balance": ((H, NG), f8), "guarantee_balance_end": ((H,), f8),
     }
@@ -103,7 +104,7 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
     # None when there is no exponential twist: numba then never compiles it
     twist = (model.twist_x, model.twist_scale) if model.twist_x > 0.0 else None
     waterfall_chunk(skey, path0, model, inputs.book, twist, wf.routes, wf.banks, wf.guarantors,
-                    wf.pools, wf.insurance, wf.public,
+                    wf.pools, wf.insurance, wf.public, wf.ledger,
                     Outputs(**{name: out[name] for name in Outputs._fields}))
     routes = wf.routes
     seg_bal = out["segment_balance"]

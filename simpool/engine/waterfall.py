@@ -5,7 +5,10 @@ Input per path: exposure at default ``D`` and gross (ultimate) loss ``G`` of eve
 each party's and entity's net loss per year in cash (paid for credit losses minus received)
 and ultimately (what it finally bears of each year's defaults), pool and government-fund
 balances, guarantor net assets and weighted leverage, NPL stocks, the national fund's payout
-rate before and after its cap, the new lending each constraint removed, fiscal cost.
+rate before and after its cap, the new lending each constraint removed, and public money
+outside the credit losses (interest and premium subsidies, the guarantors' 四补) by ledger
+column; the ledger itself (payers, levels, NPV) is assembled by
+:mod:`simpool.analysis.ledger`.
 POLICY.md states the rules; the comments below say where each one lives.
 
 Conservation by construction: every cash flow is scheduled as a pair (payer +x, payee -x)
@@ -29,6 +32,7 @@ import numpy as np
 
 from ._jit import jit
 from .kernels import credit_state, credit_step, mixture_logw
+from .publicflows import support, subsidies
 from .rng import STREAM_MIX, path_year_key, uniform
 
 # products
@@ -40,7 +44,7 @@ P_BANK, P_GUAR, P_REG, P_NF, P_GOV, P_POOL, P_INS, P_IPOOL = 0, 1, 2, 3, 4, 5, 6
 N_PARTIES = 8
 HUGE = 1e300
 # the path's scalars (State.x)
-X_REG_NA, X_IPOOL, X_GOV, X_FISCAL, X_R_ALL, X_NF_SUSPENDED, X_K_IP = 0, 1, 2, 3, 4, 5, 6
+X_REG_NA, X_IPOOL, X_GOV, X_R_ALL, X_NF_SUSPENDED, X_K_IP = 0, 1, 2, 4, 5, 6
 
 
 class State(NamedTuple):
@@ -67,6 +71,8 @@ class State(NamedTuple):
     ins_stopped: np.ndarray  # (NI,) bool: new insured lending stopped
     g_bal: np.ndarray  # (NG,) guaranteed balance at the start of the year
     g_fees: np.ndarray  # (NG,) re-guarantee fees the guarantor pays this year
+    g_liab: np.ndarray  # (NG + 1,) weighted liability at the start of the year (re-guarantor last)
+    g_small: np.ndarray  # (NG + 1,) guaranteed balance in loans of at most small_loan_limit
     insolvent: np.ndarray  # (NG,) bool
     elig: np.ndarray  # (NP,) eligible balance at the start of the year
     bk_bal: np.ndarray  # (NB,) balance at the start of the year
@@ -99,21 +105,21 @@ def _new_state(H, S, NB, NG, NP, NI, C):
                  np.zeros((S, 5)), role, np.zeros(NG), np.zeros(NP), np.zeros(NP), np.zeros(NP),
                  np.zeros(NP), np.zeros(NP), np.zeros(NP), np.zeros(NI), np.zeros(NI),
                  np.zeros(NI), np.zeros(NI, np.bool_), np.zeros(NG), np.zeros(NG),
-                 np.zeros(NG, np.bool_), np.zeros(NP), np.zeros(NB), np.zeros(NB),
+                 np.zeros(NG + 1), np.zeros(NG + 1), np.zeros(NG, np.bool_), np.zeros(NP), np.zeros(NB), np.zeros(NB),
                  np.zeros((NB, H)), np.zeros((NP, NB)), np.zeros((NP, NB)), np.zeros((NP, NB, H)),
                  np.zeros((NP, NB), np.bool_), np.zeros(S), np.ones(C), np.zeros(8))
 
 
 @jit(nogil=True)
 def waterfall_chunk(skey, path0, model, book, twist, routes, banks, guarantors, pools, insurance,
-                    public, out):
+                    public, ledger, out):
     """Simulate the paths of a chunk: credit and waterfall year by year, with feedback.
 
     The groups are those of :mod:`simpool.engine.inputs`: ``model`` and ``book`` (the credit
     model: for each path and year :func:`simpool.engine.kernels.credit_step` draws the
     defaults of every segment), ``routes`` (each segment's route, weights, fees, lags,
     recoveries), ``banks``, ``guarantors`` (and the re-guarantor), ``pools``, ``insurance``,
-    ``public`` (national fund, government, discounting); ``out``
+    ``public`` (national fund, government), ``ledger`` (subsidies and the 四补); ``out``
     (:class:`~simpool.engine.inputs.Outputs`) gets rows ``0 .. n - 1`` for paths
     ``path0 ..``. ``twist`` is None, or (twist_x, twist_scale) under an exponential twist, so
     that numba compiles the twist only for scenarios that use it. Each year's defaults are
@@ -155,18 +161,16 @@ def waterfall_chunk(skey, path0, model, book, twist, routes, banks, guarantors, 
                     st.cash[p] += pools.top_up[p]
                 st.x[X_IPOOL] += insurance.top_up
                 st.x[X_GOV] += public.gov_budget
-            reg = _balances(ip, y, routes, guarantors, public, st, out)
+            reg = _balances(ip, y, routes, guarantors, public, ledger, st, out)
             _split(ip, y, routes, public, st, out, reg)
             _insurance_pool(ip, y, routes, insurance, st, out)
             _pools(ip, y, routes, pools, st, out)
             _schedule_year(ip, y, routes, st, out)
-            _book_year(ip, y, (1.0 + public.discount) ** -(y + 0.5), routes, guarantors, pools,
-                       insurance, st, out, reg)
+            _book_year(ip, y, routes, guarantors, pools, insurance, ledger, st, out, reg)
             _npl(ip, y, routes, banks, pools, st, out)
             if routes.feedback and y + 1 < H:
                 _feedback(ip, y, book, routes, banks, guarantors, pools, public, st, out)
         out.logw[ip] = mixture_logw(model.defensive, logr) if model.is_on else 0.0
-        out.fiscal[ip] = st.x[X_FISCAL]
         _pending(ip, H, st, out)
 
 
@@ -214,7 +218,7 @@ def _released(ip, y, s, routes, out):
 
 
 @jit()
-def _balances(ip, y, routes, guarantors, public, st, out):
+def _balances(ip, y, routes, guarantors, public, ledger, st, out):
     """Balances at the start of year ``y`` by bank, guarantor, pool, insurer and product;
     leverage on the weighted liability; insolvency. Returns (the national fund's payout
     base, the re-guaranteed balance, the balance the national fund covers)."""
@@ -227,7 +231,9 @@ def _balances(ip, y, routes, guarantors, public, st, out):
     st.pb_bal[:] = 0.0
     st.elig[:] = 0.0
     st.ins_premium[:] = 0.0
-    g_liab = np.zeros(NG)
+    g_liab = st.g_liab
+    g_liab[:] = 0.0
+    st.g_small[:] = 0.0
     nf_base = 0.0
     reg_bal = 0.0
     reg_liab = 0.0
@@ -251,6 +257,9 @@ def _balances(ip, y, routes, guarantors, public, st, out):
                 st.g_fees[g] += b * routes.nf_fee_rate[s]
             reg_bal += b
             reg_liab += b * w * routes.shares[s, SH_RG]
+            small = b * ledger.small_share[s]
+            st.g_small[g] += small
+            st.g_small[NG] += small
             if routes.shares[s, SH_NF] > 0.0:
                 nf_cover += b
             base = _released(ip, y, s, routes, out) if public.nf_released else b
@@ -267,6 +276,7 @@ def _balances(ip, y, routes, guarantors, public, st, out):
         out.guarantor_leverage[ip, y, g] = g_liab[g] / na if na > 0.0 else np.inf
         st.insolvent[g] = na <= 0.0
     reg_na = st.x[X_REG_NA]
+    g_liab[NG] = reg_liab
     out.guarantor_leverage[ip, y, NG] = reg_liab / reg_na if reg_na > 0.0 else np.inf
     return nf_base, reg_bal, nf_cover
 
@@ -550,9 +560,10 @@ def _ultimate(st, col, prod, amount):
 
 
 @jit()
-def _book_year(ip, y, disc, routes, guarantors, pools, insurance, st, out, reg):
+def _book_year(ip, y, routes, guarantors, pools, insurance, ledger, st, out, reg):
     """The year's cash by party, entity and product; the ultimate losses; balance sheets
-    (fees and income are not credit losses: balance sheets only); fiscal outflows."""
+    (fees and income are not credit losses: balance sheets only) with the 四补; the year's
+    interest and premium subsidies."""
     _, reg_bal, _ = reg
     NB = st.bk_bal.shape[0]
     NG = st.na.shape[0]
@@ -560,7 +571,6 @@ def _book_year(ip, y, disc, routes, guarantors, pools, insurance, st, out, reg):
     E = st.sched.shape[1]
     e_guar, e_pool, e_reg, e_ipool = NB, NB + NG, E - 4, E - 1
     net = 0.0
-    fiscal = 0.0
     for e in range(E):
         flow = st.sched[y, e] - st.recov[y, e]
         party = st.role[e]
@@ -578,30 +588,30 @@ def _book_year(ip, y, disc, routes, guarantors, pools, insurance, st, out, reg):
         elif e == e_ipool:
             st.x[X_IPOOL] -= flow
         # (the government's payments were taken from its fund when committed)
-        if e >= e_reg or party == P_POOL:
-            fiscal += flow * disc
     out.net[ip, y] = net
-    fiscal += out.premium_subsidy[ip, y] * disc  # (paid outside the credit-loss flows)
     for party in range(N_PARTIES):
         for prod in range(3):
             out.product_party[ip, y, 0, prod, party] = st.sched_p[y, party, prod] \
                 - st.recov_p[y, party, prod]
             out.product_party[ip, y, 1, prod, party] = st.ult[party, prod]
             out.party_ultimate[ip, y, party] += st.ult[party, prod]
-    # guarantors: fee income, subsidies, injections, yield, costs, re-guarantee fees paid
+    # guarantors: fee income, yield, costs, re-guarantee fees paid, then the 四补
     for g in range(NG):
         na = st.na[g]
         income = na * guarantors.yield_rate[g] + (guarantors.fee_rate[g]
                                                   - guarantors.cost_rate[g]) * st.g_bal[g]
-        support = guarantors.subsidy_rate[g] * st.g_bal[g] + guarantors.injection[g]
-        st.na[g] = na + income + support - st.g_fees[g]
-        fiscal += support * disc
+        st.na[g] = na + income - st.g_fees[g] + support(
+            ip, y, g, guarantors.subsidy_rate[g] * st.g_bal[g], guarantors.injection[g],
+            st.sched[y, e_guar + g] - st.recov[y, e_guar + g], na + income - st.g_fees[g],
+            guarantors.net_assets0[g], ledger, st, out)
     reg_na = st.x[X_REG_NA]
-    support = guarantors.reg_subsidy_rate * reg_bal + guarantors.reg_injection
-    st.x[X_REG_NA] = reg_na + reg_na * guarantors.reg_yield_rate + (
-        guarantors.reg_fee_rate - guarantors.reg_cost_rate) * reg_bal + support
-    fiscal += support * disc
-    st.x[X_FISCAL] += fiscal
+    after = reg_na + reg_na * guarantors.reg_yield_rate + (
+        guarantors.reg_fee_rate - guarantors.reg_cost_rate) * reg_bal
+    st.x[X_REG_NA] = after + support(
+        ip, y, NG, guarantors.reg_subsidy_rate * reg_bal, guarantors.reg_injection,
+        st.sched[y, e_reg] - st.recov[y, e_reg], after, guarantors.reg_net_assets0, ledger,
+        st, out)
+    subsidies(ip, y, routes, ledger, out)
     for p in range(NP):
         st.cash[p] += st.cash[p] * pools.interest[p]
         out.pool_balance[ip, y + 1, p] = st.cash[p]

@@ -13,8 +13,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .inputs import (Banks, Guarantors, Insurance, Pools, Public, Routes, WaterfallInputs,
-                     group)
+from .inputs import (SUPPORT_FLOWS, Banks, Guarantors, Insurance, Ledger, Pools, Public, Routes,
+                     WaterfallInputs, group)
 from ..scenario.policy import PARTIES, SHARE_KEYS
 
 PRODUCT_CODE = {"credit": 0, "guaranteed": 1, "insured": 2}
@@ -85,6 +85,7 @@ class _Row(NamedTuple):
     renewed: bool
     small_micro: bool
     premium_rate: float
+    cohort: object = None  # the scenario's cohort (None: a tape segment)
 
 
 def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs:
@@ -115,7 +116,8 @@ def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs
                          c.pool if c.product == "credit" else None, c.insurer, share,
                          np.full(1, c.exposure), c.loans * c.exposure,
                          c.term_years is None and c.mode == "binomial", c.small_micro,
-                         premium(c.insurer, c.premium_rate) if c.product == "insured" else 0.0))
+                         premium(c.insurer, c.premium_rate) if c.product == "insured" else 0.0,
+                         c))
     pf = sc.portfolio
     tape = sc.tape
     for prod in tape_products:
@@ -235,12 +237,70 @@ def plan_waterfall(sc, tape_products: list[str], static=None) -> WaterfallInputs
         gov_budget=float(gov.annual_budget),
         gov_cap=HUGE if gov.annual_cap is None else float(gov.annual_cap),
         discount=float(pol.discount_rate))
+    ledger, columns = _plan_ledger(sc, rows, g, r, small)
     return WaterfallInputs(
         routes=routes, banks=bank_group, guarantors=guarantor_group, pools=pool_group,
-        insurance=insurance, public=public,
+        insurance=insurance, public=public, ledger=ledger, ledger_columns=columns,
         segment_names=tuple(row[0] for row in rows), bank_names=tuple(banks),
         guarantor_names=tuple(guars), pool_names=tuple(pools), insurer_names=tuple(insurers),
     )
+
+
+TOP_UP_RULE = {"none": 0, "restore": 1, "leverage": 2}
+
+
+def _plan_ledger(sc, rows: list[_Row], guarantors, reguarantor, small_limit: float):
+    """The kernel's :class:`~simpool.engine.inputs.Ledger` and the (payer, flow, recipient) of
+    each ``public_flows`` column: one column per payer, flow and programme for the interest
+    and premium subsidies (recipient ``<product> borrowers``), per guarantor for the 四补; a
+    flow that is off has none."""
+    columns: list[tuple[str, str, str]] = []
+
+    def col(payer: str, flow: str, recipient: str, on: bool) -> int:
+        if not on:
+            return -1
+        key = (payer, flow, recipient)
+        if key not in columns:
+            columns.append(key)
+        return columns.index(key)
+
+    H = sc.simulation.horizon_years
+    isub_rate, isub_years, isub_col, psub_rate, psub_col, small_share = [], [], [], [], [], []
+    for row in rows:
+        c = row.cohort
+        rate = float(c.interest_subsidy_rate) if c is not None else 0.0
+        isub_rate.append(rate)
+        isub_years.append(H if c is None or c.interest_subsidy_years is None
+                          else int(c.interest_subsidy_years))
+        isub_col.append(col(c.interest_subsidy_payer, "interest subsidy",
+                            f"{row.product} borrowers", rate > 0)
+                        if c is not None else -1)
+        prate = float(c.premium_subsidy_rate) if c is not None and row.product == "insured" else 0.0
+        psub_rate.append(prate)
+        psub_col.append(col(c.premium_subsidy_payer, "premium subsidy", "insured borrowers",
+                            prate > 0)
+                        if c is not None else -1)
+        small_share.append(_by_balance(row.exposures, (row.exposures <= small_limit).astype(float))
+                           if row.small_micro and row.product == "guaranteed" else 0.0)
+    entities = list(guarantors) + [reguarantor]
+    g_col = np.full((len(entities), len(SUPPORT_FLOWS)), -1, np.int64)
+    for i, x in enumerate(entities):
+        on = (x.fee_subsidy_rate > 0, x.capital_injection > 0, x.capital_top_up != "none",
+              x.payout_compensation_rate > 0, x.business_reward_rate > 0)
+        for k, flow in enumerate(SUPPORT_FLOWS):
+            g_col[i, k] = col(x.support_payer, flow, x.name, on[k])
+    ledger = group(
+        Ledger,
+        isub_rate=np.array(isub_rate, float), isub_years=np.array(isub_years, np.int64),
+        isub_col=np.array(isub_col, np.int64), psub_rate=np.array(psub_rate, float),
+        psub_col=np.array(psub_col, np.int64), small_share=np.array(small_share, float),
+        g_col=g_col,
+        top_up_rule=np.array([TOP_UP_RULE[x.capital_top_up] for x in entities], np.int64),
+        top_up_leverage=np.array([float(x.top_up_leverage or x.leverage_cap) for x in entities],
+                                 float),
+        comp_rate=np.array([x.payout_compensation_rate for x in entities], float),
+        reward_rate=np.array([x.business_reward_rate for x in entities], float))
+    return ledger, tuple(columns)
 
 
 __all__ = ["WaterfallInputs", "plan_waterfall", "recovery_schedule", "PARTIES"]

@@ -150,7 +150,7 @@ def _label(row) -> str:
 
 #: Console rows: whole-horizon figures only (the CSV holds every year).
 _CONSOLE_STATS = {"EL", "std", "VaR", "ES", "P(L>x)", "mean", "NPV", "subsidy rate",
-                  "loans per yuan of public money"}
+                  "leverage of public money"}
 
 
 def _keep(row, last_year) -> bool:
@@ -161,6 +161,9 @@ def _keep(row, last_year) -> bool:
     last = str(year) == str(last_year)
     if m in ("guarantee_balance", "borrowers"):
         return True
+    if m.split(":")[0] in ("fiscal", "public_money"):  # (per level and year: their own table)
+        return horizon and ":" not in m and st in ("NPV", "subsidy rate",
+                                                   "leverage of public money") and not row["product"]
     if row["product"]:
         return horizon and st == "EL"
     if m.startswith(("pool:", "guarantor:", "bank:", "insurer:")) or m in (
@@ -233,7 +236,7 @@ def format_summary(res, rows) -> str:
                 row["measure"].endswith("_before_cap") or "rate" in st or "NPL ratio" in st:
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
         elif row["measure"] in ("defaults", "borrowers", "lending") or st.startswith("leverage") or \
-                st in ("loans per yuan of public money", "loss ratio"):
+                st == "loss ratio":
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])
@@ -241,4 +244,49 @@ def format_summary(res, rows) -> str:
     lines.append("  (ultimate: what each party finally bears of the horizon's defaults, pending claims "
                  "and recoveries included;\n   cash: paid minus received within the horizon; "
                  "every year and statistic: summary.csv)")
+    lines.extend(format_public_money(rows))
     return "\n".join(lines)
+
+
+def public_money_table(rows, measure: str = "fiscal") -> dict:
+    """{level ("" for all levels): {year: {statistic or (statistic, level): (value, se)}}}
+    of the summary's public-money rows of ``measure`` (``fiscal``: budget money;
+    ``public_money``: budget money and state-owned capital); year None for the horizon."""
+    out: dict = {}
+    for r in rows:
+        m = r["measure"]
+        if r["product"] or not (m == measure or m.startswith(measure + ":")):
+            continue
+        level = m.partition(":")[2]
+        st = r["statistic"]
+        key = (st, r["param"]) if st in ("VaR", "ES") else st
+        out.setdefault(level, {}).setdefault(r["year"], {})[key] = (r["value"], r["se"])
+    return out
+
+
+def format_public_money(rows) -> list[str]:
+    """The console's "public money" section: each level's expected budget outlay per year
+    with its SE, and the budget at risk (99% VaR), then the NPV per level."""
+    table = public_money_table(rows)
+    if not table:
+        return []
+    years = sorted({y for lv in table.values() for y in lv if y is not None})
+    order = [lv for lv in ("central", "provincial", "city", "district") if lv in table] + [""]
+    lines = ["", "  public money, budget (fiscal cost, cash, per year): expected outlay ± se, "
+                 "and 99% VaR (the budget at risk in a bad year)"]
+    head = f"  {'level':<12}" + "".join(f"{y:>26}" for y in years) + f"{'NPV (all years)':>26}"
+    lines += [head, "  " + "-" * (len(head) - 2)]
+    for lv in order:
+        by_year = table.get(lv, {})
+        cells = []
+        for y in years:
+            f = by_year.get(y, {})
+            mean, se = f.get("expected outlay", (float("nan"), float("nan")))
+            v99 = f.get(("VaR", 0.99), (float("nan"),))[0]
+            cells.append(f"{format_yuan(mean)} ±{format_yuan(se)} / {format_yuan(v99)}")
+        npv = by_year.get(None, {}).get("NPV", (float("nan"), float("nan")))
+        cells.append(f"{format_yuan(npv[0])} ±{format_yuan(npv[1])}")
+        lines.append(f"  {lv or 'all levels':<12}" + "".join(f"{c:>26}" for c in cells))
+    lines.append("  (a co-funded line counts at each level by its share; state-owned capital, "
+                 "e.g. the national fund's, is in public_money rows of summary.csv)")
+    return lines

@@ -187,6 +187,55 @@ def pool_fan(res, pool: str, path=None):
     return _finish(fig, path)
 
 
+#: Colours of the levels of government.
+LEVEL_COLORS = {"central": "#8172B3", "provincial": "#4C72B0", "city": "#C44E52",
+                "district": "#DD8452"}
+
+
+def public_money(res, path=None, kind: str | None = "budget"):
+    """Public money per level of government and year: stacked expected outlays (left), and
+    each level's budget at risk (right: expected outlay, 95% and 99% VaR of the year's cash).
+    ``kind``: ``"budget"`` (fiscal cost, the default), ``"soe"`` or None (all public money)."""
+    _, plt = _mpl()
+    led = res.ledger
+    years = led.years
+    w = res.weights
+    fig, (ax, ax2) = plt.subplots(1, 2, figsize=(12, 4.5))
+    bottom = np.zeros(len(years))
+    for lv in res.fiscal_levels:
+        a = led.by_year(lv, None, kind)
+        if not a.any():
+            continue
+        m = (a * (w[:, None] if w is not None else 1.0)).mean(axis=0)
+        c = LEVEL_COLORS.get(lv)
+        ax.bar(years, m, bottom=bottom, color=c, label=lv)
+        bottom += m
+        q95 = [_weighted_quantile(a[:, t], 0.95, w) for t in range(len(years))]
+        q99 = [_weighted_quantile(a[:, t], 0.99, w) for t in range(len(years))]
+        ax2.plot(years, m, color=c, lw=2, label=f"{lv}: expected")
+        ax2.fill_between(years, m, q95, color=c, alpha=0.25)
+        ax2.plot(years, q99, color=c, lw=1, ls="--", label=f"{lv}: 99% VaR")
+    what = {"budget": "budget money", "soe": "state-owned capital", None: "all public money"}[kind]
+    for a_ in (ax, ax2):
+        _yuan_axis(a_)
+        a_.set_xticks(years)
+        a_.set_xlabel("year")
+    ax.set_ylabel(f"expected outlay, {what} (yuan, cash)")
+    ax.legend(fontsize=8, loc="upper left")
+    ax.set_title(f"{_title(res)}: public money by level")
+    ax2.set_ylabel("outlay in the year (yuan, cash)")
+    ax2.set_title("budget at risk (band: expected to 95% VaR)")
+    ax2.legend(fontsize=7, loc="upper left", ncol=2)
+    return _finish(fig, path)
+
+
+def _weighted_quantile(x: np.ndarray, q: float, w) -> float:
+    """The summary's VaR of ``x`` at level ``q`` (importance weights when present)."""
+    from ..analysis.stats import var
+
+    return var(x, q, w).value
+
+
 def _percent():
     import matplotlib.ticker as mt
 
@@ -356,6 +405,8 @@ def standard_figures(res) -> dict:
             figs["pool_survival"] = pool_survival(res)
         for g in res._wf.guarantor_names:
             figs[f"leverage_{g}"] = guarantor_leverage(res, g)
+    if res.ledger.lines:
+        figs["public_money"] = public_money(res)
     for f in res.funds:
         figs[f"fund_{f}"] = fund_loss_ratio(res, f)
     return figs

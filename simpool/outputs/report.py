@@ -101,8 +101,10 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
                  "cash can exceed ultimate). <i>[guaranteed]</i> marks one programme's losses (the "
                  "4222 split). Every year and statistic: summary.csv of "
                  "<code>simpool run</code>.</p>")
+    figures = standard_figures(res)
+    parts.extend(_public_money_section(res, rows, figures.pop("public_money", None)))
     parts.append("<h2 id='plots'>Plots</h2>")
-    for name, fig in standard_figures(res).items():
+    for name, fig in figures.items():
         parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{_png(fig)}'>")
     if comparison is not None and len(comparison):
         from ..analysis.headline import headline
@@ -133,6 +135,43 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
         parts.append(f"<p class='note'>Command: <code>{e(' '.join(argv))}</code></p>")
     parts.append("</body></html>")
     return "\n".join(parts)
+
+
+def _public_money_section(res, rows, fig) -> list[str]:
+    """The report's "public money" section: per level of government and year the expected
+    budget outlay (± se) and the 99% VaR (the budget at risk), the NPV, and the chart."""
+    from .files import public_money_table
+
+    table = public_money_table(rows)
+    if not table:
+        return []
+    e = html.escape
+    years = sorted({y for lv in table.values() for y in lv if y is not None})
+    order = [lv for lv in ("central", "provincial", "city", "district") if lv in table] + [""]
+    out = ["<h2 id='public-money'>Public money</h2><p class='note'>Budget money (the fiscal "
+           "cost) by level of government, cash per year: expected outlay &plusmn; se, and the 99% "
+           "VaR (the outlay of a bad year, one in a hundred); NPV over all years at the "
+           "scenario's discount rate. A co-funded line counts at each level by its share; "
+           "state-owned capital (the national fund's, the re-guarantor's) is in the "
+           "<code>public_money</code> rows of summary.csv.</p><table><tr><th class='l'>level</th>"
+           + "".join(f"<th>{y}</th>" for y in years) + "<th>NPV</th></tr>"]
+    for lv in order:
+        by_year = table.get(lv, {})
+        cells = []
+        for y in years:
+            f = by_year.get(y, {})
+            m, se = f.get("expected outlay", (float("nan"), float("nan")))
+            v99 = f.get(("VaR", 0.99), (float("nan"),))[0]
+            cells.append(f"{_fmt(m, 'EL', 'fiscal')} &plusmn; {_fmt(se, 'EL', 'fiscal')}"
+                         f"<br><small>99% VaR {_fmt(v99, 'VaR', 'fiscal')}</small>")
+        npv = by_year.get(None, {}).get("NPV", (float("nan"), float("nan")))
+        cells.append(f"{_fmt(npv[0], 'NPV', 'fiscal')} &plusmn; {_fmt(npv[1], 'NPV', 'fiscal')}")
+        out.append(f"<tr><td class='l'>{e(lv or 'all levels')}</td>"
+                   + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    out.append("</table>")
+    if fig is not None:
+        out.append(f"<img alt='public money' src='data:image/png;base64,{_png(fig)}'>")
+    return out
 
 
 def write_pdf(res, path, comparison=None) -> None:

@@ -149,6 +149,7 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
         problems.error(*index.at(("cohorts",)), "cohorts",
                        "the scenario is empty: add [[cohorts]], portfolio.loans_file or [[funds]]")
     _check_funds(sc, index, names, problems)
+    _check_payers(sc, index, names, problems)
     _check_stress(sc, index, names, problems)
 
 
@@ -198,6 +199,57 @@ def _check_funds(sc: Scenario, index, names: dict, problems: ProblemList) -> Non
         problems.error(*index.at(("importance_sampling", "method")), "importance_sampling.method",
                        "importance sampling does not cover [[funds]] yet: use method = \"none\" "
                        "for scenarios with funds")
+
+
+def _check_payers(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
+    """Public money's payers (POLICY.md, "Public money"): names unique across the public
+    entities and the budgets; every subsidy, reward and 四补 names a budget payer."""
+    from .public import BUILTIN_PAYERS, budget_payers
+
+    public = (["national_fund", "government", "insurance_pool"] + list(BUILTIN_PAYERS)
+              + [sc.reguarantor.name] + [p.name for p in sc.pools]
+              + [g.name for g in sc.guarantors if g.level is not None]
+              + [f.name for f in sc.funds])
+    taken = set(public)
+    for i, p in enumerate(sc.payers):
+        if p.name in taken:
+            problems.error(*index.at(("payers", i, "name")), f"{format_path(('payers', i), names)}.name",
+                           f"{_q(p.name)} is already the name of a public entity or built-in "
+                           f"payer; give the budget another name")
+    clash = _repeated([n for n in public if n not in BUILTIN_PAYERS]
+                      + [n for n in BUILTIN_PAYERS])
+    for n in clash:
+        problems.error(*index.at(()), "names",
+                       f"{_q(n)} names two public payers (pools, state guarantors, funds, the "
+                       f"re-guarantor and the built-in payers need distinct names)")
+    allowed = budget_payers(sc)
+    allowed_set = set(allowed)
+
+    def check(value: str, loc: tuple, field: str) -> None:
+        if value in allowed_set:
+            return
+        where = f"{format_path(loc, names)}.{field}" if loc else field
+        why = (" pays from its own money and cannot pay subsidies; " if value in taken
+               else f"{did_you_mean(value, allowed)}; ")
+        problems.error(*index.at(loc + (field,)), where,
+                       f"unknown budget payer {_q(value)}{why}budget payers are: "
+                       f"{_listing(allowed, 20)} (or add a [[payers]] table)")
+
+    for i, c in enumerate(sc.cohorts):
+        if c.interest_subsidy_rate > 0 or "interest_subsidy_payer" in c.model_fields_set:
+            check(c.interest_subsidy_payer, ("cohorts", i), "interest_subsidy_payer")
+        if c.premium_subsidy_rate > 0 or "premium_subsidy_payer" in c.model_fields_set:
+            check(c.premium_subsidy_payer, ("cohorts", i), "premium_subsidy_payer")
+            if c.product != "insured" and c.premium_subsidy_rate > 0:
+                problems.error(*index.at(("cohorts", i, "premium_subsidy_rate")),
+                               f"{format_path(('cohorts', i), names)}.premium_subsidy_rate",
+                               "only insured loans pay a premium; set product = \"insured\" "
+                               "or remove the premium subsidy")
+    for i, g in enumerate(sc.guarantors):
+        check(g.support_payer, ("guarantors", i), "support_payer")
+    check(sc.reguarantor.support_payer, ("reguarantor",), "support_payer")
+    if sc.rewards.institutions > 0 or "payer" in sc.rewards.model_fields_set:
+        check(sc.rewards.payer, ("rewards",), "payer")
 
 
 def _check_routes(sc: Scenario, file: str, index: dict, names: dict, problems: ProblemList) -> None:

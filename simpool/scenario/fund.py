@@ -13,6 +13,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator, model_validator
 
+from .public import Kind, Level
 from .base import Fraction, Money, Strict
 
 #: Deal-outcome presets: total-loss and partial-loss probabilities, Pareto tail index and
@@ -134,6 +135,11 @@ class Fund(Strict):
     tolerance_basis: Literal["fund", "portfolio_weighted", "per_project"] = Field(
         "fund", description="headline basis of the tolerance (all three are reported)")
     discount_rate: float = Field(0.03, ge=-0.05, le=0.5, description="for the fiscal NPV [A]")
+    level: Level = Field("provincial", description="the level of government whose money it "
+                                                   "is (a level or a split) [A: a provincial "
+                                                   "guidance fund]")
+    kind: Kind = Field("budget", description="budget money (fiscal) or soe (state-owned "
+                                             "capital) [A]")
 
     @field_validator("government_share")
     @classmethod

@@ -213,7 +213,7 @@ def _find_element(node: list, part: str) -> int | None:
 # ---------------------------------------------------------------------------
 
 #: Arrays of tables merged by ``name`` when a scenario ``extends`` another.
-_NAMED_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds")
+_NAMED_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds", "payers")
 
 
 def _safe_resolve(path: Path) -> Path:

@@ -10,6 +10,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 
 from .base import Fraction, Money, Strict
+from .public import Kind, Level
 
 #: The parties of the waterfall, in the order of the kernel's outputs.
 PARTIES = ("bank", "guarantor", "reguarantor", "national_fund", "government",
@@ -117,6 +118,11 @@ class Policy(Strict):
                                   "pro rata, or pay and suspend cover next year [A]")
     discount_rate: float = Field(0.02, ge=-0.5, le=1.0,
                                  description="discount rate of the fiscal NPV, per year [A]")
+    national_fund_level: Level = Field(
+        "central", description="the national fund's level of government [S: 国家融资担保基金, "
+                               "set up by the Ministry of Finance]")
+    national_fund_kind: Kind = Field(
+        "soe", description="its capital: state-owned capital (soe), not budget money [S]")
     lending_feedback: bool = Field(
         True, description="new loans shrink when a guarantor's leverage cap, a pool's leverage "
                           "target or a bank's NPL tolerance binds")
@@ -133,6 +139,9 @@ class Government(Strict):
     fund: Money | None = Field(None, ge=0.0, description="cash at the start, yuan (default: unlimited)")
     annual_budget: Money = Field(0.0, ge=0.0, description="added to the fund each year, yuan")
     annual_cap: Money | None = Field(None, ge=0.0, description="most it pays in a year, yuan")
+    level: Level = Field("city", description="who funds it [A: the 4222 government share is "
+                                             "the city's and county's risk-compensation money]")
+    kind: Kind = Field("budget", description="budget money [A]")
 
 
 class Guarantor(Strict):
@@ -153,6 +162,28 @@ class Guarantor(Strict):
                     "balance, small and micro loans weighted) at most this times net assets "
                     "[S: 10, or 15 for guarantors mainly serving small, micro and farm "
                     "borrowers: 融资担保公司监督管理条例 art. 15]")
+    level: Level | None = Field(
+        None, description="a state guarantor's owner level: its losses are public money "
+                          "(state-owned capital); default none: a private guarantor")
+    kind: Kind = Field("soe", description="its capital, when level is set: soe (state-owned "
+                                          "capital) or budget")
+    support_payer: str = Field(
+        "government", description="who pays its 四补 (fee subsidies, capital injections and "
+                                  "top-ups, payout compensation, business rewards): a budget "
+                                  "payer (POLICY.md) [A: the local government]")
+    capital_top_up: Literal["none", "restore", "leverage"] = Field(
+        "none", description="四补 capital top-up at each year's end: restore the starting net "
+                            "assets after losses, or keep the weighted liability at most "
+                            "top_up_leverage x net assets [A]")
+    top_up_leverage: float | None = Field(
+        None, gt=0.0, le=100.0, description="the leverage the top-up keeps (default: leverage_cap)")
+    payout_compensation_rate: Fraction = Field(
+        0.0, description="四补 payout compensation (代偿补偿): share of its net payouts of "
+                         "the year paid back to it [A]")
+    business_reward_rate: float = Field(
+        0.0, ge=0.0, le=0.1, description="四补 business reward (业务奖补), per year, of its "
+                                         "guaranteed balance of loans of at most "
+                                         "policy.small_loan_limit [A]")
 
 
 class Reguarantor(Guarantor):
@@ -165,6 +196,8 @@ class Reguarantor(Guarantor):
     fee_rate: float = Field(0.005, ge=0.0, le=0.2,
                             description="re-guarantee fee per year, of the re-guaranteed "
                                         "balance, paid by the guarantor [A]")
+    level: Level | None = Field("provincial", description="the provincial re-guarantor's "
+                                                           "owner level [S]")
 
 
 class Bank(Strict):
@@ -218,6 +251,9 @@ class Pool(Strict):
     interest_rate: float = Field(0.0, ge=-0.1, le=0.5, description="on idle cash, per year")
     leverage_target: float | None = Field(
         10.0, gt=0.0, description="new eligible lending stops above this x cash [A]; none = no limit")
+    level: Level = Field("provincial", description="who funds it: a level or a split across "
+                                                   "levels [A]")
+    kind: Kind = Field("budget", description="budget money [A]")
 
     @model_validator(mode="before")
     @classmethod
@@ -266,4 +302,7 @@ class InsurancePool(Strict):
     pi: Fraction = Field(0.3, description="premium subsidy share of mode = \"premium_subsidy\" [A]")
     annual_top_up: Money = Field(0.0, ge=0.0)
     interest_rate: float = Field(0.0, ge=-0.1, le=0.5)
+    level: Level = Field("district", description="who funds it [A: the East Lake zone's pool, "
+                                                 "a district-level budget]")
+    kind: Kind = Field("budget", description="budget money [A]")
 

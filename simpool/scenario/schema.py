@@ -27,6 +27,7 @@ from pydantic import (
 
 from .base import Fraction, Money, Strict
 from .fund import Fund, Outcomes, Stage
+from .public import Payer, Rewards
 from .policy import (
     Bank,
     Government,
@@ -169,6 +170,21 @@ class Cohort(_Strict):
                           description="new lending grows the book by this rate a year "
                                       "(the plan's target: 0.20 [S])")
     rollover: bool = Field(True, description="matured loans are replaced by new ones")
+    interest_subsidy_rate: float = Field(
+        0.0, ge=0.0, le=0.2, description="interest subsidy (贴息) per year, of the performing "
+                                         "balance (loans not in default), paid by "
+                                         "interest_subsidy_payer [S: '301' first loans up to 2%]")
+    interest_subsidy_payer: str = Field(
+        "government", description="who pays it: a budget payer (POLICY.md) [A: the local "
+                                  "government; the plan asks cities to issue 贴息]")
+    interest_subsidy_years: int | None = Field(
+        None, ge=1, le=100, description="paid in the first this many simulated years "
+                                        "(default: every year)")
+    premium_subsidy_rate: Fraction = Field(
+        0.0, description="insured loans: share of the premium a public payer pays for the "
+                         "borrower (e.g. first-set equipment insurance: 0.8, central [S])")
+    premium_subsidy_payer: str = Field(
+        "government", description="who pays the premium subsidy: a budget payer")
 
     @model_validator(mode="after")
     def _book_needs_binomial(self) -> "Cohort":
@@ -294,6 +310,12 @@ class Scenario(_Strict):
     pools: list[Pool] = Field(default_factory=list)
     insurers: list[Insurer] = Field(default_factory=list)
     insurance_pool: InsurancePool = Field(default_factory=InsurancePool)
+    payers: list[Payer] = Field(
+        default_factory=list, description="budgets that pay subsidies, rewards and the 四补, "
+                                          "with their level and kind (POLICY.md)")
+    rewards: Rewards = Field(default_factory=Rewards,
+                             description="fixed rewards each year (the plan's 30万 to ten "
+                                         "institutions)")
     funds: list[Fund] = Field(default_factory=list, max_length=100,
                               description="government angel funds (FUNDS.md; at most 100, each "
                                           "simulated deal by deal)")
@@ -361,8 +383,10 @@ _MODEL_AT = {
     "insurance_pool": InsurancePool,
     "funds": Fund,
     "stress": Stress,
+    "payers": Payer,
+    "rewards": Rewards,
 }
-_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds")
+_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds", "payers")
 
 
 def _model_for(parent: tuple) -> type[BaseModel] | None:
