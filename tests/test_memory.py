@@ -198,6 +198,9 @@ def test_compact_results_say_what_is_missing():
     res = simulate(load_scenario(SMALL), keep="summary")
     with pytest.raises(KeyError, match="keep='all' or keep=\\['guarantor_net_assets'\\]"):
         res.guarantor_net_assets("gt")
+    with pytest.raises(KeyError, match="keep=\\['entity_ultimate'\\]"):
+        res.fiscal(basis="ultimate")
+    assert np.isfinite(res.fiscal()).all()  # the ledger's cash is kept with the summary
     with pytest.raises(KeyError, match="keep=\\['pool_balance'\\]"):
         res.pool_balance("p")
     kept = simulate(load_scenario(SMALL), keep=["pool_balance"])

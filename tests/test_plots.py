@@ -47,7 +47,7 @@ def test_every_standard_plot_renders_labelled(res, tmp_path):
     figs = plots.standard_figures(res)
     expected = {"who_pays", "loss_net", "loss_bank", "loss_government", "pool_provincial_sme",
                 "pool_knowledge_value", "pool_insurance_pool", "pool_survival",
-                "leverage_hubei_tech_guarantee", "fund_hubei_angel"}
+                "leverage_hubei_tech_guarantee", "fund_hubei_angel", "public_money"}
     assert set(figs) == expected
     for name, fig in figs.items():
         assert _labelled(fig), name
@@ -85,10 +85,15 @@ def test_cjk_font_and_clean_fallback():
 
 def test_report_is_one_self_contained_file(res, tmp_path):
     page = build_html(res, res.summary_rows(), argv=["simpool", "report"])
-    for anchor in ("id='headline'", "id='plots'", "id='assumptions'", "id='scenario'"):
+    for anchor in ("id='headline'", "id='public-money'", "id='plots'", "id='assumptions'",
+                   "id='scenario'"):
         assert anchor in page, anchor
     imgs = re.findall(r"src='data:image/png;base64,([A-Za-z0-9+/=]+)'", page)
-    assert len(imgs) == 10
+    assert len(imgs) == 11  # the public-money chart sits in its own section
+    section = page[page.index("id='public-money'"):page.index("id='plots'")]
+    for level in ("provincial", "city", "district", "all levels"):
+        assert f"<td class='l'>{level}</td>" in section, level
+    assert "99% VaR" in section and "alt='public money'" in section
     assert all(base64.b64decode(b)[:8] == PNG for b in imgs)
     assert "src='http" not in page and "<script" not in page  # nothing to fetch
     assert "P(breach, fund)" in page and "&plusmn; se" in page

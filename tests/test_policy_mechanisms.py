@@ -398,3 +398,39 @@ def test_a_guaranteed_cohort_of_zero_yuan_plans_finite_shares_weights_and_fees()
     assert r.weight[0] == pytest.approx(0.75) and r.nf_fee_rate[0] == 0.0
     assert np.isfinite(res._raw["party"]).all()
     assert party(res, "bank") == pytest.approx(0.2 * 700)
+
+
+def test_a_tapes_rows_take_the_portfolios_routes_by_product(tmp_path):
+    """A tape of credit, guaranteed and insured loans: one segment per product (after the
+    cohorts), the portfolio's bank, pool (credit only), guarantor and insurer; the insurer's
+    premium on insured rows only; tape segments are not renewed; and the losses follow:
+    credit loans 40% to the pool, insured 70% to the insurer, guaranteed 4222."""
+    (tmp_path / "tape.csv").write_text(
+        "exposure,pd,lgd,rho,product\n" + "100,1,0.7,0,credit\n" * 2
+        + "100,1,0.7,0,guaranteed\n" * 3 + "100,1,0.7,0,insured\n" * 4, encoding="utf-8")
+    d = {"simulation": {"paths": 4, "seed": 3, "horizon_years": 1},
+         "portfolio": {"loans_file": str(tmp_path / "tape.csv"), "pool": "p", "guarantor": "g",
+                       "insurer": "ins", "bank": "second"},
+         "policy": {"claim_lag_days": 0, "reimbursement_lag_days": 0, "recovery_timing": "immediate",
+                    "national_fund_payout_cap": 1.0, **NO_FEES},
+         "banks": [{"name": "first"}, {"name": "second"}],
+         "guarantors": [{"name": "g", "net_assets": 1e9, **FLAT}],
+         "reguarantor": {**FLAT, "net_assets": 1e9},
+         "pools": [{"name": "p", "cash": 1e6, "share": 0.4, "first_loan_bonus": 0.0}],
+         "insurers": [{"name": "ins", "premium_rate": 0.03}], "insurance_pool": {"mode": "none"}}
+    res = simpool.simulate(simpool.load_scenario(d), keep="all")
+    wf = res._wf
+    r = wf.routes
+    assert list(wf.segment_names) == ["tape:credit", "tape:guaranteed", "tape:insured"]
+    assert list(r.bank) == [1, 1, 1]  # the portfolio's bank
+    assert list(r.pool) == [0, -1, -1] and list(r.pool_share) == [0.4, 0.0, 0.0]
+    assert list(r.premium_rate) == [0.0, 0.0, 0.03] and not r.renewed.any()
+    np.testing.assert_allclose(r.balance0, [200.0, 300.0, 400.0])
+    assert party(res, "compensation_pool") == pytest.approx(0.4 * 0.7 * 200)
+    assert party(res, "insurer", product="insured") == pytest.approx(0.7 * 0.7 * 400)
+    assert party(res, "guarantor") == pytest.approx(0.2 * 0.7 * 300)
+    assert r.weight[1] == pytest.approx(0.75)  # tape borrowers are small and micro firms
+    led = wf.ledger  # no subsidies on tape loans (the tape has no subsidy columns)
+    assert not led.isub_rate.any() and not led.psub_rate.any()
+    assert (led.isub_col == -1).all() and (led.psub_col == -1).all()
+    assert list(led.small_share) == [0.0, 1.0, 0.0]

@@ -101,13 +101,24 @@ def test_the_four_supports_restore_a_guarantor_by_hand():
               guarantor={"net_assets": 1000.0, "fee_subsidy_rate": 0.01,
                          "capital_injection": 5.0, "payout_compensation_rate": 0.5,
                          "business_reward_rate": 0.002, "capital_top_up": "restore",
-                         "support_payer": "provincial_budget"})
+                         "support_payer": "provincial_budget"},
+              policy={"small_loan_limit": 100.0})  # (loans of exactly the limit are small)
     want = {"fee subsidy": 10.0, "capital injection": 5.0, "payout compensation": 70.0,
             "business reward": 2.0, "capital top-up": 53.0}
     for flow, amount in want.items():
         assert line(res, "provincial_budget", flow) == pytest.approx(amount), flow
     assert one(res.guarantor_net_assets("g")[:, -1]) == pytest.approx(1000.0)
     assert one(res.fiscal(payer="provincial_budget")) == pytest.approx(140.0)
+
+
+def test_business_rewards_only_on_small_loans_to_small_and_micro_firms():
+    """Reward 1% of the balance of loans of at most 100 yuan to small and micro firms: only
+    the first cohort's 1,000 (the second lends 200 a loan, the third to larger firms)."""
+    res = run([cohort("small", 10, 0.0, "guaranteed", guarantor="g"),
+               cohort("big", 10, 0.0, "guaranteed", exposure=200.0, guarantor="g"),
+               cohort("firms", 10, 0.0, "guaranteed", guarantor="g", small_micro=False)],
+              guarantor={"business_reward_rate": 0.01}, policy={"small_loan_limit": 100.0})
+    assert line(res, "government", "business reward") == pytest.approx(10.0)
 
 
 def test_a_leverage_top_up_by_hand():

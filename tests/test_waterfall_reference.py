@@ -552,7 +552,7 @@ def test_routes_follow_the_spec():
     pool shares with the first-loan bonus, insured sharing, renewed (no-term) cohorts, lags in
     years and the recovery schedule (defaults uniform in the year, 1 - exp(-t/theta))."""
     d = every_product(claim_lag_days=120, reimbursement_lag_days=200, recovery_theta_years=1.7,
-                      national_fund_borrower_cap=2e7, small_loan_limit=1.5e6, small_micro_weight=0.6,
+                      national_fund_borrower_cap=2e7, small_loan_limit=1e6, small_micro_weight=0.6,
                       national_fund_fee_rate=0.004, national_fund_fee_rate_small=0.002,
                       insured_sharing={"bank": 0.25, "insurer": 0.75}, sharing="hubei_4321")
     sc = simpool.load_scenario(d)
@@ -569,7 +569,7 @@ def test_routes_follow_the_spec():
             keep = min(1.0, 2e7 / c["exposure"])
             want = [0.2 * keep, 0.2, 0.3 + 0.2 * (1 - keep), 0.2, 0.1]
             np.testing.assert_allclose(r.shares[s], want, rtol=1e-12)
-            small = c["exposure"] <= 1.5e6
+            small = c["exposure"] <= 1e6  # (g_small's loans are exactly at the limit: small)
             assert r.weight[s] == pytest.approx(0.6 if (small and c.get("small_micro", True)) else 1.0)
             assert r.nf_fee_rate[s] == pytest.approx(0.002 if small else 0.004)
             assert bool(r.renewed[s]) == ("term_years" not in c and c.get("mode") != "loans")
@@ -590,6 +590,13 @@ def test_routes_follow_the_spec():
                 assert int(r.pool[s]) == -1
         assert wf.bank_names[int(r.bank[s])] == c["bank"]
         assert r.balance0[s] == pytest.approx(c["loans"] * c["exposure"])
+        # inputs of other routes are zero (never a stray value the kernel might read)
+        if product != "guaranteed":
+            assert r.weight[s] == 0.0 and r.nf_fee_rate[s] == 0.0
+        if product != "insured":
+            assert r.premium_rate[s] == 0.0
+        if "pool" not in c or product != "credit":
+            assert r.pool_share[s] == 0.0
     assert r.lag_claim == pytest.approx(120 / 365)
     assert r.lag_reimb == pytest.approx(200 / 365)
     theta = 1.7

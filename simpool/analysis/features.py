@@ -319,9 +319,9 @@ class FeaturePlan:
 #: means and probabilities come from the FeaturePlan's block moments instead.
 SUMMARY_SAMPLES = ("loss", "net", "party", "party_ultimate", "logw", "pending",
                    "pool_unpaid_total", "product_party_total", "nf_rate_precap",
-                   # the ledger of public money (simpool.analysis.ledger)
-                   "entity", "entity_ultimate", "premium_subsidy", "public_flows",
-                   "product_balance")
+                   # the ledger of public money in cash (simpool.analysis.ledger; its
+                   # ultimate basis needs "entity_ultimate" too)
+                   "entity", "premium_subsidy", "public_flows", "product_balance")
 #: ... and of each fund: its figures and the government's cash per year.
 FUND_SAMPLES = ("figures", "gov_cash")
 #: Shorthand accepted by ``keep``: the four per-segment arrays.

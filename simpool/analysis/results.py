@@ -578,10 +578,10 @@ class Results:
                 for year, x in [(None, a.sum(axis=1))] + [(y, a[:, t]) for t, y in
                                                           enumerate(led.years)]:
                     rows.append((year, m, _named(mean(x, w), "expected outlay"), "", "cash"))
-                    if measure == "fiscal":
-                        for lv in PUBLIC_LEVELS:
-                            rows.append((year, m, var(x, lv, w), "", "cash"))
-                            rows.append((year, m, es(x, lv, w), "", "cash"))
+                    if measure == "fiscal":  # (one sort for both levels and statistics)
+                        for est in describe(x, levels=PUBLIC_LEVELS, thresholds=(), weights=w):
+                            if est.statistic in ("VaR", "ES"):
+                                rows.append((year, m, est, "", "cash"))
                 npv = a @ disc
                 rows.append((None, m, _named(mean(npv, w), "NPV"), "", "cash"))
                 if level is None and loan_years is not None and np.any(loan_years):
