@@ -295,7 +295,7 @@ def four_supports() -> dict:
          "capital_top_up": "restore", "payout_compensation_rate": 0.3,
          "business_reward_rate": 0.002, "support_payer": "city_budget"},
         {"name": "gb", "net_assets": 5e7, "capital_top_up": "leverage", "top_up_leverage": 1.0,
-         "level": "provincial", "support_payer": "split"}]
+         "payout_compensation_rate": 0.1, "level": "provincial", "support_payer": "split"}]
     d["reguarantor"] = {"net_assets": 5e6, "capital_injection": 1e6, "fee_subsidy_rate": 0.001,
                         "payout_compensation_rate": 0.2, "capital_top_up": "restore",
                         "business_reward_rate": 0.001}
