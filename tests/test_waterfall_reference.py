@@ -386,6 +386,10 @@ def pools_two_banks(**pool) -> dict:
 
 SCENARIOS["pool_stop_npl_two_banks"] = (pools_two_banks(), fires(
     pool_suspended=True, removed_npl_stop=True, pool_unpaid=True, removed_slowdown=True, removed_target=True))
+# the stopping pool second in the list: its own lending_removed column (not the first pool's)
+_d = pools_two_banks()
+_d["pools"] = _d["pools"][::-1]
+SCENARIOS["pool_stop_npl_second_pool"] = (_d, fires(pool_suspended=True, removed_npl_stop=True))
 # without lending feedback the stops are reported but remove nothing (reading R11)
 SCENARIOS["pool_stop_npl_feedback_off"] = (
     with_(pools_two_banks(), policy__merge={"lending_feedback": False}),
