@@ -412,3 +412,15 @@ def test_compare_carries_the_per_level_figures(rich):
     assert npv.loc["fiscal", "diff"] == pytest.approx(prov + city, rel=1e-9)
     r = t[(t.measure == "fiscal") & (t.statistic == "subsidy rate") & (t["product"] == "")]
     assert float(r["diff"].iloc[0]) > 0 and float(r["se_diff"].iloc[0]) >= 0
+
+
+def test_console_has_a_public_money_table_per_level_and_year(rich):
+    from simpool.outputs.files import format_summary
+
+    text = format_summary(rich, rich.summary_rows())
+    section = text[text.index("public money, budget"):]
+    rows = {line.split()[0]: line for line in section.splitlines()[2:]
+            if line.strip() and not line.strip().startswith(("-", "("))}
+    assert set(rows) == {"central", "provincial", "city", "district", "all"}
+    for line in rows.values():  # every year's cell and the NPV, separated
+        assert line.count(" ±") == len(rich.years) + 1 and "  " in line.strip()

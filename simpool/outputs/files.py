@@ -274,7 +274,7 @@ def format_public_money(rows) -> list[str]:
     order = [lv for lv in ("central", "provincial", "city", "district") if lv in table] + [""]
     lines = ["", "  public money, budget (fiscal cost, cash, per year): expected outlay ± se, "
                  "and 99% VaR (the budget at risk in a bad year)"]
-    head = f"  {'level':<12}" + "".join(f"{y:>26}" for y in years) + f"{'NPV (all years)':>26}"
+    head = f"  {'level':<12}" + "".join(f"  {y:>24}" for y in years) + f"  {'NPV (all years)':>24}"
     lines += [head, "  " + "-" * (len(head) - 2)]
     for lv in order:
         by_year = table.get(lv, {})
@@ -286,7 +286,7 @@ def format_public_money(rows) -> list[str]:
             cells.append(f"{format_yuan(mean)} ±{format_yuan(se)} / {format_yuan(v99)}")
         npv = by_year.get(None, {}).get("NPV", (float("nan"), float("nan")))
         cells.append(f"{format_yuan(npv[0])} ±{format_yuan(npv[1])}")
-        lines.append(f"  {lv or 'all levels':<12}" + "".join(f"{c:>26}" for c in cells))
+        lines.append(f"  {lv or 'all levels':<12}" + "".join(f"  {c:>24}" for c in cells))
     lines.append("  (a co-funded line counts at each level by its share; state-owned capital, "
                  "e.g. the national fund's, is in public_money rows of summary.csv)")
     return lines
