@@ -264,29 +264,38 @@ def public_money_table(rows, measure: str = "fiscal") -> dict:
     return out
 
 
+def public_money_grid(rows):
+    """(years, [(level label, [(expected outlay, se, 99% VaR) per year], (NPV, se))]) of the
+    summary's budget rows, levels from the top and "all levels" last (empty years: none)."""
+    table = public_money_table(rows)
+    if not table:
+        return [], []
+    nan2 = (float("nan"), float("nan"))
+    years = sorted({y for lv in table.values() for y in lv if y is not None})
+    order = [lv for lv in ("central", "provincial", "city", "district") if lv in table] + [""]
+    grid = []
+    for lv in order:
+        by_year = table.get(lv, {})
+        cells = [by_year.get(y, {}).get("expected outlay", nan2)
+                 + (by_year.get(y, {}).get(("VaR", 0.99), nan2)[0],) for y in years]
+        grid.append((lv or "all levels", cells, by_year.get(None, {}).get("NPV", nan2)))
+    return years, grid
+
+
 def format_public_money(rows) -> list[str]:
     """The console's "public money" section: each level's expected budget outlay per year
     with its SE, and the budget at risk (99% VaR), then the NPV per level."""
-    table = public_money_table(rows)
-    if not table:
+    years, grid = public_money_grid(rows)
+    if not grid:
         return []
-    years = sorted({y for lv in table.values() for y in lv if y is not None})
-    order = [lv for lv in ("central", "provincial", "city", "district") if lv in table] + [""]
     lines = ["", "  public money, budget (fiscal cost, cash, per year): expected outlay ± se, "
                  "and 99% VaR (the budget at risk in a bad year)"]
     head = f"  {'level':<12}" + "".join(f"  {y:>24}" for y in years) + f"  {'NPV (all years)':>24}"
     lines += [head, "  " + "-" * (len(head) - 2)]
-    for lv in order:
-        by_year = table.get(lv, {})
-        cells = []
-        for y in years:
-            f = by_year.get(y, {})
-            mean, se = f.get("expected outlay", (float("nan"), float("nan")))
-            v99 = f.get(("VaR", 0.99), (float("nan"),))[0]
-            cells.append(f"{format_yuan(mean)} ±{format_yuan(se)} / {format_yuan(v99)}")
-        npv = by_year.get(None, {}).get("NPV", (float("nan"), float("nan")))
-        cells.append(f"{format_yuan(npv[0])} ±{format_yuan(npv[1])}")
-        lines.append(f"  {lv or 'all levels':<12}" + "".join(f"  {c:>24}" for c in cells))
+    for label, cells, npv in grid:
+        text = [f"{format_yuan(m)} ±{format_yuan(se)} / {format_yuan(v99)}" for m, se, v99 in cells]
+        text.append(f"{format_yuan(npv[0])} ±{format_yuan(npv[1])}")
+        lines.append(f"  {label:<12}" + "".join(f"  {c:>24}" for c in text))
     lines.append("  (a co-funded line counts at each level by its share; state-owned capital, "
                  "e.g. the national fund's, is in public_money rows of summary.csv)")
     return lines

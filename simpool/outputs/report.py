@@ -140,14 +140,12 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
 def _public_money_section(res, rows, fig) -> list[str]:
     """The report's "public money" section: per level of government and year the expected
     budget outlay (± se) and the 99% VaR (the budget at risk), the NPV, and the chart."""
-    from .files import public_money_table
+    from .files import public_money_grid
 
-    table = public_money_table(rows)
-    if not table:
+    years, grid = public_money_grid(rows)
+    if not grid:
         return []
     e = html.escape
-    years = sorted({y for lv in table.values() for y in lv if y is not None})
-    order = [lv for lv in ("central", "provincial", "city", "district") if lv in table] + [""]
     out = ["<h2 id='public-money'>Public money</h2><p class='note'>Budget money (the fiscal "
            "cost) by level of government, cash per year: expected outlay &plusmn; se, and the 99% "
            "VaR (the outlay of a bad year, one in a hundred); NPV over all years at the "
@@ -155,19 +153,12 @@ def _public_money_section(res, rows, fig) -> list[str]:
            "state-owned capital (the national fund's, the re-guarantor's) is in the "
            "<code>public_money</code> rows of summary.csv.</p><table><tr><th class='l'>level</th>"
            + "".join(f"<th>{y}</th>" for y in years) + "<th>NPV</th></tr>"]
-    for lv in order:
-        by_year = table.get(lv, {})
-        cells = []
-        for y in years:
-            f = by_year.get(y, {})
-            m, se = f.get("expected outlay", (float("nan"), float("nan")))
-            v99 = f.get(("VaR", 0.99), (float("nan"),))[0]
-            cells.append(f"{_fmt(m, 'EL', 'fiscal')} &plusmn; {_fmt(se, 'EL', 'fiscal')}"
-                         f"<br><small>99% VaR {_fmt(v99, 'VaR', 'fiscal')}</small>")
-        npv = by_year.get(None, {}).get("NPV", (float("nan"), float("nan")))
-        cells.append(f"{_fmt(npv[0], 'NPV', 'fiscal')} &plusmn; {_fmt(npv[1], 'NPV', 'fiscal')}")
-        out.append(f"<tr><td class='l'>{e(lv or 'all levels')}</td>"
-                   + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    for label, cells, npv in grid:
+        text = [f"{_fmt(m, 'EL', 'fiscal')} &plusmn; {_fmt(se, 'EL', 'fiscal')}"
+                f"<br><small>99% VaR {_fmt(v99, 'VaR', 'fiscal')}</small>" for m, se, v99 in cells]
+        text.append(f"{_fmt(npv[0], 'NPV', 'fiscal')} &plusmn; {_fmt(npv[1], 'NPV', 'fiscal')}")
+        out.append(f"<tr><td class='l'>{e(label)}</td>" + "".join(f"<td>{c}</td>" for c in text)
+                   + "</tr>")
     out.append("</table>")
     if fig is not None:
         out.append(f"<img alt='public money' src='data:image/png;base64,{_png(fig)}'>")
