@@ -74,7 +74,7 @@ def test_rollover_keeps_the_book_and_draws_fresh_vintages():
 
 
 def test_book_options_need_binomial_mode():
-    with pytest.raises(ScenarioError, match="term_years and growth need mode"):
+    with pytest.raises(ScenarioError, match="term_years, growth, borrowers and new_borrowers need mode"):
         run({"mode": "loans", "growth": 0.2, "loans": 10})
 
 

@@ -26,6 +26,23 @@ class _Section(NamedTuple):
     pool: int | None = None  # pool column of the top-up row that follows, if any
 
 
+def borrowers_at_start(scenario) -> int:
+    """Borrowers of the start book: each cohort's ``borrowers`` (default: its loans) and one
+    per tape row."""
+    tape = scenario.tape
+    return sum(c.loans if c.borrowers is None else c.borrowers for c in scenario.cohorts) + \
+        (len(tape) if tape is not None else 0)
+
+
+def balance_at_start(scenario) -> float:
+    """Loan balance of the start book, yuan: cohorts' loans x exposure, and the tape's."""
+    tape = scenario.tape
+    total = sum(float(c.loans) * float(c.exposure) for c in scenario.cohorts)
+    if tape is not None and len(tape):
+        total += float(np.asarray(tape.exposure, float).sum())
+    return total
+
+
 class FeaturePlan:
     """The per-path quantities behind the summary's means and probabilities.
 
@@ -42,7 +59,11 @@ class FeaturePlan:
     def __init__(self, scenario, wf, n_loans_at_start: int):
         # plain values only: the plan goes to every worker with the chunks
         self.years = list(scenario.years)
-        self.start = float(n_loans_at_start)
+        #: the plan's targets are measured from the base: the book at the start of the
+        #: horizon, i.e. at the end of the year before start_year (base_year)
+        self.start = float(borrowers_at_start(scenario))
+        self.balance0 = float(balance_at_start(scenario))
+        self.base_year = int(self.years[0]) - 1
         prods = set(int(p) for p in wf.routes.product)
         self.has_nf = bool(prods & {1, 2})
         self.has_ipool = 2 in prods
@@ -50,6 +71,7 @@ class FeaturePlan:
         self.gb_year = rep.guarantee_balance_year
         self.gb_target = float(rep.guarantee_balance_target)
         self.borrower_target = float(rep.borrower_growth_target)
+        self.loan_growth_target = float(rep.loan_growth_target)
         self.guaranteed = bool((wf.routes.product == 1).any())
         self.pool_names = list(wf.pool_names)
         self.pool_levels = [(p.warn_npl, p.stop_npl) for p in scenario.pools]
@@ -242,6 +264,10 @@ class FeaturePlan:
             key = (year, "lending", "loans outstanding (end of year)", nan, "mean")
             emit(sec, year, "lending", "loans outstanding (end of year)", nan, "mean",
                  lambda: raw["loans_outstanding"][:, y], gate=key)
+            emit(sec, year, "lending", "borrowers (end of year)", nan, "mean",
+                 lambda: raw["borrowers"][:, y], gate=key)
+            emit(sec, year, "lending", "balance (end of year)", nan, "mean",
+                 lambda: raw["loan_balance_end"][:, y], gate=key)
             for prod in self.products:
                 emit(sec, year, f"lending:{prod}", "balance (start of year)", nan, "mean",
                      lambda c=codes[prod]: raw["product_balance"][:, y, c])
@@ -276,10 +302,20 @@ class FeaturePlan:
                 goal = (1.0 + self.borrower_target) * self.start
                 gate = (self.gb_year, "borrowers", "end of year", nan, "mean")
                 emit(sec, self.gb_year, "borrowers", "end of year", nan, "mean",
-                     lambda: raw["loans_outstanding"][:, y], gate=gate)
+                     lambda: raw["borrowers"][:, y], gate=gate)
                 emit(sec, self.gb_year, "borrowers",
                      f"P(>= {1 + self.borrower_target:g} x start)", goal, "prob",
-                     lambda: raw["loans_outstanding"][:, y] >= goal, gate=gate)
+                     lambda: raw["borrowers"][:, y] >= goal * (1.0 - 1e-12), gate=gate)
+            if self.balance0 > 0:
+                sec = section("loan_balance")
+                growth = (1.0 + self.loan_growth_target) ** (self.gb_year - self.base_year)
+                goal = growth * self.balance0
+                gate = (self.gb_year, "loan_balance", "end of year", nan, "mean")
+                emit(sec, self.gb_year, "loan_balance", "end of year", nan, "mean",
+                     lambda: raw["loan_balance_end"][:, y], gate=gate)
+                emit(sec, self.gb_year, "loan_balance",
+                     f"P(>= {growth:.4g} x start)", goal, "prob",
+                     lambda: raw["loan_balance_end"][:, y] >= goal * (1.0 - 1e-12), gate=gate)
         if building:
             return None
         n = len(raw["logw"])
@@ -291,7 +327,8 @@ class FeaturePlan:
     #: the per-path outputs :meth:`values` reads
     SOURCES = ("defaults", "pool_unpaid", "pool_npl", "pool_suspended", "pool_balance",
                "guarantor_net_assets", "guarantor_leverage", "guarantor_balance", "entity", "npl",
-               "nf_payout_rate", "guarantee_balance_end", "loans_outstanding", "pool_bank_npl",
+               "nf_payout_rate", "guarantee_balance_end", "loans_outstanding", "borrowers", "loan_balance_end",
+               "pool_bank_npl",
                "premium_subsidy", "nf_binds", "nf_moved", "nf_line_moved", "gov_exhausted",
                "gov_moved", "gov_balance", "insurer_loss_ratio", "insurer_suspended",
                "product_balance", "bank_balance", "pool_eligible", "lending_removed")

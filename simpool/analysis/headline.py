@@ -27,7 +27,7 @@ def format_value(value: float, statistic: str, measure: str) -> str:
             statistic in ("deals funded", "leverage of public money", "loss ratio") or \
             statistic.startswith("leverage"):
         return f"{value:,.2f}"
-    if measure == "defaults" or statistic.startswith("loans outstanding"):
+    if measure == "defaults" or statistic.startswith(("loans outstanding", "borrowers")):
         return f"{value:,.1f}"
     return format_yuan(value)
 
@@ -73,7 +73,7 @@ def headline_rows(res, rows):
             keep.append(r)
         elif str(r["year"]) == str(last) and m.startswith("lending:") and m.count(":") == 1:
             keep.append(r)
-        elif m in ("guarantee_balance", "borrowers") and st.startswith("P("):
+        elif m in ("guarantee_balance", "borrowers", "loan_balance") and st.startswith("P("):
             keep.append(r)
     return keep
 

@@ -363,6 +363,13 @@ class Results:
         tape = self.scenario.tape
         return sum(c.loans for c in self.scenario.cohorts) + (len(tape) if tape is not None else 0)
 
+    @property
+    def borrowers_at_start(self) -> int:
+        """Borrowers of the start book (the base of the plan's borrower target)."""
+        from .features import borrowers_at_start
+
+        return borrowers_at_start(self.scenario)
+
     def pool_balance(self, name: str) -> np.ndarray:
         """Cash of a compensation pool (or ``"insurance_pool"``): (paths, years + 1), yuan,
         at the start of the first year and the end of each year."""

@@ -119,6 +119,8 @@ class Book(NamedTuple):
     c_start: np.ndarray  # first year on the book
     c_end: np.ndarray  # year it has matured by
     c_amort: np.ndarray  # (C, n_years + 1) exposure as a share of c_exposure
+    c_bw: np.ndarray  # (C,) borrowers per loan (simpool.engine.plan.vintages)
+    c_renewed: np.ndarray  # (C,) bool: loans maturing at a year's end are renewed (same borrowers)
     l_id: np.ndarray  # (N,) original index (keys the random numbers)
     l_thresh: np.ndarray
     l_sqrt_rho: np.ndarray
@@ -262,6 +264,8 @@ class CreditOutputs(NamedTuple):
     segment_balance: np.ndarray  # (n, H, S) outstanding at the start of the year, yuan
     segment_balance_end: np.ndarray  # (n, H, S) at its end, yuan
     loans_outstanding: np.ndarray  # (n, H) loans on the book at the end of the year
+    borrowers: np.ndarray  # (n, H) borrowers with a loan at the end of the year (renewals kept)
+    loan_balance_end: np.ndarray  # (n, H) balance then, yuan (renewals at full exposure)
 
 
 class Outputs(NamedTuple):
@@ -276,6 +280,8 @@ class Outputs(NamedTuple):
     segment_balance: np.ndarray
     segment_balance_end: np.ndarray
     loans_outstanding: np.ndarray
+    borrowers: np.ndarray
+    loan_balance_end: np.ndarray
     party: np.ndarray  # (n, H, 8) net loss of each party, yuan
     entity: np.ndarray  # (n, H, NB + NG + NP + NI) net loss of each named entity, yuan
     net: np.ndarray  # (n, H) claims less recoveries received, yuan

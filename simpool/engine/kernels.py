@@ -435,6 +435,8 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
     z, z_prev, eta, hit, l_ctr = state.z, state.z_prev, state.eta, state.hit, state.l_ctr
     alive_c, dead, cum_l, track = state.alive, state.dead, state.cum_l, state.track
     out_loss, out_defaults, out_count_end = out.loss, out.defaults, out.loans_outstanding
+    out_borrowers, out_bal_end = out.borrowers, out.loan_balance_end
+    c_bw, c_renewed = book.c_bw, book.c_renewed
     out_seg_ead, out_seg_loss = out.segment_ead, out.segment_loss
     out_seg_bal, out_seg_bal_end = out.segment_balance, out.segment_balance_end
     n_coh = c_n.shape[0]
@@ -460,6 +462,8 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
         out_loss[ip, y] = loss
         out_defaults[ip, y] = ndef
         out_count_end[ip, y] = np.nan  # not tracked under the twist (one-year horizons)
+        out_borrowers[ip, y] = np.nan
+        out_bal_end[ip, y] = np.nan
         return logr + lw
     # --- cohorts: one conditional binomial each ---------------------------------
     for c in range(n_coh):
@@ -475,6 +479,11 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
         if y + 1 < c_end[c]:
             out_seg_bal_end[ip, y, c_seg[c]] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
             out_count_end[ip, y] += n_alive - k
+            out_borrowers[ip, y] += (n_alive - k) * c_bw[c]
+            out_bal_end[ip, y] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
+        elif c_renewed[c]:  # maturing now and renewed: the same borrowers stay, a new loan
+            out_borrowers[ip, y] += (n_alive - k) * c_bw[c]
+            out_bal_end[ip, y] += (n_alive - k) * c_exposure[c]
         if k == 0:
             continue
         alive_c[c] = n_alive - k
@@ -552,6 +561,7 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
             loss_row[l_seg[i]] += li
             cum_l[0] += 1
     out_count_end[ip, y] += n_loans - cum_l[0]
+    out_borrowers[ip, y] += n_loans - cum_l[0]  # a single loan: one borrower [A]
     out_loss[ip, y] = loss
     out_defaults[ip, y] = ndef
     return logr
@@ -632,6 +642,14 @@ def simulate_chunk(skey, path0, n_paths, model, book, out):
         first year it is on the book, the year it has matured by, and its exposure per loan
         in each year as a fraction of ``c_exposure`` (amortisation), the last column for the
         year after the horizon (balances at the end of the last year).
+    c_bw, c_renewed : (C,) float64, (C,) bool
+        Borrowers per loan of each vintage, and whether its loans are renewed when they
+        mature (its borrowers stay on the book).
+    out.loans_outstanding, out.borrowers, out.loan_balance_end : (n_paths, n_years) float64
+        Loans on the book at the end of each year (renewals not yet counted); borrowers
+        with a loan then and the cohorts' balance then, yuan (a loan maturing at the year's
+        end and renewed counts as renewed, at its full exposure; single loans count one
+        borrower each, and their balance is added by the waterfall kernel).
     out.segment_balance, out.segment_balance_end : (n_paths, n_years, n_segments) float64
         Cohorts' balance outstanding at the start of each year and at its end (after
         defaults and maturities), yuan; single-loan segments are filled in by the engine.

@@ -261,17 +261,28 @@ VINTAGE_STRIDE = 1 << 20
 
 
 def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> list[dict]:
-    """Expand binomial cohorts into loan-book vintages.
+    """Expand binomial cohorts into loan-book vintages: the planned book, i.e. the demand.
 
     Vintage 0 is the book at the start. With ``growth`` g, year y >= 1 adds
     round(n0 ((1 + g)^y - (1 + g)^(y-1))) new loans, plus (``rollover``) the loans that
-    matured at the end of year y - 1. With ``term_years`` T a vintage matures after T years;
-    ``amortization = "linear"`` lowers its exposure by 1/T of the original each year.
+    matured at the end of year y - 1, plus (``new_borrowers`` m) round(m (1 + gm)^(y-1))
+    first-time borrowers with ``loans_per_new_borrower`` loans each. With ``term_years`` T a
+    vintage matures after T years; ``amortization = "linear"`` lowers its exposure by 1/T of
+    the original each year. The supply side (constraints in the waterfall kernel) may lend
+    less than this plan.
+
+    Borrowers: each vintage carries ``borrowers_per_loan``. The start book's is
+    ``borrowers / loans``; rolled-over loans keep the ratio of the loans they replace (the
+    same borrowers); loans growth adds are repeat borrowers' (ratio 0) when the cohort has
+    ``new_borrowers``, else new borrowers at the start book's ratio (the behaviour before
+    borrowers were counted); first-time borrowers' loans count 1 / loans_per_new_borrower.
+    A vintage mixing these gets the loan-weighted ratio.
 
     Negative growth: a year's negative change cannot call loans back, so the shortfall is
     carried forward and offsets later rollovers (the planned book follows n0 (1 + g)^y as
-    soon as maturities allow; growth = -1 runs the book off). A vintage above the 10^12
-    loans a cohort may hold (growth compounding over a long horizon) is an error.
+    soon as maturities allow; growth = -1 runs the book off), keeping the vintage's mix of
+    borrowers. A vintage above the 10^12 loans a cohort may hold (growth compounding over a
+    long horizon) is an error.
     """
     from ..errors import Problem, ScenarioError
 
@@ -279,15 +290,31 @@ def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> l
     for rank, (index, c) in enumerate(binom_cohorts):
         term = c.term_years
         g = c.growth
+        bw0 = (c.borrowers / c.loans if c.borrowers is not None else 1.0) if c.loans else 1.0
+        bw_growth = 0.0 if c.new_borrowers is not None else bw0
         counts = [c.loans] + [0] * (n_years - 1)
+        bws = [bw0] + [bw0] * (n_years - 1)
         owed = 0  # loans the shrinking target wants gone but that could not be called back
         for y in range(1, n_years):
-            new = round(c.loans * ((1 + g) ** y - (1 + g) ** (y - 1))) if g else 0
+            grow = round(c.loans * ((1 + g) ** y - (1 + g) ** (y - 1))) if g else 0
+            rolled = 0
+            rolled_b = 0.0
             if term is not None and c.rollover:
-                new += sum(counts[v] for v in range(y) if v + term == y)
-            new += owed
+                for v in range(y):
+                    if v + term == y:
+                        rolled += counts[v]
+                        rolled_b += counts[v] * bws[v]
+            first = 0
+            if c.new_borrowers:
+                first = round(c.new_borrowers * (1 + c.new_borrower_growth) ** (y - 1)) \
+                    * c.loans_per_new_borrower
+            new = rolled + grow + first + owed
             owed = min(0, new)
             counts[y] = max(0, new)
+            planned = rolled + max(grow, 0) + first
+            if planned > 0:
+                bws[y] = (rolled_b + max(grow, 0) * bw_growth
+                          + first / c.loans_per_new_borrower) / planned
             if counts[y] > MAX_COHORT_LOANS:
                 raise ScenarioError([Problem(
                     source, None, f"cohorts.{c.name}.growth",
@@ -306,7 +333,9 @@ def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> l
                 else:
                     amort.append(1.0)
             out.append({"cohort": c, "segment": index, "loans": counts[v], "start": v, "end": end,
-                        "amort": amort, "rng": rank + v * VINTAGE_STRIDE})
+                        "amort": amort, "rng": rank + v * VINTAGE_STRIDE,
+                        "borrowers_per_loan": bws[v],
+                        "renewed": term is None or bool(c.rollover)})
     return out
 
 
@@ -402,6 +431,8 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
         c_end=np.array([v["end"] for v in vint], np.int64),
         c_amort=np.ascontiguousarray(np.array([v["amort"] for v in vint], float)
                                      .reshape(len(vint), n_years + 1)),
+        c_bw=c_(np.array([v["borrowers_per_loan"] for v in vint], float)),
+        c_renewed=c_(np.array([v["renewed"] for v in vint], np.bool_), np.bool_),
         l_id=c_(order, np.int64), l_thresh=c_(l_thresh[order]), l_sqrt_rho=c_(np.sqrt(l_rho[order])),
         l_inv_sd=c_(1.0 / np.sqrt(1.0 - l_rho[order])), l_exposure=c_(l_exp[order]),
         l_lgd=c_(l_lgd[order]), l_lgd_a=c_(l_a[order]), l_lgd_b=c_(l_b[order]),

@@ -156,6 +156,7 @@ def waterfall_chunk(skey, path0, model, book, twist, routes, banks, guarantors, 
                     out.segment_balance[ip, y, s] = routes.balance0[s] - st.cum_ead[s]
                     st.cum_ead[s] += out.segment_ead[ip, y, s]
                     out.segment_balance_end[ip, y, s] = routes.balance0[s] - st.cum_ead[s]
+                    out.loan_balance_end[ip, y] += out.segment_balance_end[ip, y, s]
             if y > 0:
                 for p in range(NP):
                     st.cash[p] += pools.top_up[p]

@@ -159,7 +159,7 @@ def _keep(row, last_year) -> bool:
     st, year, m = row["statistic"], row["year"], row["measure"]
     horizon = year is None
     last = str(year) == str(last_year)
-    if m in ("guarantee_balance", "borrowers"):
+    if m in ("guarantee_balance", "borrowers", "loan_balance"):
         return True
     if m.split(":")[0] in ("fiscal", "public_money"):  # (per level and year: their own table)
         return horizon and ":" not in m and st in ("NPV", "subsidy rate",
@@ -235,8 +235,8 @@ def format_summary(res, rows) -> str:
         elif st.startswith("P(") or st in ("prob", "subsidy rate") or \
                 row["measure"].endswith("_before_cap") or "rate" in st or "NPL ratio" in st:
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
-        elif row["measure"] in ("defaults", "borrowers", "lending") or st.startswith("leverage") or \
-                st == "loss ratio":
+        elif row["measure"] in ("defaults", "borrowers") or st.startswith("leverage") or \
+                row["measure"] == "lending" and "balance" not in st or st == "loss ratio":
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])

@@ -170,6 +170,22 @@ class Cohort(_Strict):
                           description="new lending grows the book by this rate a year "
                                       "(the plan's target: 0.20 [S])")
     rollover: bool = Field(True, description="matured loans are replaced by new ones")
+    borrowers: int | None = Field(
+        None, ge=0, le=10**12,
+        description="distinct borrowers of the start book counted in this cohort (default: "
+                    "loans, one loan each); a borrower with loans in several cohorts is "
+                    "counted in one of them [A]")
+    new_borrowers: int | None = Field(
+        None, ge=0, le=10**12,
+        description="demand of first-time borrowers: how many enter this cohort in the second "
+                    "simulated year (then growing by new_borrower_growth a year), each taking "
+                    "loans_per_new_borrower loans. With it set, growth is the repeat "
+                    "borrowers' demand (more loans to the same borrowers); without it every "
+                    "loan growth adds is a new borrower, at the start book's loans per borrower")
+    new_borrower_growth: float = Field(
+        0.0, ge=-1.0, le=10.0, description="growth of the yearly inflow of new borrowers")
+    loans_per_new_borrower: int = Field(
+        1, ge=1, le=1000, description="loans (drawdowns) each new borrower takes")
     interest_subsidy_rate: float = Field(
         0.0, ge=0.0, le=0.2, description="interest subsidy (贴息) per year, of the performing "
                                          "balance (loans not in default), paid by "
@@ -188,9 +204,22 @@ class Cohort(_Strict):
 
     @model_validator(mode="after")
     def _book_needs_binomial(self) -> "Cohort":
-        if self.mode == "loans" and (self.term_years is not None or self.growth):
-            raise ValueError("term_years and growth need mode = \"binomial\" (single-loan "
-                             "cohorts and tapes are a static book)")
+        if self.mode == "loans" and (self.term_years is not None or self.growth
+                                     or self.new_borrowers or self.borrowers is not None):
+            raise ValueError("term_years, growth, borrowers and new_borrowers need mode = "
+                             "\"binomial\" (single-loan cohorts and tapes are a static book of "
+                             "one borrower a loan)")
+        return self
+
+    @model_validator(mode="after")
+    def _borrowers_ok(self) -> "Cohort":
+        if self.borrowers is not None:
+            if self.borrowers > self.loans:
+                raise ValueError(f"borrowers ({self.borrowers}) must be at most loans "
+                                 f"({self.loans}): every borrower has at least one loan")
+            if self.loans > 0 and self.borrowers == 0:
+                raise ValueError(f"borrowers must be at least 1 when the cohort has loans "
+                                 f"({self.loans})")
         return self
 
     @field_validator("exposure")
@@ -234,7 +263,13 @@ class Report(_Strict):
     guarantee_balance_year: int = Field(2026, description="...by the end of this year [S]")
     borrower_growth_target: float = Field(
         0.70, ge=0.0, description="the plan's target: borrowers +70% by the end of "
-                                  "guarantee_balance_year [S]; one loan per borrower [A]")
+                                  "guarantee_balance_year [S], on the start book's borrowers "
+                                  "(cohorts.*.borrowers; default one loan per borrower [A])")
+    loan_growth_target: float = Field(
+        0.20, ge=-1.0, le=10.0,
+        description="the plan's target: tech-SME loan balance +20% a year on average [S: the "
+                    "plan, 总体要求], tested at the end of guarantee_balance_year against the "
+                    "start book compounded from the year before start_year")
     depletion_target: float = Field(
         0.05, ge=0.0, lt=1.0,
         description="target depletion probability for the pools' required top-up (0 = none)")
