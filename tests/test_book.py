@@ -87,10 +87,18 @@ def test_guarantee_balance_target_probability():
     res = simpool.simulate(simpool.load_scenario(d))
     df = res.summary()
     rows = df[df.measure == "guarantee_balance"]
-    bal_end_2026 = res._raw["segment_balance_end"][:, 1, 0]
+    # the end of 2026 is the start of 2027: the year's new lending (booked at its end) is in
+    bal_end_2026 = res._raw["segment_balance"][:, 2, 0]
     assert rows[rows.statistic == "end of year"]["value"].item() == pytest.approx(bal_end_2026.mean())
-    # end of 2026: (1000 + 200 loans, less the defaults) x 5e7, about 5.8e10 > 5e10 on every path
+    # (1000 + 200 loans, less the defaults) + 240 new loans, x 5e7: about 7e10 > 5e10
     assert rows[rows.statistic.str.startswith("P(>=")]["value"].item() == 1.0
+    # the last year has no next start: its survivors (the one-year loans renewed)
+    res3 = simpool.simulate(simpool.load_scenario({**d, "report": {**d["report"],
+                                                                   "guarantee_balance_year": 2027}}))
+    rows = res3.summary()
+    rows = rows[rows.measure == "guarantee_balance"]
+    assert rows[rows.statistic == "end of year"]["value"].item() == pytest.approx(
+        res3._raw["segment_balance_end"][:, 2, 0].mean())
 
 
 def feedback_run(cohort, feedback=True, horizon=3, policy=None, **extra):
@@ -161,6 +169,9 @@ def test_loans_outstanding_and_the_borrower_target():
     np.testing.assert_array_equal(res._raw["loans_outstanding"], [[1000, 1200, 1440]] * 50)
     df = res.summary()
     rows = df[df.measure == "borrowers"]
-    assert rows[rows.statistic == "end of year"]["value"].item() == 1200
-    # end of 2026: 1200 >= 1.1 x 1010 on every path
+    # the end of 2026 is the start of 2027, with the 240 loans of 2026's growth: 1440 borrowers
+    # (one loan each); the 10 single loans defaulted in 2025
+    assert rows[rows.statistic == "end of year"]["value"].item() == 1440
+    np.testing.assert_array_equal(res._raw["borrowers"], [[1010, 1200, 1440, 1440]] * 50)
+    # 1440 >= 1.1 x 1010 on every path
     assert rows[rows.statistic.str.startswith("P(>=")]["value"].item() == 1.0

@@ -58,18 +58,17 @@ def test_borrowers_and_balance_with_no_defaults():
     res = simpool.simulate(scenario())
     b = res._raw["borrowers"]
     bal = res._raw["loan_balance_end"]
-    # end of year y: vintages on the book, maturing ones renewed (term 2) keep their borrowers
-    # y0: 400; y1: 400 (start book, maturing, renewed) + 50; y2: 50 (year 1's, renewed) + 460;
-    # y3: 460 (renewed) + 122
-    np.testing.assert_allclose(b, [[400, 450, 510, 582]] * 200, rtol=1e-12)
+    # at the start of each year, the vintages on the book: 400; 400 + 50; 50 + 460 (the start
+    # book matured); 460 + 122; at the end of the last year: 460 (maturing, renewed) + 122
+    np.testing.assert_allclose(b, [[400, 450, 510, 582, 582]] * 200, rtol=1e-12)
     # balance: exposure 2 yuan a loan, renewed loans at full exposure
     np.testing.assert_allclose(bal, [[2000, 2400, 2860, 3390]] * 200, rtol=1e-12)
     assert res.borrowers_at_start == 400
     df = res.summary()
     row = df[(df.measure == "borrowers") & (df.statistic == "end of year")]
-    assert row.value.item() == pytest.approx(450)
-    # borrowers +70% by 2026: 450 < 1.7 x 400 = 680 on every path; balance +20% a year from
-    # the 2024 base (the start book): 2400 < 1.2^2 x 2000 = 2880 on every path
+    assert row.value.item() == pytest.approx(510)  # the end of 2026 = the start of 2027
+    # borrowers +70% by 2026: 510 < 1.7 x 400 = 680 on every path; balance +20% a year from
+    # the 2024 base (the start book): 2 x (200 + 1230) = 2860 < 1.2^2 x 2000 = 2880
     p_b = df[(df.measure == "borrowers") & df.statistic.str.startswith("P(")]
     p_l = df[(df.measure == "loan_balance") & df.statistic.str.startswith("P(")]
     assert (p_b.value.item(), p_l.value.item()) == (0.0, 0.0)
@@ -79,14 +78,16 @@ def test_borrowers_and_balance_with_no_defaults():
     df = simpool.simulate(scenario({"new_borrowers": 200, "growth": 0.3})).summary()
     p_b = df[(df.measure == "borrowers") & df.statistic.str.startswith("P(")]
     p_l = df[(df.measure == "loan_balance") & df.statistic.str.startswith("P(")]
-    # borrowers 400 + 200 = 600 < 680; balance 2 x (1000 + 300 + 400) = 3400 >= 2880
-    assert (p_b.value.item(), p_l.value.item()) == (0.0, 1.0)
+    # start of 2027: year 1's 700 loans (200 new borrowers) and year 2's 1000 rolled (400
+    # borrowers) + 390 repeat + 480 first (240 borrowers): 840 >= 680 borrowers and
+    # 2 x 2570 >= 2880 yuan
+    assert (p_b.value.item(), p_l.value.item()) == (1.0, 1.0)
 
 
 def test_borrowers_and_balance_grow_at_different_rates():
     """Repeat demand only: the balance grows, borrowers do not."""
     res = simpool.simulate(scenario({"new_borrowers": 0, "term_years": None}, horizon=3))
-    np.testing.assert_allclose(res._raw["borrowers"][0], [400, 400, 400])
+    np.testing.assert_allclose(res._raw["borrowers"][0], [400, 400, 400, 400])
     np.testing.assert_allclose(res._raw["loan_balance_end"][0], [2000, 2200, 2420])
 
 
@@ -95,7 +96,7 @@ def test_expected_borrowers_under_defaults_match_the_binomial_law():
     whatever rho (each loan survives with probability 1 - pd); the test's tolerance is 4 SE."""
     res = simpool.simulate(scenario({"pd": 0.03, "rho": 0.15, "term_years": None},
                                     horizon=1, paths=20_000))
-    b = res._raw["borrowers"][:, 0]
+    b = res._raw["borrowers"][:, 1]  # at the end of the (only) year
     expect = 1000 * (1 - 0.03) * 0.4
     se = b.std(ddof=1) / math.sqrt(len(b))
     assert abs(b.mean() - expect) < 4 * se, (b.mean(), expect, se)

@@ -282,7 +282,7 @@ def test_everything_to_the_bank_is_the_credit_engine():
     loss = np.zeros((n, H))
     out = CreditOutputs(loss, np.zeros((n, H), np.int64), np.zeros(n),
                         *[np.zeros((n, H, S)) for _ in range(4)], np.zeros((n, H)),
-                        np.zeros((n, H)), np.zeros((n, H)))
+                        np.zeros((n, H + 1)), np.zeros((n, H)))
     simulate_chunk(np.uint64(seed_key(np.uint64(5))), 0, n, ki.model, ki.book, out)
     np.testing.assert_array_equal(res._raw["loss"], loss)
     np.testing.assert_allclose(res.samples("bank"), loss.sum(axis=1), rtol=1e-12, atol=1e-3)

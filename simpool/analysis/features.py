@@ -26,6 +26,25 @@ class _Section(NamedTuple):
     pool: int | None = None  # pool column of the top-up row that follows, if any
 
 
+def book_at_end(raw: dict, y: int, what: str) -> np.ndarray:
+    """The book at the end of year ``y``, per path: ``"balance"`` (yuan), ``"guaranteed"``
+    (its guaranteed part, yuan) or ``"borrowers"``.
+
+    In annual steps a year's new lending is booked at its end, so the book at the end of year
+    y is the book at the start of year y + 1 (the next vintages, after the constraints cut
+    them); for the horizon's last year it is the year's survivors, loans maturing then and
+    renewed counted at their full exposure (the next year's constraints not applied). The
+    start book is thus the base year's end (the year before start_year).
+    """
+    H = raw["product_balance"].shape[1]
+    if what == "borrowers":
+        return raw["borrowers"][:, y + 1]
+    if y + 1 < H:
+        pb = raw["product_balance"][:, y + 1]
+        return pb[:, 1].copy() if what == "guaranteed" else pb.sum(axis=1)
+    return (raw["guarantee_balance_end"] if what == "guaranteed" else raw["loan_balance_end"])[:, y]
+
+
 def borrowers_at_start(scenario) -> int:
     """Borrowers of the start book: each cohort's ``borrowers`` (default: its loans) and one
     per tape row."""
@@ -265,9 +284,9 @@ class FeaturePlan:
             emit(sec, year, "lending", "loans outstanding (end of year)", nan, "mean",
                  lambda: raw["loans_outstanding"][:, y], gate=key)
             emit(sec, year, "lending", "borrowers (end of year)", nan, "mean",
-                 lambda: raw["borrowers"][:, y], gate=key)
+                 lambda: book_at_end(raw, y, "borrowers"), gate=key)
             emit(sec, year, "lending", "balance (end of year)", nan, "mean",
-                 lambda: raw["loan_balance_end"][:, y], gate=key)
+                 lambda: book_at_end(raw, y, "balance"), gate=key)
             for prod in self.products:
                 emit(sec, year, f"lending:{prod}", "balance (start of year)", nan, "mean",
                      lambda c=codes[prod]: raw["product_balance"][:, y, c])
@@ -294,28 +313,30 @@ class FeaturePlan:
                 sec = section("guarantee_balance")
                 target = self.gb_target
                 emit(sec, self.gb_year, "guarantee_balance", "end of year", nan, "mean",
-                     lambda: raw["guarantee_balance_end"][:, y])
+                     lambda: book_at_end(raw, y, "guaranteed"))
                 emit(sec, self.gb_year, "guarantee_balance", f"P(>= {target:g})", target, "prob",
-                     lambda: raw["guarantee_balance_end"][:, y] >= target)
+                     lambda: book_at_end(raw, y, "guaranteed") >= target)
             if self.start > 0:
                 sec = section("borrowers")
                 goal = (1.0 + self.borrower_target) * self.start
                 gate = (self.gb_year, "borrowers", "end of year", nan, "mean")
                 emit(sec, self.gb_year, "borrowers", "end of year", nan, "mean",
-                     lambda: raw["borrowers"][:, y], gate=gate)
+                     lambda: book_at_end(raw, y, "borrowers"), gate=gate)
                 emit(sec, self.gb_year, "borrowers",
                      f"P(>= {1 + self.borrower_target:g} x start)", goal, "prob",
-                     lambda: raw["borrowers"][:, y] >= goal * (1.0 - 1e-12), gate=gate)
+                     lambda: book_at_end(raw, y, "borrowers") >= goal * (1.0 - 1e-12),
+                     gate=gate)
             if self.balance0 > 0:
                 sec = section("loan_balance")
                 growth = (1.0 + self.loan_growth_target) ** (self.gb_year - self.base_year)
                 goal = growth * self.balance0
                 gate = (self.gb_year, "loan_balance", "end of year", nan, "mean")
                 emit(sec, self.gb_year, "loan_balance", "end of year", nan, "mean",
-                     lambda: raw["loan_balance_end"][:, y], gate=gate)
+                     lambda: book_at_end(raw, y, "balance"), gate=gate)
                 emit(sec, self.gb_year, "loan_balance",
                      f"P(>= {growth:.4g} x start)", goal, "prob",
-                     lambda: raw["loan_balance_end"][:, y] >= goal * (1.0 - 1e-12), gate=gate)
+                     lambda: book_at_end(raw, y, "balance") >= goal * (1.0 - 1e-12),
+                     gate=gate)
         if building:
             return None
         n = len(raw["logw"])

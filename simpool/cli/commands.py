@@ -80,7 +80,7 @@ def _formats(text: str) -> tuple[str, ...] | None:
 def _check_counts(args) -> bool:
     """Check the numeric and executor flags a command shares (message and False if bad);
     sets ``args.max_memory_bytes``."""
-    for name in ("paths", "threads", "chunk_size", "dask_workers"):
+    for name in ("paths", "threads", "chunk_size", "dask_workers", "targets_paths"):
         v = getattr(args, name, None)
         if v is not None and v < 1:
             print(f"--{name.replace('_', '-')}: must be >= 1, got {v}", file=sys.stderr)
@@ -249,7 +249,16 @@ def _cmd_report(args) -> int:
 
             comparison = compare(sc, whatifs, paths=paths, seed=res.seed, executor=executor,
                                  max_memory=args.max_memory_bytes)
-    page = build_html(res, res.summary_rows(), comparison=comparison, argv=sys.argv)
+        found = None
+        if args.targets:
+            from ..analysis.targets import targets
+
+            if not args.quiet:
+                print("the plan's targets: searching the levers ...", file=sys.stderr)
+            found = targets(args.file, args.overrides, paths=args.targets_paths,
+                            seed=res.seed, executor=executor, max_memory=args.max_memory_bytes)
+    page = build_html(res, res.summary_rows(), comparison=comparison, argv=sys.argv,
+                      targets=found)
     atomic_write_bytes(out, page.encode("utf-8"))
     files = [out]
     if args.pdf:
@@ -342,6 +351,46 @@ def _write_solve(folder, sol, fig, args) -> None:
                          solved={sol.lever: sol.value})
     files["solve.json"] = (json.dumps(record, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
     folder.replace_set(files, marker="solve.json")
+
+
+def _cmd_targets(args) -> int:
+    import io
+
+    from ..analysis.targets import GRID, fmt_lever, format_targets, tables, targets
+    from ..engine.cluster import open_executor
+    from ..outputs.outdir import OutputFolder
+
+    if not _check_counts(args):
+        return EXIT_BAD_INPUT
+    only = [k.strip() for k in args.levers.split(",") if k.strip()] if args.levers else None
+    _load(args.file, args.overrides, args.paths)
+
+    def log(lever, x, ev):
+        if args.quiet:
+            return
+        what = "base" if lever is None else f"{lever.label} = {fmt_lever(lever, x)}"
+        ps = ", ".join(f"{k} {p:.1%}" for k, (p, _) in ev.reached.items())
+        print(f"  {what}: P(reached) {ps}", file=sys.stderr)
+
+    out = Path(args.out) if args.out else Path("simpool-out") / f"{Path(args.file).stem}-targets"
+    with OutputFolder(out, "targets") as folder:
+        with open_executor(args.threads, args.dask, args.dask_workers) as executor:
+            res = targets(args.file, args.overrides, paths=args.paths or 3000, seed=args.seed,
+                          executor=executor, max_memory=args.max_memory_bytes, log=log,
+                          only=only)
+        text = format_targets(res)
+        t, lv = tables(res)
+        files = _input_files(args.file, list(args.overrides or []), paths=res.paths,
+                             seed=res.seed, grid=GRID)
+        for name, df in (("targets.csv", t), ("targets_levers.csv", lv)):
+            buf = io.StringIO()
+            df.to_csv(buf, index=False)
+            files[name] = buf.getvalue().encode("utf-8")
+        files["targets.txt"] = (text + "\n").encode("utf-8")
+        folder.replace_set(files, marker="targets.csv")
+    print(text)
+    print(f"\nwrote {out / 'targets.csv'}, {out / 'targets_levers.csv'}, {out / 'targets.txt'}")
+    return EXIT_OK
 
 
 def _cmd_sensitivity(args) -> int:
@@ -490,6 +539,6 @@ def _cmd_run(args) -> int:
 
 
 #: The handler of each command.
-HANDLERS = {"run": _cmd_run, "report": _cmd_report, "sweep": _cmd_sweep,
+HANDLERS = {"targets": _cmd_targets, "run": _cmd_run, "report": _cmd_report, "sweep": _cmd_sweep,
             "compare": _cmd_compare, "solve": _cmd_solve, "sensitivity": _cmd_sensitivity,
             "validate": _cmd_validate, "show": _cmd_show, "compile": _cmd_compile}

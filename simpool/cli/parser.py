@@ -72,6 +72,11 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("--pdf", action="store_true", help="also write the plots as a PDF beside it")
     rep.add_argument("--paths", type=int, help="Monte Carlo paths (default: simulation.paths)")
     rep.add_argument("--seed", type=int, help="seed (default: simulation.seed)")
+    rep.add_argument("--targets", action="store_true",
+                     help="add the smallest change of each lever that reaches the plan's "
+                          "targets (as simpool targets; a minute or so)")
+    rep.add_argument("--targets-paths", type=int, default=3000, metavar="N",
+                     help="paths per run of the --targets search (default 3,000)")
     rep.add_argument("--quiet", action="store_true", help="print nothing but errors")
     add_exec(rep)
     add_set(rep)
@@ -142,6 +147,27 @@ def build_parser() -> argparse.ArgumentParser:
     sol.add_argument("--quiet", action="store_true", help="print only the answer")
     add_exec(sol)
     add_set(sol)
+
+    tg = sub.add_parser(
+        "targets", help="the plan's targets: P(reached), what binds, the levers that reach them",
+        description="For the plan's targets (tech-guarantee balance >= 500亿 by the end of 2026; "
+                    "tech-SME borrowers +70%% on the base; loan balance +20%% a year: "
+                    "[report] keys of the scenario), print P(reached) with its SE, the new "
+                    "lending each constraint removed by year, and the smallest change of each "
+                    "lever (guarantor capital injection, national-fund credit line, pool cash, "
+                    "demand) that reaches each target with P >= 50%% and >= 90%%, with the public "
+                    "money it costs by level; writes targets.csv, targets_levers.csv and "
+                    "targets.txt to --out.")
+    tg.add_argument("file", help="scenario file (TOML)")
+    tg.add_argument("--paths", type=int, help="paths per run (default 3,000)")
+    tg.add_argument("--seed", type=int, help="seed (default: simulation.seed)")
+    tg.add_argument("--out", help="output folder (default: simpool-out/<name>-targets)")
+    tg.add_argument("--levers", metavar="LIST",
+                    help="only these levers, comma-separated: capital_injection, credit_line, "
+                         "pool_cash, demand, or one by name (pool_cash:knowledge_value)")
+    tg.add_argument("--quiet", action="store_true", help="print only the table")
+    add_exec(tg)
+    add_set(tg)
 
     sen = sub.add_parser(
         "sensitivity", help="tornado (one-at-a-time) and Sobol sensitivity of one figure",

@@ -264,7 +264,7 @@ class CreditOutputs(NamedTuple):
     segment_balance: np.ndarray  # (n, H, S) outstanding at the start of the year, yuan
     segment_balance_end: np.ndarray  # (n, H, S) at its end, yuan
     loans_outstanding: np.ndarray  # (n, H) loans on the book at the end of the year
-    borrowers: np.ndarray  # (n, H) borrowers with a loan at the end of the year (renewals kept)
+    borrowers: np.ndarray  # (n, H + 1) at the start of each year, and the end of the last
     loan_balance_end: np.ndarray  # (n, H) balance then, yuan (renewals at full exposure)
 
 

@@ -463,6 +463,7 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
         out_defaults[ip, y] = ndef
         out_count_end[ip, y] = np.nan  # not tracked under the twist (one-year horizons)
         out_borrowers[ip, y] = np.nan
+        out_borrowers[ip, y + 1] = np.nan
         out_bal_end[ip, y] = np.nan
         return logr + lw
     # --- cohorts: one conditional binomial each ---------------------------------
@@ -472,18 +473,22 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
         n_alive = alive_c[c]
         ex = c_exposure[c] * c_amort[c, y]
         out_seg_bal[ip, y, c_seg[c]] += n_alive * ex
+        out_borrowers[ip, y] += n_alive * c_bw[c]
         if n_alive == 0:
             continue
         p = norm_cdf((c_thresh[c] * sw - c_sqrt_rho[c] * z[c_sector[c]]) * c_inv_sd[c])
         k = binom_inv(uniform(key, STREAM_COHORT, c_rng[c]), n_alive, p)
+        last = y + 1 == model.n_years
         if y + 1 < c_end[c]:
             out_seg_bal_end[ip, y, c_seg[c]] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
             out_count_end[ip, y] += n_alive - k
-            out_borrowers[ip, y] += (n_alive - k) * c_bw[c]
             out_bal_end[ip, y] += (n_alive - k) * c_exposure[c] * c_amort[c, y + 1]
+            if last:
+                out_borrowers[ip, y + 1] += (n_alive - k) * c_bw[c]
         elif c_renewed[c]:  # maturing now and renewed: the same borrowers stay, a new loan
-            out_borrowers[ip, y] += (n_alive - k) * c_bw[c]
             out_bal_end[ip, y] += (n_alive - k) * c_exposure[c]
+            if last:
+                out_borrowers[ip, y + 1] += (n_alive - k) * c_bw[c]
         if k == 0:
             continue
         alive_c[c] = n_alive - k
@@ -498,6 +503,7 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
         out_seg_ead[ip, y, c_seg[c]] += k * ex
         out_seg_loss[ip, y, c_seg[c]] += lc
     # --- single loans: screen with the bucket bound, then the exact test ---------
+    single_alive0 = cum_l[0]  # (defaulted before this year)
     # Pass 1 per bucket is branch-free so LLVM vectorises the hashing; pass 2 visits
     # the few candidates below the bound, in one scan over all loans.
     for b in range(n_buckets):
@@ -561,7 +567,10 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
             loss_row[l_seg[i]] += li
             cum_l[0] += 1
     out_count_end[ip, y] += n_loans - cum_l[0]
-    out_borrowers[ip, y] += n_loans - cum_l[0]  # a single loan: one borrower [A]
+    # a single loan: one borrower [A]
+    out_borrowers[ip, y] += n_loans - single_alive0
+    if y + 1 == model.n_years:
+        out_borrowers[ip, y + 1] += n_loans - cum_l[0]
     out_loss[ip, y] = loss
     out_defaults[ip, y] = ndef
     return logr
@@ -645,11 +654,13 @@ def simulate_chunk(skey, path0, n_paths, model, book, out):
     c_bw, c_renewed : (C,) float64, (C,) bool
         Borrowers per loan of each vintage, and whether its loans are renewed when they
         mature (its borrowers stay on the book).
-    out.loans_outstanding, out.borrowers, out.loan_balance_end : (n_paths, n_years) float64
-        Loans on the book at the end of each year (renewals not yet counted); borrowers
-        with a loan then and the cohorts' balance then, yuan (a loan maturing at the year's
-        end and renewed counts as renewed, at its full exposure; single loans count one
-        borrower each, and their balance is added by the waterfall kernel).
+    out.loans_outstanding, out.loan_balance_end : (n_paths, n_years) float64
+        Loans on the book at the end of each year (renewals not yet counted); the cohorts'
+        balance then, yuan (a loan maturing at the year's end and renewed counts as renewed,
+        at its full exposure; single loans' balance is added by the waterfall kernel).
+    out.borrowers : (n_paths, n_years + 1) float64
+        Borrowers on the book at the start of each year (after its new lending), and at the
+        end of the last year (survivors, renewals kept); a single loan is one borrower.
     out.segment_balance, out.segment_balance_end : (n_paths, n_years, n_segments) float64
         Cohorts' balance outstanding at the start of each year and at its end (after
         defaults and maturities), yuan; single-loan segments are filled in by the engine.

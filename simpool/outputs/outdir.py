@@ -1,6 +1,6 @@
 """Output folders that one command owns: an exclusive lock, a manifest, files replaced as a set.
 
-Every command that writes a folder (``run``, ``sweep``, ``compare``, ``solve``,
+Every command that writes a folder (``run``, ``sweep``, ``compare``, ``solve``, ``targets``,
 ``sensitivity``) opens it as an :class:`OutputFolder`:
 
 * **Lock.** ``.simpool.lock`` in the folder is locked (``flock``, exclusive) for the whole
@@ -42,7 +42,7 @@ from ..errors import SimpoolError, UsageError
 MANIFEST = "simpool-manifest.json"
 LOCK = ".simpool.lock"
 #: Kinds of result a folder may hold (one per folder).
-KINDS = ("run", "sweep", "compare", "solve", "sensitivity")
+KINDS = ("run", "sweep", "compare", "solve", "sensitivity", "targets")
 
 
 class FolderBusy(SimpoolError):

@@ -65,8 +65,10 @@ def assumptions(sc) -> list[tuple[str, str, str, str]]:
     return out
 
 
-def build_html(res, rows, *, comparison=None, argv=None) -> str:
-    """The report as one HTML string (images embedded); ``rows``: :meth:`Results.summary_rows`."""
+def build_html(res, rows, *, comparison=None, argv=None, targets=None) -> str:
+    """The report as one HTML string (images embedded); ``rows``: :meth:`Results.summary_rows`;
+    ``targets``: a :class:`simpool.analysis.targets.TargetsResult` (the levers' table of
+    ``simpool targets``), or None for the targets' figures of this run alone."""
     from .._version import __version__
     from .plots import compare_chart, standard_figures
     from ..scenario.load import resolved_toml
@@ -103,6 +105,7 @@ def build_html(res, rows, *, comparison=None, argv=None) -> str:
                  "<code>simpool run</code>.</p>")
     figures = standard_figures(res)
     parts.extend(_public_money_section(res, rows, figures.pop("public_money", None)))
+    parts.extend(_targets_section(res, targets))
     parts.append("<h2 id='plots'>Plots</h2>")
     for name, fig in figures.items():
         parts.append(f"<img alt='{e(name)}' src='data:image/png;base64,{_png(fig)}'>")
@@ -162,6 +165,68 @@ def _public_money_section(res, rows, fig) -> list[str]:
     out.append("</table>")
     if fig is not None:
         out.append(f"<img alt='public money' src='data:image/png;base64,{_png(fig)}'>")
+    return out
+
+
+def _targets_section(res, found=None) -> list[str]:
+    """The report's "the plan's targets" section: P(reached) ± se of each target, the new
+    lending each constraint removed by year and the one that binds; with ``found`` (a
+    :class:`~simpool.analysis.targets.TargetsResult`), the smallest change of each lever
+    that reaches each target and the public money it costs by level."""
+    from ..analysis.targets import base_of, fmt_lever, goals
+    from ..scenario.units import format_yuan
+
+    sc = res.scenario
+    base = base_of(res.summary(), sc) if found is None else found.base
+    if not base.reached:
+        return []
+    e = html.escape
+    out = ["<h2 id='targets'>The plan's targets</h2><p class='note'>P(reached): the share of "
+           "paths on which the target is met at the end of the target year (after that year's "
+           "new lending), &plusmn; se. The book at the start is the base (the end of the year "
+           "before the first simulated year).</p><table><tr><th class='l'>target</th>"
+           "<th class='l'>goal</th><th>expected</th><th>P(reached)</th></tr>"]
+    for key, (label, goal) in goals(sc).items():
+        if key not in base.reached:
+            continue
+        p, se = base.reached[key]
+        mean, _ = base.value[key]
+        shown = f"{mean:,.0f}" if key == "borrowers" else format_yuan(mean)
+        out.append(f"<tr><td class='l'>{e(label)}</td><td class='l'>{e(goal)}</td>"
+                   f"<td>{e(shown)}</td><td>{p:.1%} &plusmn; {se:.1%}</td></tr>")
+    out.append("</table><p class='note'>New lending each constraint removed, by the year the "
+               "loans would have started (the first is the one that binds):</p><ul>")
+    for year in res.calendar_years[1:]:
+        rows = base.removed.get(int(year))
+        text = "; ".join(f"{w}: {format_yuan(v)}" for w, v in rows) if rows else             "nothing binds: the planned lending (the demand) is made"
+        out.append(f"<li>{year}: {e(text)}</li>")
+    out.append("</ul>")
+    if found is None:
+        out.append("<p class='note'>The smallest change of each lever that reaches each target: "
+                   "<code>simpool report --targets</code> or <code>simpool targets</code>.</p>")
+        return out
+    out.append(f"<p class='note'>The smallest change of each lever that reaches each target "
+               f"({found.paths:,} paths a run, {found.runs} runs, common random numbers), and "
+               "the public money it costs (change of the NPV, by level of government; a pool's "
+               "added cash included).</p><table><tr><th class='l'>target</th><th class='l'>lever"
+               "</th><th>P &ge;</th><th class='l'>smallest value (P reached &plusmn; se)</th>"
+               "<th class='l'>public money</th></tr>")
+    labels = {k: v[0] for k, v in goals(sc).items()}
+    for a in found.answers:
+        lever = next(x for x in found.levers if x.name == a.lever)
+        if a.x is None:
+            what, cost = f"not reached: {a.why}", ""
+        elif not a.cost:
+            what, cost = a.why, ""
+        else:
+            what = f"{fmt_lever(lever, a.x)} ({a.p:.1%} &plusmn; {a.se:.1%})"
+            cost = ", ".join(f"{lv} {format_yuan(v)}" for lv, v in sorted(a.cost.items())
+                             if abs(v) >= 0.5)
+        out.append(f"<tr><td class='l'>{e(labels[a.target])}</td><td class='l'>"
+                   f"{e(lever.label)}</td><td>{a.level:.0%}</td><td class='l'>"
+                   f"{what if a.x is not None and a.cost else e(what)}</td>"
+                   f"<td class='l'>{e(cost)}</td></tr>")
+    out.append("</table>")
     return out
 
 
