@@ -380,13 +380,15 @@ def test_inv_monotone_in_p(n, u, p1, p2):
 
 
 def test_inv_monotone_in_p_near_steps():
-    """Known limitation, quantified: with u exactly on a CDF step, p moved by a few ulps can
-    reorder the result by one (float rounding of the CDF; the mirror 1 - u for p > 1/2).
-    Each reversal is by exactly one and sits within 1e-12 of the step."""
+    """u exactly on a CDF step, p moved by a few ulps: float rounding of the CDF could reorder
+    the result by one (each reversal by exactly one, within 1e-12 of the step). The continued
+    fraction at x = 1 - p did, 21 times at n = 1e5, p = 0.3; Temme's expansion, with p used
+    exactly (no 1 - p, n p taken exactly), leaves none on this grid."""
     reversals = 0
-    for n, p in [(200, 0.01), (200, 0.02), (200, 0.5), (2000, 0.3), (10**5, 0.3)]:
+    for n, p in [(200, 0.01), (200, 0.02), (200, 0.5), (2000, 0.3), (10**5, 0.3), (10**9, 0.02)]:
         mu, sd = n * p, math.sqrt(n * p * (1 - p))
-        for k in range(max(0, int(mu - 4 * sd)), min(n, int(mu + 6 * sd) + 1)):
+        step = 1 if n <= 10**5 else int(sd) // 40  # n = 1e9: every 40th step of the CDF
+        for k in range(max(0, int(mu - 4 * sd)), min(n, int(mu + 6 * sd) + 1), step):
             F = float(stats.binom.cdf(k, n, p))
             if not 1e-13 < F < 1 - 1e-13:
                 continue
@@ -399,8 +401,7 @@ def test_inv_monotone_in_p_near_steps():
                 assert d.min() >= -1
                 for i in np.nonzero(d < 0)[0]:
                     assert _near_step(uu, n, pp[i], [r[i + 1]]) and _near_step(uu, n, pp[i + 1], [r[i + 1]])
-    # the documented monotonicity in p does fail at this resolution (reported to the lead)
-    assert reversals > 0
+    assert reversals == 0
 
 
 # --------------------------------------------------------------------------- exact in distribution
@@ -441,3 +442,155 @@ def test_exact_in_distribution_other_branches(uniforms, n, p):
     mean, var = n * p, n * p * (1 - p)
     assert abs(k.mean() - mean) < 5 * math.sqrt(var / k.size)
     assert _chi2_quantile_bins(k, n, p, bins=min(50, n + 1)) > 1e-4
+
+
+# ------------------------------------------------------------ large n: Temme's expansion
+# Cohorts of up to 10^9 loans: the CDF at the Cornish-Fisher guess comes from Temme's uniform
+# asymptotic expansion (TOMS 708 basym), whose cost does not grow with n. The references are
+# the exact 60-digit sums above (scipy itself is off by ~1e-11 relative at n = 1e9: it rounds
+# n p), evaluated at a few hundred points at most (0.01-0.6 s each at n = 1e9).
+
+_LARGE = [(10**9, 0.02), (10**9, 0.001), (10**9, 0.97), (10**8, 0.3), (10**6, 0.3),
+          (10**6, 0.005), (10**4, 0.05), (10**3, 0.1)]
+
+
+@pytest.mark.parametrize("n, p", _LARGE)
+def test_cdf_sf_large_n_relative_accuracy(n, p):
+    """P(K <= k) and P(K > k) to ~3e-14 relative in both tails out to 9 sd (the old continued
+    fraction at x = 1 - p lost ~1e-11 at n = 1e9)."""
+    mu, sd = n * p, math.sqrt(n * p * (1 - p))
+    for z in [-9.0, -6.3, -3.1, -1.2, -0.4, 0.0, 0.3, 1.1, 2.6, 4.4, 7.2, 9.0]:
+        k = int(mu + z * sd)
+        if not 0 <= k < n:
+            continue
+        cdf, sf = exact_cdf_sf(k, n, p)
+        got_cdf, got_sf = B.binom_cdf(k, n, p), B.binom_sf(k, n, p)
+        if cdf <= 0.5:
+            assert abs(got_cdf - cdf) <= 1e-13 * cdf, (n, p, k, z, got_cdf / cdf - 1)
+            assert abs(got_sf - sf) <= 1e-15
+        else:
+            assert abs(got_sf - sf) <= 1e-13 * sf, (n, p, k, z, got_sf / sf - 1)
+            assert abs(got_cdf - cdf) <= 1e-15
+
+
+def test_temme_pmf_and_tail_match_exact():
+    """The expansion's pmf (one exponential shared with the tail) and its tail to full
+    precision, where it applies; outside its domain it says so."""
+    for n, p, zmax in [(10**9, 0.3, 8), (10**9, 0.01, 8), (10**7, 0.5, 8), (10**5, 0.02, 8),
+                       (2000, 0.1, 5)]:  # sd 13: the series stops converging further out
+        mu, sd = n * p, math.sqrt(n * p * (1 - p))
+        for z in np.array([-1.0, -0.375, -0.0625, 0.0625, 0.375, 1.0]) * zmax:
+            k = int(mu + z * sd)
+            ok, tail, upper, pmf = B._temme_tail(k, n, p)
+            assert ok, (n, p, k)
+            assert pmf == pytest.approx(float(exact_pmf(k, n, p)), rel=2e-14)
+            cdf, sf = exact_cdf_sf(k, n, p)
+            assert tail == pytest.approx(sf if upper else cdf, rel=5e-14), (n, p, k, upper)
+    ok, *_ = B._temme_tail(5, 10**4, 0.01)  # k + 1 = 6 < 40: the sums take over
+    assert not ok
+
+
+def _exact_quantile_brackets(n: int, p: float, zs) -> list[tuple[int, float, float]]:
+    """(k, F(k), S(k)) exactly, at k near the quantiles mu + z sd."""
+    mu, sd = n * p, math.sqrt(n * p * (1 - p))
+    out = []
+    for z in zs:
+        k = int(mu + z * sd)
+        if 0 <= k < n:
+            out.append((k, *exact_cdf_sf(k, n, p)))
+    return out
+
+
+@pytest.mark.parametrize("n, p", [(10**9, 0.02), (10**9, 0.004), (10**9, 0.9), (10**6, 0.3),
+                                  (10**6, 0.05), (10**3, 0.1), (10**3, 0.5)])
+def test_inv_exact_at_the_steps_large_n(n, p):
+    """u a hair (1e-13 relative) either side of an exact CDF value F(k): the inversion
+    returns k just below it and k + 1 just above it (both halves, tails to 7 sd)."""
+    zs = [-7.0, -4.2, -2.0, -0.7, 0.0, 0.4, 1.3, 3.0, 5.5]
+    for k, cdf, sf in _exact_quantile_brackets(n, p, zs):
+        if cdf <= 0.5:  # lower half: u near F(k), relative
+            lo, hi = cdf * (1 - 1e-13), cdf * (1 + 1e-13)
+        else:  # upper half: 1 - u near S(k); u is only absolutely fine near 1
+            d = max(1e-13 * sf, 4e-16)
+            lo, hi = 1.0 - (sf + d), 1.0 - (sf - d)
+            if not (sf - d > 0 and (1 - hi) < sf < (1 - lo)):
+                continue
+        assert B.binom_inv(lo, n, p) == k, (n, p, k, "below")
+        assert B.binom_inv(hi, n, p) == k + 1, (n, p, k, "above")
+
+
+@pytest.mark.parametrize("n", [10**3, 10**6, 10**9])
+@pytest.mark.parametrize("p", [0.005, 0.02, 0.1, 0.3, 0.5, 0.8, 0.999])
+def test_inv_matches_ppf_large_n(n, p):
+    """Against scipy's ppf over u in (0, 1) and both tails (u = 1e-12 ... 1 - 1e-12); where the
+    two differ, simpool's k must be the exact quantile (60-digit CDF) within 1e-14. (scipy's
+    ppf is off by hundreds at n = 1e9 for u within 1e-15 of 1, and by one near 1 - 1e-11.)"""
+    g = np.random.default_rng([n % 1000003, int(p * 1e6)])
+    u = np.concatenate([U_EXTREME, [1e-12, 3e-12, 1 - 1e-12, 1 - 3e-12], g.random(2000),
+                        10.0 ** -g.uniform(4, 12, 100), 1 - 10.0 ** -g.uniform(4, 12, 100)])
+    got = _inv_many(u, n, p)
+    want = stats.binom.ppf(u, n, p).astype(np.int64)
+    bad = np.nonzero(got != want)[0]
+    assert bad.size <= 6, (n, p, bad.size)
+    for i in bad:
+        k = int(got[i])
+        below = exact_cdf_sf(k - 1, n, p)
+        at = exact_cdf_sf(k, n, p)
+        uu = float(u[i])
+        if uu <= 0.5:
+            assert below[0] < uu * (1 + 1e-14) and at[0] >= uu * (1 - 1e-14), (n, p, uu, k, want[i])
+        else:
+            vv = 1.0 - uu
+            assert below[1] > vv * (1 - 1e-14) - 2e-16 and at[1] <= vv * (1 + 1e-14) + 2e-16, \
+                (n, p, uu, k, want[i])
+
+
+def test_inv_monotone_fine_grids_n1e9():
+    n = 10**9
+    # in u: a fine grid over (0, 1) and both tails, at several p
+    tail = np.geomspace(1e-15, 1e-3, 20_000)
+    u = np.unique(np.concatenate([np.linspace(1e-6, 1 - 1e-6, 200_001), tail, 1 - tail]))
+    for p in [1e-6, 0.005, 0.02, 0.1, 0.5, 0.9]:
+        k = _inv_many(u, n, p)
+        assert np.all(np.diff(k) >= 0), p
+    # in p: a fine geometric grid (all regimes: small mean, sums, expansion) at fixed u,
+    # and a fine linear one around p = 0.02 (steps of ~1e-10 relative)
+    for uu in [1e-12, 1e-6, 0.01, 0.3, 0.5, 0.77, 1 - 1e-6, 1 - 1e-12]:
+        for ps in (np.geomspace(1e-11, 1 - 1e-9, 20_001),
+                   np.linspace(0.02, 0.02 * (1 + 1e-6), 10_001)):
+            k = np.array([B.binom_inv(uu, n, q) for q in ps])
+            assert np.all(np.diff(k) >= 0), uu
+
+
+def test_temme_cheap_and_full_passes_agree():
+    """The inversion first decides with the series cut short (error bound 10x its last terms)
+    and re-runs to full precision (-1) only when u is too close to a CDF value to tell: both
+    passes give the same k, and u placed on the expansion's own F(k) takes the second one."""
+    g = np.random.default_rng(11)
+    for n in [2000, 10**5, 10**9]:
+        for _ in range(300):
+            p = float(np.exp(g.uniform(math.log(60 / n), math.log(0.5))))
+            u = float(g.random())
+            cheap = B._binom_inv_temme(u, 1.0 - u, n, p, False)
+            full = B._binom_inv_temme(u, 1.0 - u, n, p, True)
+            if cheap >= 0:
+                assert cheap == full == B.binom_inv(u, n, p), (n, p, u)
+    second = 0
+    for n, p in [(10**9, 0.02), (10**6, 0.3), (3000, 0.1)]:
+        mu, sd = n * p, math.sqrt(n * p * (1 - p))
+        for z in [-2.0, -0.5, -0.1]:
+            k = int(mu + z * sd)
+            ok, tail, upper, _ = B._temme_tail(k, n, p)
+            assert ok and not upper
+            if B._binom_inv_temme(tail, 1.0 - tail, n, p, False) == -1:
+                second += 1
+            assert B.binom_inv(tail, n, p) == k  # F(k) >= u = F(k): k itself
+    assert second >= 6
+
+
+@pytest.mark.parametrize("n, p", [(10**9, 0.02), (10**9, 0.6), (10**6, 0.004)])
+def test_exact_in_distribution_large_n(uniforms, n, p):
+    k = _inv_many(uniforms[:100_000], n, p)
+    mean, var = n * p, n * p * (1 - p)
+    assert abs(k.mean() - mean) < 5 * math.sqrt(var / k.size)
+    assert _chi2_quantile_bins(k, n, p) > 1e-4
