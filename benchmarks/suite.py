@@ -4,6 +4,7 @@ Groups (``--only NAME``):
 
 ``hotloop``     loan-level hot loop: 10,000 loans x 100,000 paths, graded PDs and a tape
 ``cohorts``     binomial cohorts: obligor-paths per second per core
+``binomial``    one binomial draw (binom_inv): ns at n = 10^3 .. 10^9, flat in n
 ``threads``     1 -> 2 threads speed-up; bit-identity over threads and chunk sizes
 ``scaling``     loans 100 .. 1,000,000, paths, threads, years
 ``compile``     numba cold/cached first call, ``simpool --help``, ``simpool run``
@@ -255,6 +256,65 @@ def bench_cohorts(cfg: Config) -> list[Row]:
         Row("cohorts", "binomial_draws", size, n_coh * paths / best, "draws/s",
             note="one conditional binomial inversion per cohort-path-year"),
     ]
+
+
+# ---------------------------------------------------------------------------------------
+# 3b. One binomial draw
+# ---------------------------------------------------------------------------------------
+
+#: Cohort sizes of the ``binomial`` group (loans in the cohort, n of Binomial(n, p)).
+BINOMIAL_NS = (10**3, 10**4, 10**6, 10**9)
+
+
+def _binom_draw_loop():
+    """A numba loop summing ``binom_inv(u[i], n, p[i])`` over arrays (compiled here)."""
+    from numba import njit
+
+    from simpool.engine.binomial import binom_inv
+
+    @njit(cache=False)
+    def loop(u, p, n):
+        s = 0
+        for i in range(u.size):
+            s += binom_inv(u[i], n, p[i])
+        return s
+
+    return loop
+
+
+def bench_binomial(cfg: Config) -> list[Row]:
+    """Nanoseconds per binomial draw (``binom_inv``: one uniform inverted exactly into a
+    Binomial(n, p) count, one thread) at n = 10^3, 10^4, 10^6, 10^9.
+
+    Two laws of p, each draw with its own p and u (fixed seed): ``pd``, p log-uniform on
+    [0.005, 0.1] (unconditional PDs); ``conditional``, p uniform on (0, 1) (PDs conditional
+    on a factor draw, as the engine's cohorts use). ``flatness`` = the largest ÷ the smallest
+    time over the four n: the cost of a draw must not grow with the cohort size.
+    """
+    loop = _binom_draw_loop()
+    m = cfg.pick(400_000, 20_000)
+    g = np.random.default_rng(20240808)
+    u = g.random(m)
+    laws = {"pd": np.exp(g.uniform(math.log(0.005), math.log(0.1), m)), "conditional": g.random(m)}
+    loop(u[:10], laws["pd"][:10], 10)
+    subjects = {(law, n): (lambda law=law, n=n: loop(u, laws[law], n))
+                for law in laws for n in BINOMIAL_NS}
+    best = interleaved(subjects, cfg.pick(max(cfg.repeats, 5), cfg.repeats))
+    rows = []
+    for law, label in (("pd", "p log-uniform [0.005, 0.1]"), ("conditional", "p uniform (0, 1)")):
+        ns = {n: best[(law, n)] / m * 1e9 for n in BINOMIAL_NS}
+        for n in BINOMIAL_NS:
+            size = f"n = 10^{round(math.log10(n))}, {label}"
+            rows.append(Row("binomial", f"{law}.ns_per_draw", size, ns[n], "ns",
+                            note="" if n != BINOMIAL_NS[0] else
+                            f"best of interleaved rounds over the four n, {_n(m)} draws each, "
+                            "1 thread"))
+        lo, hi = min(ns, key=ns.get), max(ns, key=ns.get)
+        rows.append(Row("binomial", f"{law}.flatness", f"n = 10^3 … 10^9, {label}",
+                        ns[hi] / ns[lo], "×", ("<=", 1.5),
+                        note=f"slowest (n = {_n(hi)}, {ns[hi]:.0f} ns) ÷ fastest (n = {_n(lo)}, "
+                             f"{ns[lo]:.0f} ns)"))
+    return rows
 
 
 # ---------------------------------------------------------------------------------------
@@ -745,6 +805,7 @@ def bench_importance(cfg: Config) -> list[Row]:
 GROUPS: dict[str, Callable[[Config], list[Row]]] = {
     "hotloop": bench_hotloop,
     "cohorts": bench_cohorts,
+    "binomial": bench_binomial,
     "fund": bench_fund,
     "threads": bench_threads,
     "scaling": bench_scaling,
