@@ -37,21 +37,21 @@ ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cw
 BASE = ROOT / "scenarios" / "hubei_base.toml"
 setup_fonts()  # Chinese units (万, 亿) on matplotlib axes
 
-variants = expand([str(BASE)], ["pools.provincial_sme.cash=10亿,25亿,50亿",
-                                "guarantors.hubei_tech_guarantee.fee_rate=0.005,0.01"])
+variants = expand([str(BASE)], ["pools.knowledge_value.cash=10亿,25亿,50亿",
+                                "guarantors.hubei_tech_guarantors.fee_rate=0.005,0.01"])
 out = Path(tempfile.mkdtemp()) / "sweep"
 table = run_batch(variants, out, paths=max(1000, PATHS // 4))
 print(f"{len(variants)} variants, {len(table):,} rows in {out}")
 
 # %%
 fiscal = table[(table.measure == "fiscal") & (table.statistic == "NPV")]
-fiscal.pivot(index="pools.provincial_sme.cash", columns="guarantors.hubei_tech_guarantee.fee_rate",
+fiscal.pivot(index="pools.knowledge_value.cash", columns="guarantors.hubei_tech_guarantors.fee_rate",
              values="value") / 1e8
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))
-for fee, part in fiscal.groupby("guarantors.hubei_tech_guarantee.fee_rate"):
-    cash = [parse_money(c) / 1e8 for c in part["pools.provincial_sme.cash"]]
+for fee, part in fiscal.groupby("guarantors.hubei_tech_guarantors.fee_rate"):
+    cash = [parse_money(c) / 1e8 for c in part["pools.knowledge_value.cash"]]
     ax.errorbar(cash, part.value / 1e8, yerr=1.96 * part.se / 1e8, marker="o", capsize=3,
                 label=f"guarantee fee {float(fee):.1%}")
 ax.set_xlabel("provincial SME pool, starting cash (亿 yuan)")
@@ -72,7 +72,7 @@ assert again.equals(table)
 
 # %%
 res = simpool.simulate(BASE, paths=max(2000, PATHS // 4))
-sol = solve(BASE, "guarantors.hubei_tech_guarantee.net_assets", 5e8, 1e10,
-            Figure("guarantor:hubei_tech_guarantee", "P(insolvent by year)", 2029), 0.01,
+sol = solve(BASE, "guarantors.hubei_tech_guarantors.net_assets", 5e8, 1e10,
+            Figure("guarantor:hubei_tech_guarantors", "P(insolvent by year)", 2029), 0.01,
             paths=max(2000, PATHS // 4))
 print(sol)

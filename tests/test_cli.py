@@ -136,7 +136,7 @@ def test_bad_input_exit_2_no_traceback(capsys):
 def test_validate_many_files(capsys):
     assert main(["validate", str(BASE), str(BAD / "unknown_keys.toml")]) == 2
     out, err = capsys.readouterr()
-    assert "hubei_base.toml: ok (7 cohorts" in out
+    assert "hubei_base.toml: ok (8 cohorts, 0 tape loans, 52,225 loans in all" in out
     assert "unknown key 'seeed'" in err
     assert main(["validate", str(BASE)]) == 0
 
@@ -153,7 +153,7 @@ def test_bad_flags(small, capsys):
 def test_show_prints_resolved(capsys):
     assert main(["show", str(BASE), "--set", "model.copula=t"]) == 0
     out = capsys.readouterr().out
-    assert 'copula = "t"' in out and "exposure = 5000000.0" in out
+    assert 'copula = "t"' in out and "exposure = 2500000.0" in out
 
 
 def test_interrupt_exit_130(small, monkeypatch, capsys):

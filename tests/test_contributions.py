@@ -15,10 +15,10 @@ from simpool import stats
 from simpool.analysis.contributions import contributions
 
 ROOT = Path(__file__).resolve().parents[1]
-HUBEI = ROOT / "scenarios" / "hubei_base.toml"
+HUBEI = ROOT / "scenarios" / "examples" / "hubei_small.toml"
 
 
-#: Small pools (as hubei_base had them before its pools were sized to their leverage target),
+#: Small pools (as the small example had them before its pools were sized to their leverage target),
 #: so that depletion is a common event for knowledge_value and a rarer one for provincial_sme.
 SMALL_POOLS = ["pools.provincial_sme.cash=5e8", "pools.provincial_sme.annual_top_up=1e8",
                "pools.knowledge_value.cash=3e8", "pools.knowledge_value.annual_top_up=5e7",

@@ -141,3 +141,16 @@ def test_bad_demand_inputs_name_the_field(cohort, msg):
         scenario(cohort)
     text = str(e.value)
     assert msg in text and "cohorts" in text
+
+
+def test_a_book_too_large_is_an_error_at_validation_naming_the_key():
+    """The planned vintages are checked when the scenario loads (validate says so, not the
+    run), and the message names new_borrowers or growth, whichever makes the loans."""
+    with pytest.raises(ScenarioError) as e:
+        scenario({"new_borrowers": 10**12})
+    text = str(e.value)
+    assert "cohorts.c.new_borrowers" in text and "above the 1e+12 loans" in text
+    assert "lower new_borrowers" in text
+    with pytest.raises(ScenarioError) as e:
+        scenario({"loans": 10**12, "borrowers": None, "growth": 2.0, "new_borrowers": None})
+    assert "cohorts.c.growth" in str(e.value) and "lower growth" in str(e.value)

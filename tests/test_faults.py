@@ -201,7 +201,7 @@ def test_ctrl_c_stops_within_a_second_with_a_message(tmp_path):
 
 def test_ctrl_c_in_a_sweep_keeps_finished_variants(tmp_path):
     out = tmp_path / "sweep"
-    args = ["sweep", str(BASE), "--sweep", "pools.provincial_sme.cash=10亿,20亿,30亿,40亿,50亿,60亿",
+    args = ["sweep", str(BASE), "--sweep", "pools.knowledge_value.cash=10亿,20亿,30亿,40亿,50亿,60亿",
             "--paths", "30000", "--out", str(out), "--quiet"]
     proc = _start(args)
     deadline = time.time() + 120
@@ -240,7 +240,7 @@ def test_a_full_disk_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert "No space left on device" in err and "Traceback" not in err
     assert not (out / "summary.csv").exists()
     assert not list(out.glob(".*.tmp")), "the temporary file is removed"
-    assert main(["sweep", str(BASE), "--sweep", "cohorts.opto_credit.pd=0.02,0.03", "--paths",
+    assert main(["sweep", str(BASE), "--sweep", "cohorts.kv_credit.pd=0.02,0.03", "--paths",
                  "300", "--out", str(tmp_path / "s"), "--quiet"]) == 1
     assert "No space left on device" in capsys.readouterr().err
 

@@ -45,9 +45,9 @@ def _labelled(fig) -> bool:
 
 def test_every_standard_plot_renders_labelled(res, tmp_path):
     figs = plots.standard_figures(res)
-    expected = {"who_pays", "loss_net", "loss_bank", "loss_government", "pool_provincial_sme",
+    expected = {"who_pays", "loss_net", "loss_bank", "loss_government", "pool_provincial_credit",
                 "pool_knowledge_value", "pool_insurance_pool", "pool_survival",
-                "leverage_hubei_tech_guarantee", "fund_hubei_angel", "public_money"}
+                "leverage_hubei_tech_guarantors", "fund_hubei_angel", "public_money"}
     assert set(figs) == expected
     for name, fig in figs.items():
         assert _labelled(fig), name
@@ -69,7 +69,7 @@ def test_comparison_and_tornado_charts(tmp_path):
     assert _render(plots.compare_chart(table), tmp_path / "c.png").startswith(PNG)
     fig = Figure("gross", "EL")
     f0, se0, swings = tornado(str(ROOT / "scenarios" / "hubei_base.toml"), fig, paths=300,
-                              only=["cohorts.opto_credit.pd", "pools.provincial_sme.cash"])
+                              only=["cohorts.kv_credit.pd", "pools.knowledge_value.cash"])
     assert _render(plots.tornado_chart(tornado_table(f0, se0, swings), fig),
                    tmp_path / "t.png").startswith(PNG)
 

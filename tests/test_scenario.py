@@ -32,7 +32,7 @@ def test_unknown_keys_are_errors_with_did_you_mean():
         "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
         "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, "
         "guarantor, pool, insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover, "
-        "interest_subsidy_rate, interest_subsidy_payer, interest_subsidy_years, premium_subsidy_rate, "
+        "borrowers, new_borrowers, new_borrower_growth, loans_per_new_borrower, interest_subsidy_rate, interest_subsidy_payer, interest_subsidy_years, premium_subsidy_rate, "
         "premium_subsidy_payer",
     ]
 
@@ -117,10 +117,12 @@ def test_empty_portfolio_is_an_error():
 def test_money_strings_echoed_as_yuan():
     sc = load_scenario(ROOT / "scenarios" / "hubei_base.toml")
     d = resolved_dict(sc)
-    assert d["cohorts"][0]["exposure"] == 5_000_000.0
-    assert d["report"]["exceedance"] == [2e9, 5e9, 1e10]
+    assert d["cohorts"][0]["exposure"] == 2_500_000.0  # "250万"
+    assert d["report"]["exceedance"] == [5e9, 1e10, 2e10]  # "50亿", "100亿", "200亿"
     text = resolved_toml(sc)
-    assert "万" not in text.split("\n", 2)[2] and "亿" not in text.split("\n", 2)[2]
+    body = "\n".join(line for line in text.split("\n")[2:]
+                     if not line.startswith(("title", "description")))  # (free text)
+    assert "万" not in body and "亿" not in body
     # the resolved scenario loads again to the same thing
     import tomllib
 
@@ -140,17 +142,17 @@ def test_overrides_by_name_index_and_string_fallback():
 
 def test_override_errors_name_the_flag():
     msgs = messages(ROOT / "scenarios" / "hubei_base.toml",
-                    ["cohorts.nope.pd=0.1", "cohorts.opto_credit.pdd=0.1", "model.dof=abc", "junk"])
+                    ["cohorts.nope.pd=0.1", "cohorts.kv_credit.pdd=0.1", "model.dof=abc", "junk"])
     assert msgs == [
         "--set: junk: expected dotted.key=value, e.g. cohorts.ip_pledge.pd=0.03",
-        "--set: cohorts.nope.pd: no element named 'nope' in cohorts; known: opto_credit, "
-        "opto_ip_pledge, life_sciences_credit, life_sciences_talent, equipment_innovation, "
-        "nev_guaranteed, software_insured",
+        "--set: cohorts.nope.pd: no element named 'nope' in cohorts; known: guaranteed_tech, "
+        "kv_credit, ip_pledge, first_loan_301, tech_innovation_special, insured_loan, "
+        "other_credit_opto, other_credit_life",
         "--set: model.dof: must be a number, got 'abc'",
-        "--set: cohorts.opto_credit.pdd: unknown key 'pdd' (did you mean 'pd'?); allowed: name, "
+        "--set: cohorts.kv_credit.pdd: unknown key 'pdd' (did you mean 'pd'?); allowed: name, "
         "loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, guarantor, pool, "
         "insurer, first_loan, premium_rate, small_micro, term_years, amortization, growth, rollover, "
-        "interest_subsidy_rate, interest_subsidy_payer, interest_subsidy_years, premium_subsidy_rate, "
+        "borrowers, new_borrowers, new_borrower_growth, loans_per_new_borrower, interest_subsidy_rate, interest_subsidy_payer, interest_subsidy_years, premium_subsidy_rate, "
         "premium_subsidy_payer",
     ]
 

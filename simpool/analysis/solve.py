@@ -66,7 +66,7 @@ _LABEL = re.compile(r"^(?P<m>[^\[\]()]+?)\s*(?:\[(?P<p>\w+)\])?\s*(?:\((?P<b>cas
 
 def parse_figure(text: str) -> Figure:
     """``measure/statistic[/param][@year]`` -> Figure, e.g. ``net/EL``, ``gross/VaR/0.999``,
-    ``pool:provincial_sme/P(depleted by year)@2029``; the measure as the console labels it
+    ``pool:knowledge_value/P(depleted by year)@2029``; the measure as the console labels it
     names a programme and a basis: ``bank [guaranteed] (ultimate)/EL``. UsageError when
     malformed."""
     body, _, year = text.partition("@")
@@ -79,7 +79,7 @@ def parse_figure(text: str) -> Figure:
     parts = [p.strip() for p in body.split("/")]
     if len(parts) not in (2, 3) or not all(parts):
         raise UsageError(f"figure {text!r}: expected measure/statistic[/param][@year], e.g. "
-                         "net/EL or gross/VaR/0.999 or pool:provincial_sme/P(depleted by year)@2029")
+                         "net/EL or gross/VaR/0.999 or pool:knowledge_value/P(depleted by year)@2029")
     try:
         param = float(parts[2]) if len(parts) == 3 else None
         yr = int(year) if year else None
@@ -195,7 +195,7 @@ def binding_constraints(summary, share: float = 0.5) -> list[str]:
     """What binds in a run (its summary table): each constraint that removed new lending
     (largest first, from the first year it did), and each cap, pool or fund that binds or
     runs dry in at least ``share`` of the paths of some year, e.g. "the guarantor
-    hubei_tech_guarantee's leverage cap binds from 2026 (removes 35.2亿 of new lending)"."""
+    hubei_tech_guarantors's leverage cap binds from 2026 (removes 35.2亿 of new lending)"."""
     from ..scenario.units import format_yuan
 
     out = []

@@ -52,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help='loss level the importance sampler aims at, e.g. 5e8 or "5亿"')
     run.add_argument("--target-se", action="append", default=[], metavar="FIGURE=SE",
                      help="run paths in batches until this figure's standard error is at most "
-                          "SE, e.g. net/EL=2e7 or 'pool:provincial_sme/P(depleted by year)@2029"
+                          "SE, e.g. net/EL=2e7 or 'pool:knowledge_value/P(depleted by year)@2029"
                           "=0.002' (--paths is the first batch); repeatable")
     run.add_argument("--max-paths", type=int, default=10_000_000,
                      help="most paths in all with --target-se (default 10,000,000)")
@@ -89,7 +89,7 @@ def build_parser() -> argparse.ArgumentParser:
                     "variant is written at once: rerun the same command to resume.")
     sw.add_argument("files", nargs="+", help="scenario files (TOML); each with its own [sweep]")
     sw.add_argument("--sweep", dest="sweeps", action="append", default=[], metavar="KEY=V1,V2",
-                    help="add an axis, e.g. pools.provincial_sme.cash=5亿,10亿; repeatable "
+                    help="add an axis, e.g. pools.knowledge_value.cash=5亿,10亿; repeatable "
                          "(the axes form a cross product)")
     sw.add_argument("--paths", type=int, help="paths per variant (default: the scenario's)")
     sw.add_argument("--seed", type=int, help="seed of every variant (default: the scenario's)")
@@ -125,13 +125,13 @@ def build_parser() -> argparse.ArgumentParser:
                     "equals a target, on common random numbers with a bracketing root finder; "
                     "reports the answer and the range of lever values within --z standard "
                     "errors of the target. Example: the smallest pool with P(depleted by 2029) "
-                    "<= 5%%: --lever pools.provincial_sme.cash --bracket 1亿,100亿 --measure "
-                    "pool:provincial_sme --statistic 'P(depleted by year)' --year 2029 --target 0.05")
+                    "<= 5%%: --lever pools.knowledge_value.cash --bracket 1亿,100亿 --measure "
+                    "pool:knowledge_value --statistic 'P(depleted by year)' --year 2029 --target 0.05")
     sol.add_argument("file", help="scenario file (TOML)")
     sol.add_argument("--lever", required=True, metavar="KEY", help="dotted key of the lever")
     sol.add_argument("--bracket", required=True, metavar="LOW,HIGH",
                      help='lever values that bracket the answer, e.g. 1e8,1e10 or "1亿,100亿"')
-    sol.add_argument("--measure", required=True, help="summary measure, e.g. pool:provincial_sme")
+    sol.add_argument("--measure", required=True, help="summary measure, e.g. pool:knowledge_value")
     sol.add_argument("--statistic", required=True, help="summary statistic, e.g. 'P(depleted by year)'")
     sol.add_argument("--year", type=int, help="calendar year of the figure (default: whole horizon)")
     sol.add_argument("--param", type=float, help="the row's param (level or threshold) if needed")

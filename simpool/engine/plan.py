@@ -21,6 +21,7 @@ import math
 
 import numpy as np
 
+from ..scenario.book import MAX_COHORT_LOANS, planned, too_large  # noqa: F401 (re-exported)
 from .inputs import Book, FundInputs, FundParams, KernelInputs, Model, WaterfallInputs, group
 
 #: Exact buckets are used when a portfolio has at most this many distinct (sector, pd, rho)...
@@ -252,75 +253,28 @@ def _buckets(sector: np.ndarray, thresh: np.ndarray, rho: np.ndarray, pd: np.nda
                            b_thresh_lo)
 
 
-#: Most loans a cohort (and hence one of its vintages) may hold: the scenario's limit on
-#: ``cohorts.*.loans``.
-MAX_COHORT_LOANS = 10**12
-
 #: Random-number counter offset of a cohort's later vintages (vintage v of cohort c: c + v * this).
 VINTAGE_STRIDE = 1 << 20
 
 
 def vintages(binom_cohorts: list, n_years: int, source: str = "<scenario>") -> list[dict]:
-    """Expand binomial cohorts into loan-book vintages: the planned book, i.e. the demand.
+    """Expand binomial cohorts into loan-book vintages: the planned book, i.e. the demand
+    (counts and borrowers per loan: :func:`simpool.scenario.book.planned`).
 
-    Vintage 0 is the book at the start. With ``growth`` g, year y >= 1 adds
-    round(n0 ((1 + g)^y - (1 + g)^(y-1))) new loans, plus (``rollover``) the loans that
-    matured at the end of year y - 1, plus (``new_borrowers`` m) round(m (1 + gm)^(y-1))
-    first-time borrowers with ``loans_per_new_borrower`` loans each. With ``term_years`` T a
-    vintage matures after T years; ``amortization = "linear"`` lowers its exposure by 1/T of
-    the original each year. The supply side (constraints in the waterfall kernel) may lend
-    less than this plan.
-
-    Borrowers: each vintage carries ``borrowers_per_loan``. The start book's is
-    ``borrowers / loans``; rolled-over loans keep the ratio of the loans they replace (the
-    same borrowers); loans growth adds are repeat borrowers' (ratio 0) when the cohort has
-    ``new_borrowers``, else new borrowers at the start book's ratio (the behaviour before
-    borrowers were counted); first-time borrowers' loans count 1 / loans_per_new_borrower.
-    A vintage mixing these gets the loan-weighted ratio.
-
-    Negative growth: a year's negative change cannot call loans back, so the shortfall is
-    carried forward and offsets later rollovers (the planned book follows n0 (1 + g)^y as
-    soon as maturities allow; growth = -1 runs the book off), keeping the vintage's mix of
-    borrowers. A vintage above the 10^12 loans a cohort may hold (growth compounding over a
-    long horizon) is an error.
+    With ``term_years`` T a vintage matures after T years; ``amortization = "linear"`` lowers
+    its exposure by 1/T of the original each year. The supply side (constraints in the
+    waterfall kernel) may lend less than this plan. A vintage above the 10^12 loans a cohort
+    may hold (growth compounding over a long horizon) is an error.
     """
     from ..errors import Problem, ScenarioError
 
     out = []
     for rank, (index, c) in enumerate(binom_cohorts):
         term = c.term_years
-        g = c.growth
-        bw0 = (c.borrowers / c.loans if c.borrowers is not None else 1.0) if c.loans else 1.0
-        bw_growth = 0.0 if c.new_borrowers is not None else bw0
-        counts = [c.loans] + [0] * (n_years - 1)
-        bws = [bw0] + [bw0] * (n_years - 1)
-        owed = 0  # loans the shrinking target wants gone but that could not be called back
-        for y in range(1, n_years):
-            grow = round(c.loans * ((1 + g) ** y - (1 + g) ** (y - 1))) if g else 0
-            rolled = 0
-            rolled_b = 0.0
-            if term is not None and c.rollover:
-                for v in range(y):
-                    if v + term == y:
-                        rolled += counts[v]
-                        rolled_b += counts[v] * bws[v]
-            first = 0
-            if c.new_borrowers:
-                first = round(c.new_borrowers * (1 + c.new_borrower_growth) ** (y - 1)) \
-                    * c.loans_per_new_borrower
-            new = rolled + grow + first + owed
-            owed = min(0, new)
-            counts[y] = max(0, new)
-            planned = rolled + max(grow, 0) + first
-            if planned > 0:
-                bws[y] = (rolled_b + max(grow, 0) * bw_growth
-                          + first / c.loans_per_new_borrower) / planned
-            if counts[y] > MAX_COHORT_LOANS:
-                raise ScenarioError([Problem(
-                    source, None, f"cohorts.{c.name}.growth",
-                    f"growth {g:g} over {n_years} years makes {counts[y]:.3g} new loans in year "
-                    f"{y + 1} of the horizon, above the {MAX_COHORT_LOANS:.0e} loans a cohort may "
-                    f"hold; lower growth or simulation.horizon_years")])
+        bad = too_large(c, n_years)
+        if bad is not None:  # (load_scenario's checks say so first; a bare dict may not)
+            raise ScenarioError([Problem(source, None, f"cohorts.{c.name}.{bad[1]}", bad[2])])
+        counts, bws = planned(c, n_years)[:2]
         for v in range(n_years):
             if counts[v] == 0 and v > 0:
                 continue

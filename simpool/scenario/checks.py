@@ -151,6 +151,21 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
     _check_funds(sc, index, names, problems)
     _check_payers(sc, index, names, problems)
     _check_stress(sc, index, names, problems)
+    _check_vintages(sc, index, names, problems)
+
+
+def _check_vintages(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
+    """A cohort's planned vintage above the loans a cohort may hold is an error here (not
+    first when the run plans its book), naming the key behind it."""
+    from .book import too_large
+
+    for i, c in enumerate(sc.cohorts):
+        if c.mode != "binomial":
+            continue
+        bad = too_large(c, sc.simulation.horizon_years)
+        if bad is not None:
+            loc = ("cohorts", i, bad[1])
+            problems.error(*index.at(loc), format_path(loc, names), bad[2])
 
 
 def _check_stress(sc: Scenario, index, names: dict, problems: ProblemList) -> None:

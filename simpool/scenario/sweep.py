@@ -4,8 +4,8 @@ A ``[sweep]`` table maps dotted keys (the same keys as ``--set``; named arrays b
 lists of values; the variants are their cross product, in the order the keys are written::
 
     [sweep]
-    "pools.provincial_sme.cash" = ["5亿", "10亿", "20亿"]
-    guarantors.hubei_tech_guarantee.fee_rate = [0.005, 0.01]   # dotted keys work too
+    "pools.knowledge_value.cash" = ["5亿", "10亿", "20亿"]
+    guarantors.hubei_tech_guarantors.fee_rate = [0.005, 0.01]   # dotted keys work too
 
 ``--sweep dotted.key=v1,v2,...`` adds an axis (or replaces the file's axis of that key);
 values are parsed as TOML, else kept as strings; ``--sweep key=[1_500_000, 2e6]`` (a TOML
