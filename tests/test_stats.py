@@ -452,3 +452,28 @@ def test_estimate_is_frozen():
     e = stats.expected([1.0, 2.0])
     with pytest.raises(AttributeError):
         e.value = 3.0  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_partial_sort_gives_the_full_sorts_figures(seed, monkeypatch):
+    """describe() sorts only the upper part of large unweighted samples: every figure equals
+    the full sort's, bit for bit, with ties, atoms at zero, low levels (which sort the rest)
+    and thresholds below the sorted part."""
+    import simpool.analysis.stats as st
+
+    rng = np.random.default_rng(seed)
+    x = np.where(rng.random(50_000) < 0.3, 0.0, rng.lognormal(0, 1, 50_000).round(2))
+    levels = [0.5, 0.9, 0.95, 0.99, 0.999]
+    thresholds = [-1.0, 0.0, 0.5, 1.0, float(np.quantile(x, 0.97)), 1e9]
+    fast = st.describe(x, levels=levels, thresholds=thresholds)
+    monkeypatch.setattr(st, "PARTIAL_SORT_MIN", 10**12)  # always the full sort
+    full = st.describe(x, levels=levels, thresholds=thresholds)
+    assert [(e.statistic, e.param, e.value, e.se) for e in fast] == \
+        [(e.statistic, e.param, e.value, e.se) for e in full]
+    monkeypatch.setattr(st, "PARTIAL_SORT_MIN", 4096)
+    tail = st.describe(x, levels=[0.999], thresholds=[0.0])
+    # (EL and std sum in another order over a sorted copy: compare the order statistics)
+    assert [e.value for e in tail][2:] == [e.value for e in st.describe(
+        np.sort(x), levels=[0.999], thresholds=[0.0])][2:]
+    s = st._Sorted(x, None, 0.99)
+    assert s.k0 > 0 and s.quantile(0.1) == np.sort(x)[math.ceil(0.1 * x.size) - 1] and s.k0 == 0

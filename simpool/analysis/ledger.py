@@ -123,37 +123,50 @@ class Ledger:
     # -- per-path cash -----------------------------------------------------------------------
     def line_flows(self, i: int, basis: str = "cash") -> np.ndarray:
         """(paths, years) yuan of line ``i`` by calendar year of :attr:`years`."""
+        out = np.zeros((self.res.paths, len(self.years)))
+        self._add_line(i, basis, 1.0, out)
+        return out
+
+    def _add_line(self, i: int, basis: str, share: float, out: np.ndarray) -> None:
+        """Add ``share`` x line ``i``'s flows to ``out`` (paths, years) in place (no
+        temporary of the whole line: the ledger's totals read every line many times)."""
         res = self.res
-        n = res.paths
-        out = np.zeros((n, len(self.years)))
+
+        def put(col, values):
+            if share == 1.0:
+                out[:, col] += values
+            else:
+                out[:, col] += share * values
         src = self._source[i]
         if src[0] == "fund":
             f = src[1]
             cash = res._need(f"fund:{f.name}:gov_cash", "the funds' public cash")
             for t in range(f.life_years):
-                out[:, self.years.index(f.start_year + t)] = cash[:, t]
-            return out
-        cols = [self.years.index(y) for y in res.years]
+                put(self.years.index(f.start_year + t), cash[:, t])
+            return
+        if not res.years:
+            return
+        # the credit years are consecutive in the ledger's years
+        cols = slice(self.years.index(res.years[0]), self.years.index(res.years[-1]) + 1)
         if src[0] == "party":
             from ..scenario.policy import PARTIES
 
             a = res._need("party" if basis == "cash" else "party_ultimate",
                           "the public parties' losses")
-            out[:, cols] = a[:, :, PARTIES.index(src[1])]
+            put(cols, a[:, :, PARTIES.index(src[1])])
         elif src[0] == "entity":
             a = res._need("entity" if basis == "cash" else "entity_ultimate",
                           "the public entities' losses")
-            out[:, cols] = a[:, :, src[1]]
+            put(cols, a[:, :, src[1]])
         elif src[0] == "premium_subsidy":
-            out[:, cols] = res._need("premium_subsidy", "the insurance pool's premium subsidy")
+            put(cols, res._need("premium_subsidy", "the insurance pool's premium subsidy"))
         elif src[0] == "column":
-            out[:, cols] = res._need("public_flows", "the subsidies and the 四补")[:, :, src[1]]
+            put(cols, res._need("public_flows", "the subsidies and the 四补")[:, :, src[1]])
         elif src[0] == "rewards":
             rw = res.scenario.rewards
             for t, y in enumerate(res.years):
                 if rw.years is None or t < rw.years:
-                    out[:, self.years.index(y)] = rw.per_year()
-        return out
+                    out[:, self.years.index(y)] += share * rw.per_year()
 
     def select(self, level: str | None = None, payer: str | None = None,
                kind: str | None = "budget", product: str | None = None) -> list[tuple[int, float]]:
@@ -186,8 +199,7 @@ class Ledger:
         """(paths, years): the selected lines' cash by calendar year, yuan."""
         total = np.zeros((self.res.paths, len(self.years)))
         for i, share in self.select(level, payer, kind, product):
-            a = self.line_flows(i, basis)
-            total += a if share == 1.0 else share * a
+            self._add_line(i, basis, share, total)
         return total
 
     def discount_factors(self) -> np.ndarray:

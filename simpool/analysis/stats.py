@@ -221,15 +221,33 @@ def _std(x: np.ndarray, w: np.ndarray | None) -> tuple[float, float]:
     return s, math.sqrt(max(rad, 0.0))
 
 
+#: Samples above this size sort only their upper part when the levels asked for allow it.
+PARTIAL_SORT_MIN = 4096
+
+
 class _Sorted:
-    """A sample sorted once, with the weights permuted alongside, reused across levels."""
+    """A sample sorted once, with the weights permuted alongside, reused across levels.
 
-    __slots__ = ("xs", "ws", "n", "_top")
+    Unweighted, with ``below`` > 0 (the lowest level any figure will read), only the order
+    statistics from about ``below x n`` up are sorted (``np.partition`` then a sort of the
+    upper part: the same values at those positions as a full sort, at a fraction of its cost
+    for tail levels); a figure reading below them sorts the rest first. Positions under
+    ``k0`` hold the smaller values, unsorted.
+    """
 
-    def __init__(self, x: np.ndarray, w: np.ndarray | None):
+    __slots__ = ("xs", "ws", "n", "_top", "k0")
+
+    def __init__(self, x: np.ndarray, w: np.ndarray | None, below: float = 0.0):
         self.n = x.size
+        self.k0 = 0
         if w is None:
-            self.xs = np.sort(x)
+            k0 = int(below * self.n) - 2
+            if below > 0.0 and self.n >= PARTIAL_SORT_MIN and k0 > 0:
+                self.xs = np.partition(x, k0)
+                self.xs[k0:].sort()
+                self.k0 = k0
+            else:
+                self.xs = np.sort(x)
             self.ws = None
         else:
             order = np.argsort(x)
@@ -237,6 +255,12 @@ class _Sorted:
             self.ws = w[order]
             del order
         self._top: np.ndarray | None = None
+
+    def _need(self, index: int) -> None:
+        """Sort the rest when position ``index`` is below the sorted part."""
+        if index < self.k0:
+            self.xs[:self.k0].sort()
+            self.k0 = 0
 
     def top_sums(self) -> np.ndarray:
         """``C[t]`` = total weight of the ``t`` largest positions (``C[0] = 0``); monotone."""
@@ -254,6 +278,7 @@ class _Sorted:
         if self.ws is None:
             k = math.ceil(round(level * n, 9))
             k = min(max(k, 1), n)
+            self._need(k - 1)
             return float(self.xs[k - 1])
         # tail form: smallest position j with  sum_{i > j} ws[i] <= (1 - level) n.
         # Positions above j number t = n - 1 - j; the largest feasible t gives the smallest j.
@@ -290,6 +315,7 @@ class _Sorted:
         if self.ws is None:
             m = math.ceil(round(tail * n, 9))
             m = min(max(m, 1), n)
+            self._need(n - m)
             # the mean of the m worst is >= VaR; rounding (m equal losses) may put it a hair
             # below, and ES below VaR reads as an error
             value = max(float(self.xs[n - m :].mean()), v)
@@ -300,6 +326,10 @@ class _Sorted:
     # -- exceedance -----------------------------------------------------------------
     def exceedance(self, threshold: float) -> Estimate:
         n = self.n
+        if self.ws is None and self.k0 > 0 and not threshold >= self.xs[self.k0]:
+            # below the sorted part: count directly (the unsorted part is not searchable)
+            return Estimate("P(L>x)", threshold,
+                            *_count_mean_se(int(np.count_nonzero(self.xs > threshold)), n))
         j = int(np.searchsorted(self.xs, threshold, side="right"))
         if self.ws is None:
             p, se = _count_mean_se(n - j, n)
@@ -424,7 +454,10 @@ def describe(
     s, s_se = _std(arr, w)
     out = [Estimate("EL", _NAN, el, el_se), Estimate("std", _NAN, s, s_se)]
     if lv or th:
-        srt = _Sorted(arr, w)
+        # the lowest level read: each VaR's SE reads the quantiles at level -/+ its band
+        below = min((a - 2.0 * math.sqrt(a * (1.0 - a) / arr.size) - 1e-6 for a in lv),
+                    default=1.0) if w is None else 0.0
+        srt = _Sorted(arr, w, max(below, 0.0))
         for a in lv:
             out.append(srt.var(a))
             out.append(srt.es(a))

@@ -11,14 +11,14 @@ from ._jit import jit
 GS_FEE, GS_INJECTION, GS_TOP_UP, GS_COMPENSATION, GS_REWARD = 0, 1, 2, 3, 4
 
 
-@jit()
+@jit(inline="always")
 def book(ip, y, col, amount, out):
     """Book ``amount`` yuan of public money to ledger column ``col`` (-1: no column)."""
     if col >= 0:
         out.public_flows[ip, y, col] += amount
 
 
-@jit()
+@jit(inline="always")
 def support(ip, y, g, fee_subsidy, injection, payouts, na, na0, ledger, st, out):
     """The 四补 guarantor ``g`` (``NG``: the re-guarantor) receives at the year's end, yuan:
     fee subsidy, capital injection, payout compensation (a share of the year's net payouts),
@@ -43,7 +43,7 @@ def support(ip, y, g, fee_subsidy, injection, payouts, na, na0, ledger, st, out)
     return before + top
 
 
-@jit()
+@jit(inline="always")
 def subsidies(ip, y, routes, ledger, out):
     """Interest subsidies (on the performing balance: the balance at the year's start less
     half the year's defaults, defaults falling evenly over the year) and premium subsidies

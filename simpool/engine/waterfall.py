@@ -175,7 +175,7 @@ def waterfall_chunk(skey, path0, model, book, twist, routes, banks, guarantors, 
         _pending(ip, H, st, out)
 
 
-@jit()
+@jit(inline="always")
 def _reset_path(ip, book, cs, guarantors, pools, insurance, public, st, out):
     """A path's state at the start: the book as planned, the balance sheets as given."""
     for c in range(book.c_n.shape[0]):
@@ -218,7 +218,7 @@ def _released(ip, y, s, routes, out):
     return max(out.segment_balance[ip, y, s] - out.segment_balance_end[ip, y, s], 0.0)
 
 
-@jit()
+@jit(inline="always")
 def _balances(ip, y, routes, guarantors, public, ledger, st, out):
     """Balances at the start of year ``y`` by bank, guarantor, pool, insurer and product;
     leverage on the weighted liability; insolvency. Returns (the national fund's payout
@@ -282,7 +282,7 @@ def _balances(ip, y, routes, guarantors, public, ledger, st, out):
     return nf_base, reg_bal, nf_cover
 
 
-@jit()
+@jit(inline="always")
 def _split(ip, y, routes, public, st, out, reg):
     """Phase 1: the nominal split of each segment's defaults; the national fund's credit line
     and payout cap; the government's fund; insolvent re-guarantor and guarantors."""
@@ -377,7 +377,7 @@ def _split(ip, y, routes, public, st, out, reg):
             amt[s, SH_G] = 0.0
 
 
-@jit()
+@jit(inline="always")
 def _insurance_pool(ip, y, routes, insurance, st, out):
     """The insurance pool compensates the insurers' losses by its mode (stop-loss above
     theta x earned premium, or a quota share), limited by its cash; its premium subsidy is a
@@ -419,7 +419,7 @@ def _insurance_pool(ip, y, routes, insurance, st, out):
     out.pool_unpaid[ip, y, NP] = short + want - sub
 
 
-@jit()
+@jit(inline="always")
 def _pools(ip, y, routes, pools, st, out):
     """The compensation pools: one rule, presets are parameter sets (POLICY.md)."""
     NP = st.cash.shape[0]
@@ -450,7 +450,7 @@ def _pools(ip, y, routes, pools, st, out):
         st.pool_k[p] = pay / st.pool_rule[p] if st.pool_rule[p] > 0.0 else 0.0
 
 
-@jit()
+@jit(inline="always")
 def _schedule_year(ip, y, routes, st, out):
     """Phase 2: schedule the cash of the year's defaults, and allocate their ultimate loss by
     each party's final share."""
@@ -560,7 +560,7 @@ def _ultimate(st, col, prod, amount):
     st.ult_e[col] += amount
 
 
-@jit()
+@jit(inline="always")
 def _book_year(ip, y, routes, guarantors, pools, insurance, ledger, st, out, reg):
     """The year's cash by party, entity and product; the ultimate losses; balance sheets
     (fees and income are not credit losses: balance sheets only) with the 四补; the year's
@@ -633,7 +633,7 @@ def _stock(hist, y, years):
     return acc
 
 
-@jit()
+@jit(inline="always")
 def _npl(ip, y, routes, banks, pools, st, out):
     """NPL ratios at the year's end: each bank's non-performing stock (defaults not yet
     written off) over its loans outstanding at the year's start (the book the defaults came
@@ -661,7 +661,7 @@ def _npl(ip, y, routes, banks, pools, st, out):
         out.pool_suspended[ip, y, p] = 1.0 if any_stopped else 0.0
 
 
-@jit()
+@jit(inline="always")
 def _feedback(ip, y, book, routes, banks, guarantors, pools, public, st, out):
     """Next year's new loans (the vintages starting in y + 1), scaled down so that each
     guarantor's weighted liability stays within its leverage cap x net assets, the
@@ -754,7 +754,7 @@ def _feedback(ip, y, book, routes, banks, guarantors, pools, public, st, out):
         st.thr[c] = f
 
 
-@jit()
+@jit(inline="always")
 def _pending(ip, H, st, out):
     """Claims and reimbursements due after the horizon; recoveries still to come."""
     T, E = st.sched.shape
