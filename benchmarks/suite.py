@@ -10,6 +10,7 @@ Groups (``--only NAME``):
 ``compile``     numba cold/cached first call, ``simpool --help``, ``simpool run``
 ``memory``      peak memory vs paths x years and loans (subprocesses)
 ``importance``  importance-sampling variance reduction (Glasserman-Li portfolio)
+``province``    the province-sized default at 10^6 paths: process wall, obligor-path rate
 
 Every timing is the best of ``repeats`` runs, and every ratio compares subjects timed back
 to back in the same process (interleaved rounds), so a shared machine's load affects both
@@ -802,6 +803,58 @@ def bench_importance(cfg: Config) -> list[Row]:
     return rows
 
 
+# ---------------------------------------------------------------------------------------
+# 10. The province-sized default (scenarios/hubei_base.toml) at 10^6 paths
+# ---------------------------------------------------------------------------------------
+
+
+def _obligor_years(sc) -> int:
+    """Loans on the planned book summed over the horizon's years (one path)."""
+    from simpool.engine.plan import plan
+
+    b = plan(sc).book
+    H = sc.simulation.horizon_years
+    return int(sum(int(b.c_n[(b.c_start <= y) & (y < b.c_end)].sum()) for y in range(H)))
+
+
+def bench_province(cfg: Config) -> list[Row]:
+    """``simpool run scenarios/hubei_base.toml --paths 1,000,000`` (process wall, warm numba
+    cache, target under a minute on 2 cores), its rate in obligor-paths per second (loans on
+    the planned book x years x paths / wall: the whole run, waterfall and summary included,
+    beside the hot loop's loan-level rate), and the kernel alone (credit + waterfall, one
+    thread, in process)."""
+    import simpool
+    from simpool.engine.runner import run_chunk
+
+    scenario = REPO / "scenarios" / "hubei_base.toml"
+    sc = simpool.load_scenario(scenario)
+    paths = cfg.pick(1_000_000, 20_000)
+    ob = _obligor_years(sc)
+    env = child_env(NUMBA_CACHE_DIR=str(cfg.warm_cache()))
+    cmd = [*simpool_command(), "run", str(scenario), "--paths", str(paths), "--quiet",
+           "--out", str(cfg.tmp / "province")]
+    t = min(run_command(cmd, env=env, timeout=900) for _ in range(cfg.pick(2, 1)))
+    size = f"hubei_base: {_n(paths)} paths × {sc.simulation.horizon_years} y"
+    rows = [Row("province", "cli_run", size, t, "s", ("<=", 60.0) if not cfg.smoke else None,
+                note=f"process wall, {cfg.workers} threads, warm numba cache, best of "
+                     f"{cfg.pick(2, 1)}; summary.csv written"),
+            Row("province", "run_rate", size, ob * paths / t, "obligor-paths/s",
+                note=f"{_n(ob)} loan-years a path (the planned book, {len(sc.cohorts)} "
+                     "cohorts); compare hotloop/graded.engine (loan by loan, no waterfall)")]
+    from simpool.engine.plan import plan
+
+    ki = plan(sc)
+    run_chunk(ki, 1, 0, 100)  # compiled (or loaded) before timing
+    n = cfg.pick(20_000, 2_000)
+    best = min(timed(lambda: run_chunk(ki, 1, 0, n))[0] for _ in range(cfg.pick(3, 1)))
+    rows.append(Row("province", "kernel_us_per_path", f"hubei_base, {_n(n)} paths, 1 thr",
+                    best / n * 1e6, "µs", note="credit (cohort binomial draws) and the policy "
+                    f"waterfall, {sc.simulation.horizon_years} years a path"))
+    rows.append(Row("province", "kernel_rate", f"hubei_base, {_n(n)} paths, 1 thr",
+                    ob * n / best, "obligor-paths/s", note="the kernel alone"))
+    return rows
+
+
 GROUPS: dict[str, Callable[[Config], list[Row]]] = {
     "hotloop": bench_hotloop,
     "cohorts": bench_cohorts,
@@ -812,4 +865,5 @@ GROUPS: dict[str, Callable[[Config], list[Row]]] = {
     "compile": bench_compile,
     "memory": bench_memory,
     "importance": bench_importance,
+    "province": bench_province,
 }
