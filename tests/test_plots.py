@@ -117,3 +117,21 @@ def test_cli_report_with_whatifs_and_pdf(tmp_path):
 def test_results_display_in_a_notebook(res):
     h = res._repr_html_()
     assert h.count("<tr>") > 10 and "P(breach, fund)" in h and "亿" in h
+
+
+def test_report_and_sensitivity_say_each_step_off_a_terminal(tmp_path, capsys):
+    """Not on a terminal (a log, a pipe: pytest's capture), the long commands print one line
+    a step instead of a bar, and nothing with --quiet."""
+    assert main(["report", str(ROOT / "scenarios" / "examples" / "worked_4222.toml"),
+                 "--paths", "200", "--out", str(tmp_path / "r.html")]) == 0
+    err = capsys.readouterr().err
+    assert "report: simulating worked_4222, 200 paths ..." in err
+    assert "report: writing the page" in err
+    assert main(["sensitivity", str(ROOT / "scenarios" / "examples" / "worked_4222.toml"),
+                 "--measure", "gross", "--statistic", "EL", "--paths", "200",
+                 "--levers", "cohorts.one_loan.lgd", "--out", str(tmp_path / "s")]) == 0
+    err = capsys.readouterr().err
+    assert "sensitivity: " in err and "runs done" in err
+    assert main(["report", str(ROOT / "scenarios" / "examples" / "worked_4222.toml"),
+                 "--paths", "200", "--out", str(tmp_path / "q.html"), "--quiet"]) == 0
+    assert "report:" not in capsys.readouterr().err

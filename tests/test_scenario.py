@@ -46,7 +46,8 @@ def test_bad_values_all_reported_at_once_with_lines():
         "bad_values.toml:11: cohorts.credit.loans: must be >= 0, got -3",
         'bad_values.toml:12: cohorts.credit.exposure: expected yuan as a number or a string like '
         '"10亿", "500万", "1.5e8"; got \'abc万\'',
-        "bad_values.toml:13: cohorts.credit.pd: must be <= 1.0, got 1.5",
+        "bad_values.toml:13: cohorts.credit.pd: must be <= 1.0, got 1.5: a fraction; did you "
+        "mean 0.015? (or write \"1.5%\")",
         "bad_values.toml:15: cohorts.credit.rho: must be < 1.0, got 1.0",
     ]
 
@@ -232,8 +233,9 @@ def test_extends_errors_point_at_the_file_that_holds_the_key(tmp_path):
     child = tmp_path / "child.toml"
     child.write_text('extends = "base.toml"\n[[cohorts]]\nname = "a"\nlgd = 1.5\n', encoding="utf-8")
     msgs = [str(p) for p in pytest.raises(ScenarioError, load_scenario, child).value.problems]
-    assert msgs == [f"{base}:5: cohorts.a.pd: must be <= 1.0, got 2.0",
-                    f"{child}:4: cohorts.a.lgd: must be <= 1.0, got 1.5"]
+    hint = ": a fraction; did you mean {}? (or write \"{}%\")"
+    assert msgs == [f"{base}:5: cohorts.a.pd: must be <= 1.0, got 2.0" + hint.format(0.02, 2),
+                    f"{child}:4: cohorts.a.lgd: must be <= 1.0, got 1.5" + hint.format(0.015, 1.5)]
 
 
 def test_extends_cycles_and_missing_bases(tmp_path):
@@ -257,3 +259,44 @@ def test_shipped_whatifs_load_and_differ_from_the_base():
         assert len(d["cohorts"]) == len(base["cohorts"]), f.name
         # a what-if changes levers; only the combined one adds a programme (a fund)
         assert len(d["funds"]) == len(base["funds"]) + (f.stem == "hubei_with_angel_fund"), f.name
+
+
+def test_rates_as_people_write_them_round_trip():
+    """"2%" (and "2 %", "1.5‰") is accepted wherever a number that is not money is, and
+    echoed as 0.02 in the resolved scenario; a plain number above 1 where a fraction is
+    expected says "did you mean 0.02?"; money does not take a percentage."""
+    import tomllib
+
+    d = {"cohorts": [{"name": "c", "loans": 10, "exposure": "100万", "pd": "2%",
+                      "lgd": "45 %", "rho": "12%", "growth": "20%"}],
+         "guarantors": [{"name": "g", "net_assets": "1亿", "fee_rate": "1%"}],
+         "report": {"levels": ["95%", 0.99, "999‰"]}}
+    sc = load_scenario(d)
+    c = sc.cohorts[0]
+    assert (c.pd, c.lgd, c.rho, c.growth) == (0.02, 0.45, 0.12, 0.2)
+    assert sc.guarantors[0].fee_rate == 0.01
+    assert sc.report.levels == [0.95, 0.99, 0.999]
+    text = resolved_toml(sc)
+    assert "pd = 0.02" in text and "%" not in text.split("\n", 2)[2]
+    again = load_scenario(tomllib.loads(text))
+    assert resolved_dict(again) == resolved_dict(sc)
+    # --set takes them too
+    sc = load_scenario(d, ["cohorts.c.pd=3%", "cohorts.c.lgd='50 %'"])
+    assert (sc.cohorts[0].pd, sc.cohorts[0].lgd) == (0.03, 0.5)
+
+
+@pytest.mark.parametrize("key, value, msg", [
+    ("pd", 2, 'cohorts.c.pd: must be <= 1.0, got 2: a fraction; did you mean 0.02? (or write "2%")'),
+    ("lgd", 45, "did you mean 0.45?"),
+    ("pd", "2x%", "cohorts.c.pd: must be a number, got '2x%'"),
+    ("exposure", "2%", "cohorts.c.exposure: expected yuan"),
+    ("pd", 250, "cohorts.c.pd: must be <= 1.0, got 250"),
+])
+def test_fraction_mistakes_are_explained(key, value, msg):
+    c = {"name": "c", "loans": 10, "exposure": 1e6, "pd": 0.02, "lgd": 0.4, "rho": 0.1}
+    c[key] = value
+    with pytest.raises(ScenarioError) as e:
+        load_scenario({"cohorts": [c]})
+    assert msg in str(e.value)
+    if value == 250:
+        assert "did you mean" not in str(e.value)

@@ -239,24 +239,30 @@ def _cmd_report(args) -> int:
 
     check_writable_file(out)
     paths = args.paths or sc.simulation.paths
+
+    def step(text):  # one line a step where no bar shows (a log, a pipe)
+        if not args.quiet:
+            print(f"report: {text}", file=sys.stderr, flush=True)
     with open_executor(args.threads, args.dask, args.dask_workers) as executor:
         # the plots draw pools' balances and guarantors' leverage path by path
+        step(f"simulating {sc.label}, {paths:,} paths ...")
         res = simulate(sc, paths=paths, seed=args.seed, executor=executor, keep="all",
                        max_memory=args.max_memory_bytes, warn=_warn)
         comparison = None
         if whatifs:
             from ..analysis.compare import compare
 
+            step(f"comparing {len(whatifs)} what-if(s) on common random numbers ...")
             comparison = compare(sc, whatifs, paths=paths, seed=res.seed, executor=executor,
                                  max_memory=args.max_memory_bytes)
         found = None
         if args.targets:
             from ..analysis.targets import targets
 
-            if not args.quiet:
-                print("the plan's targets: searching the levers ...", file=sys.stderr)
+            step("the plan's targets: searching the levers ...")
             found = targets(args.file, args.overrides, paths=args.targets_paths,
                             seed=res.seed, executor=executor, max_memory=args.max_memory_bytes)
+    step("writing the page (tables and plots) ...")
     page = build_html(res, res.summary_rows(), comparison=comparison, argv=sys.argv,
                       targets=found)
     atomic_write_bytes(out, page.encode("utf-8"))
@@ -416,6 +422,9 @@ def _cmd_sensitivity(args) -> int:
         if bar is not None:
             bar.total = n
             bar.update(i - bar.n)
+        elif not args.quiet:  # not a terminal (a log, a pipe): one line a step
+            print(f"sensitivity: {i}/{n} runs done{f' ({key})' if key else ''}",
+                  file=sys.stderr, flush=True)
 
     from ..engine.cluster import open_executor
 

@@ -77,6 +77,32 @@ def _file_sha256(path: Path) -> str:
     return _HASHES[key]
 
 
+def source_revision() -> dict:
+    """Which simpool ran: the git commit of its checkout (and whether files differ from it),
+    or, installed from a package, its version."""
+    import subprocess
+
+    from .._version import __version__
+
+    here = Path(__file__).resolve().parents[2]
+    out = {"version": __version__}
+    if (here / ".git").exists():
+        try:
+            commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"],
+                                    capture_output=True, text=True, timeout=10)
+            dirty = subprocess.run(["git", "-C", str(here), "status", "--porcelain",
+                                    "--untracked-files=no"], capture_output=True, text=True,
+                                   timeout=10)
+            if commit.returncode == 0:
+                out["git_commit"] = commit.stdout.strip()
+                out["git_dirty"] = bool(dirty.stdout.strip()) if dirty.returncode == 0 else None
+        except (OSError, subprocess.SubprocessError):
+            pass
+    if "git_commit" not in out:
+        out["installed"] = "no git checkout: the installed package's version"
+    return out
+
+
 def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str) -> dict:
     """Everything needed to reproduce and audit a run."""
     from .._version import __version__
@@ -84,6 +110,9 @@ def provenance(res, argv: list[str] | None, wall_s: float | None, resolved: str)
     sc = res.scenario
     prov = {
         "simpool": __version__,
+        "simpool_source": source_revision(),
+        "scenario_label": sc.label,
+        "overrides": sc.overrides,
         "created_utc": datetime.now(timezone.utc).isoformat(timespec="seconds"),
         "command_line": list(argv) if argv is not None else None,
         "scenario_file": sc.source,
@@ -113,7 +142,7 @@ def run_files(res, rows, argv: list[str] | None = None, wall_s: float | None = N
     ``tables`` (summary.parquet, summary.xlsx)."""
     from ..scenario.load import resolved_toml
 
-    resolved = resolved_toml(res.scenario)
+    resolved = resolved_toml(res.scenario, paths=res.paths, seed=res.seed)
     prov = provenance(res, argv, wall_s, resolved)
     files = dict(tables or {})
     files["scenario.resolved.toml"] = resolved.encode("utf-8")
@@ -212,7 +241,7 @@ def format_summary(res, rows) -> str:
     """
     years = res.calendar_years
     funds = f", {len(res.funds)} fund{'s' if len(res.funds) > 1 else ''}" if res.funds else ""
-    lines = [f"{res.scenario.name}: {res.paths:,} paths, seed {res.seed}, "
+    lines = [f"{res.scenario.label}: {res.paths:,} paths, seed {res.seed}, "
              f"{res.n_loans_at_start:,} loans at the start{funds}, years {years[0]}-{years[-1]}"
              f" ({res.timing.get('simulate_s', float('nan')):.2f} s)"]
     if res.importance:

@@ -89,6 +89,9 @@ def load_scenario(source: str | os.PathLike | dict, overrides: list[str] | dict 
         raise ScenarioError(_sorted(problems.problems)) from None
     sc._source = file
     sc._base_dir = base_dir
+    if overrides:
+        sc._overrides = [f"{k}={v}" for k, v in overrides.items()] \
+            if isinstance(overrides, dict) else [str(o) for o in overrides]
     _cross_reference(sc, file, index, names, problems)
     _check_sizes(sc, index, names, touched, problems)
     _check_names(sc, index, names, touched, problems)
@@ -518,10 +521,18 @@ def resolved_dict(sc: Scenario) -> dict:
     return drop_none(sc.model_dump(mode="python"))
 
 
-def resolved_toml(sc: Scenario) -> str:
-    """The fully resolved scenario as TOML text."""
+def resolved_toml(sc: Scenario, paths: int | None = None, seed: int | None = None) -> str:
+    """The fully resolved scenario as TOML text; ``paths`` and ``seed``: what a run actually
+    used (``--paths``, ``--seed``), written in place of the file's so that the text reruns it."""
     import tomli_w
 
     header = (f"# Resolved scenario (every default filled in, money in yuan)\n"
               f"# source: {sc.source}\n")
-    return header + tomli_w.dumps(resolved_dict(sc))
+    for o in sc.overrides:
+        header += f"# changed by --set: {o}\n"
+    d = resolved_dict(sc)
+    if paths is not None:
+        d["simulation"]["paths"] = int(paths)
+    if seed is not None:
+        d["simulation"]["seed"] = int(seed)
+    return header + tomli_w.dumps(d)

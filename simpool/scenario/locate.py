@@ -101,6 +101,12 @@ def _pydantic_message(err: dict) -> str:
     if typ in ("float_type", "float_parsing", "finite_number") and isinstance(value, int) \
             and not isinstance(value, bool):
         msg = "must be a finite number (this integer is too large)"
+    le = err.get("ctx", {}).get("le")
+    if typ == "less_than_equal" and isinstance(le, (int, float)) and le <= 1 and \
+            isinstance(value, (int, float)) and not isinstance(value, bool) and \
+            1 < value <= 100 and value / 100 <= le:
+        return (f"{msg}, got {_shown_input(value)}: a fraction; did you mean {value / 100:g}? "
+                f"(or write \"{value:g}%\")")
     if typ != "missing" and "input" in err and "got " not in msg:
         if not isinstance(value, (dict, list)):
             msg = f"{msg}, got {_shown_input(value)}"

@@ -364,6 +364,7 @@ class Scenario(_Strict):
     _base_dir: str = PrivateAttr(".")
     _tape: Any = PrivateAttr(None)
     _warnings: list = PrivateAttr(default_factory=list)
+    _overrides: list = PrivateAttr(default_factory=list)
 
     @property
     def source(self) -> str:
@@ -387,6 +388,28 @@ class Scenario(_Strict):
         if self._source.startswith("<"):
             return self.title or "scenario"
         return Path(self._source).stem
+
+    @property
+    def overrides(self) -> list[str]:
+        """The ``--set`` (and ``--stress``) changes applied on top of the file, as given."""
+        return list(self._overrides)
+
+    @property
+    def label(self) -> str:
+        """The name, saying when ``--set``/``--stress`` changed the file: ``hubei_base
+        (--set cohorts.kv_credit.pd=0.05; --stress 2026=0.01)``; a long list is shortened."""
+        if not self._overrides:
+            return self.name
+        import re
+
+        parts = []
+        for o in self._overrides:
+            flags = re.findall(r'name = "(--stress [^"]*)"', o) if o.startswith("stress=") else []
+            parts.extend(flags or [f"--set {o}"])
+        shown = "; ".join(parts)
+        if len(shown) > 120:
+            shown = shown[:117] + "..."
+        return f"{self.name} ({shown})"
 
     @model_validator(mode="after")
     def _cross_checks(self) -> "Scenario":
