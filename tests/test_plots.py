@@ -74,13 +74,33 @@ def test_comparison_and_tornado_charts(tmp_path):
                    tmp_path / "t.png").startswith(PNG)
 
 
-def test_cjk_font_and_clean_fallback():
-    family = plots.setup_fonts()
-    assert family in plots.SYSTEM_CJK or family == plots.SUBSET_FAMILY
-    assert plots.text("湖北 风险补偿资金池 10亿元") == "湖北 风险补偿资金池 10亿元"
-    rare = "\u9f98"  # a CJK character outside the shipped subset
-    shown = plots.text(f"fund {rare}")
-    assert shown in (f"fund {rare}", "fund")  # drawn by a full system font, or dropped
+def test_a_full_cjk_font_never_drops_a_character(tmp_path):
+    """The font is the full Noto Sans CJK SC installed with simpool: every character of
+    GB 2312's level-1 hanzi (3,755, the common ones) and the title that the old 290-glyph
+    subset cut short are drawn; a character no font has is named in a warning, not dropped."""
+    import warnings
+
+    import matplotlib
+
+    from simpool.errors import SimpoolWarning
+
+    path = plots.cjk_font_path()
+    assert path is not None and path.endswith("NotoSansCJKsc-Regular.otf")
+    level1 = bytes(b for hi in range(0xB0, 0xD8) for lo in range(0xA1, 0xFF)
+                   for b in (hi, lo) if not (hi == 0xD7 and lo > 0xF9)).decode("gb2312")
+    assert len(level1) == 3755 and plots.missing_glyphs(level1) == ""
+    title = "湖北科技担保压力测试（光电子违约率上调）"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # matplotlib's "Glyph ... missing" and ours
+        assert plots.text(title) == title
+        _, plt = plots._mpl()
+        fig, ax = plt.subplots()
+        ax.set_title(plots.text(title))
+        fig.savefig(tmp_path / "t.png")
+        plt.close(fig)
+    assert matplotlib.rcParams["font.family"][1] == plots.setup_fonts()
+    with pytest.warns(SimpoolWarning, match="no available font can draw"):
+        assert plots.text("fund \U000F0000") == "fund \U000F0000"  # a private-use character
 
 
 def test_report_is_one_self_contained_file(res, tmp_path):

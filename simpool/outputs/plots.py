@@ -2,11 +2,13 @@
 
 Every function takes a :class:`~simpool.analysis.results.Results` (or a table) and returns a
 matplotlib Figure; ``path=`` also saves it (PNG by extension). Money axes are formatted in
-yuan with 万/亿. Chinese text renders: a CJK font of the system is used when there is one
-(Noto Sans CJK SC, Source Han Sans SC, SimHei, Microsoft YaHei, PingFang SC, WenQuanYi),
-else the subset of Noto Sans CJK SC shipped with simpool (digits, 万/亿/元 and the domain's
-words); per-glyph fallback keeps Latin text in DejaVu Sans. Text that no available font can
-draw is replaced by its ASCII part instead of empty boxes.
+yuan with 万/亿. Chinese text renders in a full CJK font: Noto Sans CJK SC (all of GB 2312 and
+far beyond; SIL Open Font License), installed with simpool by the ``mplfonts`` package; where
+that is missing, a CJK font of the system (Noto Sans CJK SC, Source Han Sans SC, SimHei,
+Microsoft YaHei, PingFang SC, WenQuanYi), and last the subset shipped with simpool.
+:func:`cjk_font_path` says which file is used. Per-glyph fallback keeps Latin text in DejaVu
+Sans. A character no font can draw is never dropped silently: :func:`text` warns
+(:class:`~simpool.errors.SimpoolWarning`) naming it.
 """
 
 from __future__ import annotations
@@ -42,6 +44,26 @@ def _mpl():
     return matplotlib, plt
 
 
+#: The full CJK font simpool installs (package ``mplfonts``, file inside it).
+PACKAGED = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
+
+
+def packaged_cjk_font() -> Path | None:
+    """The full Noto Sans CJK SC file of the ``mplfonts`` package, if installed (found
+    without importing the package)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec(PACKAGED[0])
+    except (ImportError, ValueError):
+        return None
+    for base in (spec.submodule_search_locations or []) if spec else []:
+        f = Path(base) / PACKAGED[1]
+        if f.is_file():
+            return f
+    return None
+
+
 def setup_fonts() -> str:
     """Choose the CJK font (once); returns its family name."""
     if "family" in _FONT:
@@ -49,35 +71,65 @@ def setup_fonts() -> str:
     import matplotlib
     from matplotlib import font_manager
 
-    names = {f.name for f in font_manager.fontManager.ttflist}
-    family = next((n for n in SYSTEM_CJK if n in names), None)
-    if family is None and SUBSET.exists():
-        font_manager.fontManager.addfont(str(SUBSET))
-        family = SUBSET_FAMILY
+    family = path = None
+    full = packaged_cjk_font()
+    if full is not None:
+        try:
+            font_manager.fontManager.addfont(str(full))
+            family = font_manager.FontProperties(fname=str(full)).get_name()
+            path = str(full)
+        except Exception:  # noqa: BLE001 - an unreadable file: fall back below
+            family = path = None
+    if family is None:
+        names = {f.name for f in font_manager.fontManager.ttflist}
+        family = next((n for n in SYSTEM_CJK if n in names), None)
+        if family is None and SUBSET.exists():
+            font_manager.fontManager.addfont(str(SUBSET))
+            family = SUBSET_FAMILY
+        if family is not None:
+            path = font_manager.findfont(font_manager.FontProperties(family=family),
+                                         fallback_to_default=False)
+    _FONT["charset"] = set()
     if family is not None:
         matplotlib.rcParams["font.family"] = ["DejaVu Sans", family]
-        path = font_manager.findfont(font_manager.FontProperties(family=family),
-                                     fallback_to_default=False)
         try:
             from matplotlib.ft2font import FT2Font
 
             _FONT["charset"] = set(chr(c) for c in FT2Font(path).get_charmap())
         except Exception:  # noqa: BLE001
-            _FONT["charset"] = set()
-    else:
-        _FONT["charset"] = set()
+            pass
     _FONT["family"] = family or "DejaVu Sans"
+    _FONT["path"] = path
     return _FONT["family"]
 
 
-def text(s: str) -> str:
-    """``s`` if every character can be drawn, else its drawable part (clean fallback)."""
+def cjk_font_path() -> str | None:
+    """The font file Chinese text is drawn with (None: no CJK font at all)."""
+    setup_fonts()
+    return _FONT.get("path")
+
+
+def missing_glyphs(s: str) -> str:
+    """The characters of ``s`` that neither DejaVu Sans (Latin) nor the CJK font can draw."""
     setup_fonts()
     ok = _FONT.get("charset", set())
-    if all(ord(c) < 0x2E80 or c in ok for c in s):
-        return s
-    kept = "".join(c for c in s if ord(c) < 0x2E80 or c in ok).strip()
-    return kept or "?"
+    return "".join(dict.fromkeys(c for c in s if ord(c) >= 0x2E80 and c not in ok))
+
+
+def text(s: str) -> str:
+    """``s`` as given; a character no available font can draw is named in a
+    :class:`~simpool.errors.SimpoolWarning` (it shows as an empty box), never dropped."""
+    missing = missing_glyphs(s)
+    if missing:
+        import warnings
+
+        from ..errors import SimpoolWarning
+
+        warnings.warn(SimpoolWarning(
+            f"no available font can draw {missing!r} (in {s!r}; font: "
+            f"{_FONT.get('path') or 'none'}): it shows as an empty box; install simpool's "
+            "dependencies (mplfonts: Noto Sans CJK SC) or a full CJK font"), stacklevel=2)
+    return s
 
 
 def _yuan_axis(ax, axis: str = "y") -> None:
