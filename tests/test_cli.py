@@ -51,7 +51,7 @@ def test_run_writes_summary_resolved_and_provenance(small, tmp_path, capsys):
     assert raw.startswith(b"\xef\xbb\xbf")  # UTF-8 BOM for Excel
     df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
     assert list(df.columns) == ["scenario", "year", "measure", "product", "basis", "statistic", "param",
-                                "value", "se"]
+                                "value", "se", "unit", "label"]
     assert set(df["year"].dropna().astype(int)) == {2025, 2026}
     whole = df[(df.measure == "gross") & (df.statistic == "EL") & df.year.isna()
                & df["product"].isna()]
@@ -89,8 +89,13 @@ def test_summary_csv_is_what_pandas_writes():
         "measure": [r.measure for r in rows], "product": [r.product for r in rows],
         "basis": [r.basis for r in rows], "statistic": [r.statistic for r in rows],
         "param": [r.param for r in rows], "value": [r.value for r in rows], "se": [r.se for r in rows]})
-    assert summary_csv(rows) == df.to_csv(index=False)
-    assert summary_csv([]) == pd.DataFrame(columns=list(SummaryRow._fields)).to_csv(index=False)
+    from simpool.outputs.labels import label, unit
+
+    df["unit"] = [unit(r.measure, r.statistic) for r in rows]
+    df["label"] = [label(r.measure, r.statistic, r.param, r.product, r.basis) for r in rows]
+    assert summary_csv(rows, "en") == df.to_csv(index=False)
+    assert summary_csv([]) == pd.DataFrame(columns=list(SummaryRow._fields) + ["unit", "label"]
+                                           ).to_csv(index=False)
 
 
 @pytest.mark.parametrize("name", ["hubei_base.toml", "angel_fund.toml"])
@@ -104,7 +109,7 @@ def test_summary_rows_are_the_summary_table(name):
     assert summary_csv(rows) == df.to_csv(index=False)
     assert rows[0]["value"] == rows[0].value == df["value"].iloc[0]
     assert [str(t) for t in df.dtypes][1:] == ["Int64"] + [df.dtypes["scenario"]] * 4 + [
-        "float64", "float64", "float64"]
+        "float64", "float64", "float64"] + [df.dtypes["scenario"]] * 2
     assert df["year"].isna().sum() == sum(r.year is None for r in rows) > 0
 
 

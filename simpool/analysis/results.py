@@ -665,12 +665,18 @@ class Results:
                                   e.statistic, float(e.param), float(e.value), float(e.se)))
         return out
 
-    def summary(self):
+    def summary(self, lang: str | None = None):
         """Tidy pandas DataFrame: scenario, year, measure, product, basis, statistic, param,
         value, se (:meth:`summary_rows` as a table; ``year`` is a nullable integer, ``<NA>``
-        for the whole horizon)."""
+        for the whole horizon), then ``unit`` (yuan, probability, count, ratio, years) and
+        ``label``, what a person reads, in ``lang`` ("en" or "zh"; default: ``SIMPOOL_LANG``,
+        else the scenario's ``report.lang``, else English). Programs read the first columns,
+        which never change with the language."""
         import pandas as pd
 
+        from ..outputs.labels import label, language, unit
+
+        lang = language(lang, self.scenario)
         rows = self.summary_rows()
         return pd.DataFrame({
             "scenario": self.scenario.name,
@@ -682,6 +688,9 @@ class Results:
             "param": np.array([r.param for r in rows], dtype=float),
             "value": np.array([r.value for r in rows], dtype=float),
             "se": np.array([r.se for r in rows], dtype=float),
+            "unit": [unit(r.measure, r.statistic) for r in rows],
+            "label": [label(r.measure, r.statistic, r.param, r.product, r.basis, lang)
+                      for r in rows],
         })
 
     def _repr_html_(self) -> str:

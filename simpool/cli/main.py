@@ -25,6 +25,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
+    if getattr(args, "lang", None):  # (above SIMPOOL_LANG and the scenario's report.lang)
+        import os
+
+        os.environ["SIMPOOL_LANG"] = args.lang
     _STRESS_FLAGS[:] = getattr(args, "stress", None) or []
     if getattr(args, "stress", None):
         entries = []

@@ -17,6 +17,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", metavar="COMMAND")
 
     def add_set(sp):
+        sp.add_argument("--lang", choices=("en", "zh"),
+                        help="language of labels: the label column of the tables, the console "
+                             "(default: SIMPOOL_LANG, else the scenario's report.lang, else en)")
         sp.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="override a scenario key, e.g. cohorts.ip_pledge.pd=0.03 or model.copula=t "
                              "(value parsed as TOML, else a string); repeatable")

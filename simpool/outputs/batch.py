@@ -316,11 +316,73 @@ def table_files(tables: dict, formats: tuple[str, ...]) -> dict[str, bytes]:
             import pandas as pd
 
             with pd.ExcelWriter(buf, engine="openpyxl") as xw:
-                for name, df in tables.items():
+                # the summary first: what a reader opens the workbook for
+                order = sorted(tables, key=lambda n: n != "summary")
+                for name in order:
+                    df = _numbers_as_numbers(tables[name])
                     df.to_excel(xw, sheet_name=name[:31], index=False)
                     _text_stays_text(xw.sheets[name[:31]])
+                    _format_sheet(xw.sheets[name[:31]], df)
             out[f"{next(iter(tables))}.xlsx"] = buf.getvalue()
     return out
+
+
+#: Excel number formats by the summary's ``unit`` column: money in yuan shown in 亿 with two
+#: decimals (the value stays yuan: ``0!.00,,`` shows yuan / 10^6 with a decimal point set
+#: before its last two digits, i.e. yuan / 10^8), probabilities as percentages, counts as
+#: integers.
+XLSX_FORMATS = {"yuan": '#,##0!.00,,"亿"', "probability": "0.00%", "count": "#,##0",
+                "ratio": "0.0000", "years": "0.0"}
+
+
+def _numbers_as_numbers(df):
+    """A copy of ``df`` whose text columns that are all numbers (swept lever values such as
+    '0.005') hold numbers."""
+    import pandas as pd
+
+    out = df.copy()
+    for col in out.columns:
+        if out[col].dtype == object:
+            vals = out[col].dropna()
+            if len(vals) and all(isinstance(v, str) for v in vals):
+                num = pd.to_numeric(vals, errors="coerce")
+                if num.notna().all():
+                    out[col] = pd.to_numeric(out[col], errors="coerce")
+    return out
+
+
+def _format_sheet(ws, df) -> None:
+    """A sheet people can read: header frozen, filters on, column widths from the text,
+    number formats by the row's unit (or by the column, for tables without one)."""
+    from openpyxl.utils import get_column_letter
+
+    ws.freeze_panes = "A2"
+    if ws.max_row >= 1 and ws.max_column >= 1:
+        ws.auto_filter.ref = ws.dimensions
+    cols = list(df.columns)
+    for j, col in enumerate(cols, start=1):
+        width = max([len(str(col))] + [len(str(v)) for v in df[col].head(200)]) + 2
+        # CJK characters take about two columns
+        if df[col].dtype == object:
+            width += max((sum(1 for ch in str(v) if ord(ch) > 0x2E80) for v in df[col].head(200)),
+                         default=0)
+        ws.column_dimensions[get_column_letter(j)].width = min(max(width, 8), 60)
+    if "unit" in cols:
+        units = list(df["unit"])
+        money_cols = [cols.index(c) + 1 for c in ("value", "se") if c in cols]
+        for i, u in enumerate(units, start=2):
+            fmt = XLSX_FORMATS.get(u)
+            if fmt is None:
+                continue
+            for j in money_cols:
+                ws.cell(row=i, column=j).number_format = fmt
+        if "param" in cols:
+            j = cols.index("param") + 1
+            for i, st in enumerate(df["statistic"], start=2):
+                if st in ("VaR", "ES"):
+                    ws.cell(row=i, column=j).number_format = "0.0%"
+                elif st == "P(L>x)":
+                    ws.cell(row=i, column=j).number_format = XLSX_FORMATS["yuan"]
 
 
 def _text_stays_text(sheet) -> None:

@@ -24,10 +24,14 @@ from ..analysis.headline import row_label
 from .atomic import atomic_write_bytes  # noqa: F401  (a run's files are written with it)
 
 
-def summary_csv(rows) -> str:
+def summary_csv(rows, lang: str | None = None) -> str:
     """The text of summary.csv from :meth:`Results.summary_rows` rows: the same text as
-    ``Results.summary().to_csv(index=False)`` (pandas' float formatting, missing year and NaN
-    as empty fields, minimal quoting), without importing pandas."""
+    ``Results.summary(lang).to_csv(index=False)`` (pandas' float formatting, missing year and
+    NaN as empty fields, minimal quoting), without importing pandas. Beside the columns
+    programs read, ``unit`` and ``label`` (in ``lang``: :func:`simpool.outputs.labels.language`)."""
+    from .labels import label, language, unit
+
+    lang = language(lang)
     import csv
     import io
 
@@ -37,13 +41,15 @@ def summary_csv(rows) -> str:
 
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator=os.linesep)
-    writer.writerow(SummaryRow._fields)
+    writer.writerow(SummaryRow._fields + ("unit", "label"))
     numbers = np.array([(r.param, r.value, r.se) for r in rows], dtype=np.float64).reshape(-1, 3)
     text = numbers.astype(str)  # what pandas writes for a float64 column
     text[np.isnan(numbers)] = ""
     for r, (param, value, se) in zip(rows, text):
         writer.writerow((r.scenario, "" if r.year is None else int(r.year), r.measure,
-                         r.product, r.basis, r.statistic, param, value, se))
+                         r.product, r.basis, r.statistic, param, value, se,
+                         unit(r.measure, r.statistic),
+                         label(r.measure, r.statistic, r.param, r.product, r.basis, lang)))
     return buf.getvalue()
 
 
@@ -147,7 +153,9 @@ def run_files(res, rows, argv: list[str] | None = None, wall_s: float | None = N
     files = dict(tables or {})
     files["scenario.resolved.toml"] = resolved.encode("utf-8")
     files["provenance.json"] = (json.dumps(prov, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    files["summary.csv"] = summary_csv(rows).encode("utf-8-sig")
+    from .labels import language
+
+    files["summary.csv"] = summary_csv(rows, language(None, res.scenario)).encode("utf-8-sig")
     return files
 
 
@@ -233,12 +241,23 @@ def _fund_value(row) -> tuple[str, str] | None:
     return format_yuan(v), format_yuan(se)
 
 
+def _ljust(text: str, width: int) -> str:
+    """``text`` padded to ``width`` terminal columns (a CJK character takes two)."""
+    import unicodedata
+
+    cols = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+    return text + " " * max(width - cols, 0)
+
+
 def format_summary(res, rows) -> str:
     """A readable text table of the main figures: money as 万/亿, SE beside each figure.
 
     Whole-horizon figures, and each pool's, guarantor's and bank's figures for the last year;
     summary.csv holds every year and statistic.
     """
+    from .labels import label, language
+
+    zh = language(None, res.scenario) == "zh"
     years = res.calendar_years
     funds = f", {len(res.funds)} fund{'s' if len(res.funds) > 1 else ''}" if res.funds else ""
     lines = [f"{res.scenario.label}: {res.paths:,} paths, seed {res.seed}, "
@@ -250,6 +269,9 @@ def format_summary(res, rows) -> str:
                      f"shift {', '.join(f'{v:.3f}' for v in imp['shift'])}, "
                      f"{imp.get('defensive', 0):.0%} of paths from the original model")
     header = f"  {'period':<10} {'measure [programme] (basis)':<40} {'statistic':<40} {'value':>14} {'± se':>12}"
+    if zh:
+        header = (f"  {_ljust('期间', 10)} {_ljust('指标（项目，口径）：统计量', 72)} "
+                  f"{_ljust('数值', 14)} ± 标准误")
     lines.append(header)
     lines.append("  " + "-" * (len(header) - 2))
     last = res.years[-1]
@@ -269,7 +291,12 @@ def format_summary(res, rows) -> str:
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])
-        lines.append(f"  {period:<10} {row_label(row):<40} {_label(row):<40} {val:>14} {se:>12}")
+        if zh:
+            text = label(row["measure"], st, row["param"], row["product"], row["basis"], "zh")
+            shown = "全部年份" if row["year"] is None else str(row["year"])
+            lines.append(f"  {_ljust(shown, 10)} {_ljust(text, 72)} {val:>14} {se:>12}")
+        else:
+            lines.append(f"  {period:<10} {row_label(row):<40} {_label(row):<40} {val:>14} {se:>12}")
     lines.append("  (ultimate: what each party finally bears of the horizon's defaults, pending claims "
                  "and recoveries included;\n   cash: paid minus received within the horizon; "
                  "every year and statistic: summary.csv)")

@@ -270,6 +270,9 @@ class Report(_Strict):
         description="the plan's target: tech-SME loan balance +20% a year on average [S: the "
                     "plan, 总体要求], tested at the end of guarantee_balance_year against the "
                     "start book compounded from the year before start_year")
+    lang: Literal["en", "zh"] | None = Field(
+        None, description="language of labels (the label column, the console, the report): "
+                          "en or zh; --lang and SIMPOOL_LANG take precedence (default: en)")
     depletion_target: float = Field(
         0.05, ge=0.0, lt=1.0,
         description="target depletion probability for the pools' required top-up (0 = none)")

@@ -1,0 +1,201 @@
+"""Readable labels and units of summary rows, in English or Chinese.
+
+summary.csv's ``measure``/``statistic``/``param`` values are what programs read and never
+change with the language; :func:`label` gives what a person reads (``VaR 99%``,
+``P(loss > 50亿)``, ``合作银行（融资担保，最终）: 99% VaR``) and :func:`unit` the unit of
+``value`` and ``se`` (``yuan``, ``probability``, ``count``, ``ratio``, ``years``). The
+Chinese terms come from one file, ``glossary.toml`` beside this module, that a reviewer can
+correct. The language: ``--lang``, else the ``SIMPOOL_LANG`` environment variable, else the
+scenario's ``report.lang``, else English (:func:`language`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import re
+from functools import lru_cache
+from pathlib import Path
+
+LANGS = ("en", "zh")
+UNITS = ("yuan", "probability", "count", "ratio", "years")
+GLOSSARY = Path(__file__).with_name("glossary.toml")
+
+
+@lru_cache(maxsize=1)
+def glossary() -> dict:
+    """The glossary's tables (parties, kinds, levels, products, bases, statistics, words)."""
+    import tomllib
+
+    return tomllib.loads(GLOSSARY.read_text(encoding="utf-8"))
+
+
+def language(flag: str | None = None, scenario=None) -> str:
+    """The language of labels: ``flag`` (``--lang``), ``SIMPOOL_LANG``, the scenario's
+    ``report.lang``, else ``"en"``. An unknown value is a ValueError naming what is allowed."""
+    for source, value in (("--lang", flag), ("SIMPOOL_LANG", os.environ.get("SIMPOOL_LANG")),
+                          ("report.lang", getattr(getattr(scenario, "report", None), "lang",
+                                                  None))):
+        if value:
+            v = str(value).strip().lower()
+            if v not in LANGS:
+                raise ValueError(f"{source}: unknown language {value!r}; allowed: "
+                                 f"{', '.join(LANGS)}")
+            return v
+    return "en"
+
+
+# ----------------------------------------------------------------------------------- units
+
+_COUNT_STATS = ("loans outstanding", "borrowers", "deals funded")
+_RATIO_WORDS = ("rate", "ratio", "leverage", "TVPI", "IRR")
+
+
+def unit(measure: str, statistic: str) -> str:
+    """The unit of a summary row's ``value`` and ``se``."""
+    if statistic.startswith("P(") or statistic == "prob":
+        return "probability"
+    if measure == "lending_removed":
+        return "yuan"
+    if measure == "defaults" or statistic.startswith(_COUNT_STATS) or \
+            measure == "borrowers" and statistic == "end of year":
+        return "count"
+    if measure.endswith(("_before_cap", ":gov_loss_ratio")) or \
+            any(w in statistic for w in _RATIO_WORDS):
+        return "ratio"
+    if "years" in statistic and "all years" not in statistic:
+        return "years"
+    return "yuan"
+
+
+# ---------------------------------------------------------------------------------- labels
+
+def _pct(x: float) -> str:
+    s = f"{100 * x:.4g}"
+    return f"{s}%"
+
+
+def _money(x: float) -> str:
+    from ..scenario.units import format_yuan
+
+    return format_yuan(x)
+
+
+def _param_text(statistic: str, param: float, mu: str) -> str:
+    """The statistic with its parameter as people read it (English)."""
+    has = param == param  # not NaN
+    if statistic in ("VaR", "ES") and has:
+        return f"{statistic} {_pct(param)}"
+    if statistic == "P(L>x)" and has:
+        return f"P(loss > {_money(param)})"
+    m = re.fullmatch(r"P\(>= ([0-9.e+]+)\)", statistic)
+    if m:
+        return f"P(>= {_money(float(m[1]))})"
+    m = re.fullmatch(r"P\(>= ([0-9.]+) x start\)", statistic)
+    if m:
+        return f"P(>= {float(m[1]):g} x start)"
+    m = re.fullmatch(r"P\(NPL>([0-9.]+)\)", statistic)
+    if m:
+        return f"P(NPL > {_pct(float(m[1]))})"
+    m = re.fullmatch(r"P\(leverage>([0-9.]+)\)", statistic)
+    if m:
+        return f"P(leverage > {float(m[1]):g})"
+    m = re.fullmatch(r"P\(bank (.+) NPL>([0-9.]+), (warn|stop)\)", statistic)
+    if m:
+        return f"P(bank {m[1]} NPL > {_pct(float(m[2]))}, {m[3]})"
+    m = re.fullmatch(r"top-up for P\(depleted\)<=([0-9.]+)", statistic)
+    if m:
+        return f"top-up for P(depleted) <= {_pct(float(m[1]))}"
+    return statistic
+
+
+def _zh_statistic(statistic: str, param: float) -> str:
+    g = glossary()
+    st, w = g["statistics"], g["words"]
+    has = param == param
+    if statistic in ("VaR", "ES") and has:
+        return f"{_pct(param)} {st[statistic]}"
+    if statistic == "P(L>x)" and has:
+        return f"{w['P(loss >']} {_money(param)})"
+    if statistic in st:
+        return st[statistic]
+    m = re.fullmatch(r"P\(>= ([0-9.e+]+)\)", statistic)
+    if m:
+        return f"{w['P(>=']} {_money(float(m[1]))})"
+    m = re.fullmatch(r"P\(>= ([0-9.]+) x start\)", statistic)
+    if m:
+        return f"{w['P(>=']} {float(m[1]):g} {w['x start']})"
+    m = re.fullmatch(r"P\(NPL>([0-9.]+)\)", statistic)
+    if m:
+        return f"{w['P(NPL >']} {_pct(float(m[1]))})"
+    m = re.fullmatch(r"P\(leverage>([0-9.]+)\)", statistic)
+    if m:
+        return f"{w['P(leverage >']} {float(m[1]):g})"
+    m = re.fullmatch(r"P\(bank (.+) NPL>([0-9.]+), (warn|stop)\)", statistic)
+    if m:
+        return (f"P({g['kinds']['bank']} {m[1]} {w['P(NPL >'][2:]} {_pct(float(m[2]))}, "
+                f"{w[m[3]]})")
+    m = re.fullmatch(r"top-up for P\(depleted\)<=([0-9.]+)", statistic)
+    if m:
+        return w["top-up for P(depleted) <="].format(_pct(float(m[1])))
+    m = re.fullmatch(r"by (\S+) (.+)", statistic)
+    if m and m[2] in w:
+        who = _zh_measure(m[1])
+        return f"{w['by']}{who}{' ' if who[-1:].isascii() else ''}{w[m[2]]}" if who else ""
+    return ""
+
+
+def _zh_measure(measure: str) -> str:
+    g = glossary()
+    if measure in g["parties"]:
+        return g["parties"][measure]
+    kind, _, rest = measure.partition(":")
+    if kind in ("fiscal", "public_money") and rest in g["levels"]:
+        return f"{g['parties'][kind]}：{g['levels'][rest]}"
+    if kind == "lending" and rest in g["products"]:
+        return f"{g['parties']['lending']}：{g['products'][rest]}"
+    if kind == "lending":
+        sub, _, name = rest.partition(":")
+        if sub in g["kinds"]:
+            return f"{g['parties']['lending']}：{g['kinds'][sub]} {name}"
+    if kind == "national_fund" and rest == "payout_rate_before_cap":
+        return f"{g['parties']['national_fund']}：上限前代偿率"
+    if kind == "pool" and rest == "insurance_pool":
+        return g["parties"]["insurance_pool"]
+    if kind in g["kinds"]:
+        name, _, figure = rest.partition(":")
+        if figure and figure not in g["figures"]:
+            return ""
+        return f"{g['kinds'][kind]} {name}" + (f"：{g['figures'][figure]}" if figure else "")
+    return ""
+
+
+def label(measure: str, statistic: str, param: float = math.nan, product: str = "",
+          basis: str = "", lang: str = "en") -> str:
+    """What a person reads for a summary row: the measure (its programme and basis) and the
+    statistic with its parameter, e.g. ``bank [guaranteed] (ultimate): VaR 99%`` or
+    ``合作银行（融资担保，最终）：99% VaR``. Raises KeyError in Chinese for a term the
+    glossary lacks (:func:`missing_terms` lists them)."""
+    if lang == "zh":
+        g = glossary()
+        m = _zh_measure(measure)
+        s = _zh_statistic(statistic, param)
+        if not m or not s:
+            raise KeyError(f"no Chinese for {measure!r} / {statistic!r} in {GLOSSARY.name}")
+        extra = [g["products"][product]] if product else []
+        extra += [g["bases"][basis]] if basis else []
+        return m + (f"（{'，'.join(extra)}）" if extra else "") + f"：{s}"
+    head = measure + (f" [{product}]" if product else "") + (f" ({basis})" if basis else "")
+    return f"{head}: {_param_text(statistic, param, measure)}"
+
+
+def missing_terms(rows) -> list[tuple[str, str]]:
+    """(measure, statistic) pairs of ``rows`` (summary rows) with no Chinese label."""
+    out = []
+    for r in rows:
+        try:
+            label(r["measure"], r["statistic"], r["param"], r["product"] or "",
+                  r["basis"] or "", "zh")
+        except KeyError:
+            out.append((r["measure"], r["statistic"]))
+    return sorted(set(out))

@@ -1,0 +1,121 @@
+"""Labels and units in English and Chinese, and tables people open in Excel (issue 23)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import pytest
+
+import simpool
+from simpool.cli.main import main
+from simpool.outputs.labels import glossary, label, language, missing_terms, unit
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    """Every kind of summary row: the default, the loan book with an angel fund, the fund."""
+    out = []
+    for f in ("hubei_base.toml", "whatif/hubei_with_angel_fund.toml", "angel_fund.toml"):
+        out += simpool.simulate(ROOT / "scenarios" / f, paths=300).summary_rows()
+    return out
+
+
+def test_every_summary_label_has_a_chinese_form(rows):
+    """The glossary covers every measure and statistic the shipped scenarios report."""
+    assert missing_terms(rows) == []
+    zh = {label(r.measure, r.statistic, r.param, r.product, r.basis, "zh") for r in rows}
+    assert all(any("\u4e00" <= ch <= "\u9fff" for ch in t) for t in zh)
+    g = glossary()
+    for term in ("国家融资担保基金", "省再担保", "原担保机构", "合作银行", "地方政府",
+                 "风险补偿资金池", "科技保险风险补偿资金池", "财政成本"):
+        assert term in str(g), term
+
+
+@pytest.mark.parametrize("args, en, zh", [
+    (("gross", "VaR", 0.99, "", "ultimate"), "gross (ultimate): VaR 99%", "总损失（最终）：99% VaR"),
+    (("gross", "P(L>x)", 5e9, "", "ultimate"), "gross (ultimate): P(loss > 50.00亿)",
+     "总损失（最终）：P(损失 > 50.00亿)"),
+    (("guarantee_balance", "P(>= 5e+10)", 5e10, "", ""), "guarantee_balance: P(>= 500.00亿)",
+     "科技担保在保余额：P(≥ 500.00亿)"),
+    (("bank", "EL", math.nan, "guaranteed", "cash"), "bank [guaranteed] (cash): EL",
+     "合作银行（融资担保，期内现金）：预期损失"),
+    (("fiscal:city", "NPV", math.nan, "", "cash"), "fiscal:city (cash): NPV",
+     "财政成本：市级（期内现金）：净现值"),
+])
+def test_labels_read_as_people_write(args, en, zh):
+    assert label(*args) == en and label(*args, lang="zh") == zh
+
+
+@pytest.mark.parametrize("measure, statistic, u", [
+    ("gross", "EL", "yuan"), ("pool:a", "P(depleted by year)", "probability"),
+    ("defaults", "mean", "count"), ("borrowers", "end of year", "count"),
+    ("fiscal", "subsidy rate", "ratio"), ("lending_removed", "by pool:a leverage target", "yuan"),
+    ("guarantor:g", "leverage (weighted liability)", "ratio"),
+    ("lending", "loans outstanding (end of year)", "count"),
+])
+def test_units(measure, statistic, u):
+    assert unit(measure, statistic) == u
+
+
+def test_language_choice(monkeypatch):
+    monkeypatch.delenv("SIMPOOL_LANG", raising=False)
+    sc = simpool.load_scenario({"cohorts": [{"name": "c", "loans": 1, "exposure": 1, "pd": 0.1,
+                                             "lgd": 1, "rho": 0}], "report": {"lang": "zh"}})
+    assert language() == "en" and language(None, sc) == "zh" and language("en", sc) == "en"
+    monkeypatch.setenv("SIMPOOL_LANG", "en")
+    assert language(None, sc) == "en"
+    monkeypatch.setenv("SIMPOOL_LANG", "fr")
+    with pytest.raises(ValueError, match="SIMPOOL_LANG: unknown language 'fr'; allowed: en, zh"):
+        language()
+
+
+def test_chinese_run_console_csv_and_xlsx(tmp_path, capsys, monkeypatch):
+    """--lang zh: the console and the label column in Chinese, the program columns as
+    before; the workbook has the summary first, number formats by unit, a frozen header,
+    filters and numbers stored as numbers."""
+    import openpyxl
+    import pandas as pd
+
+    monkeypatch.delenv("SIMPOOL_LANG", raising=False)
+    out = tmp_path / "o"
+    assert main(["run", str(ROOT / "scenarios" / "hubei_base.toml"), "--paths", "300",
+                 "--lang", "zh", "--format", "csv,xlsx", "--out", str(out), "--quiet"]) == 0
+    df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig")
+    el = df[(df.measure == "gross") & (df.statistic == "EL") & df.year.isna() & df["product"].isna()]
+    assert el.label.item() == "总损失（最终）：预期损失" and el.unit.item() == "yuan"
+    wb = openpyxl.load_workbook(out / "summary.xlsx")
+    assert wb.sheetnames[0] == "summary"
+    ws = wb["summary"]
+    assert ws.freeze_panes == "A2" and ws.auto_filter.ref
+    head = [c.value for c in ws[1]]
+    v, u = head.index("value") + 1, head.index("unit") + 1
+    formats = {}
+    for row in ws.iter_rows(min_row=2, max_row=ws.max_row):
+        assert isinstance(row[v - 1].value, (int, float))
+        formats.setdefault(row[u - 1].value, row[v - 1].number_format)
+    assert formats["yuan"].endswith('"亿"') and formats["probability"] == "0.00%"
+    assert formats["count"] == "#,##0"
+    assert ws.column_dimensions["K"].width > 20  # the label column is wide enough
+    monkeypatch.delenv("SIMPOOL_LANG", raising=False)
+    main(["run", str(ROOT / "scenarios" / "examples" / "worked_4222.toml"), "--paths", "100",
+          "--lang", "zh", "--out", str(tmp_path / "w")])
+    text = capsys.readouterr().out
+    assert "全部年份" in text and "预期损失" in text and "指标" in text
+
+
+def test_swept_values_are_numbers_in_the_workbook(tmp_path):
+    import openpyxl
+
+    out = tmp_path / "s"
+    assert main(["sweep", str(ROOT / "scenarios" / "examples" / "worked_4222.toml"), "--sweep",
+                 "cohorts.one_loan.lgd=0.5,0.7", "--paths", "100", "--format", "csv,xlsx",
+                 "--out", str(out), "--quiet"]) == 0
+    wb = openpyxl.load_workbook(out / "summary.xlsx")
+    ws = wb["summary"]
+    head = [c.value for c in ws[1]]
+    col = head.index("cohorts.one_loan.lgd") + 1
+    vals = {ws.cell(row=i, column=col).value for i in range(2, ws.max_row + 1)}
+    assert vals == {0.5, 0.7}
