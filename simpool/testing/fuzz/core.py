@@ -247,7 +247,7 @@ def _check_run_output(out: Path, rc: int) -> str | None:
         df = pd.read_csv(out / "summary.csv", encoding="utf-8-sig",
                          dtype={"product": str, "basis": str})
         if list(df.columns) != ["scenario", "year", "measure", "product", "basis", "statistic",
-                                "param", "value", "se"]:
+                                "param", "value", "se", "unit", "label"]:
             return f"summary.csv has columns {list(df.columns)}"
         if not len(df):
             return "summary.csv has no rows"
