@@ -119,3 +119,17 @@ def test_swept_values_are_numbers_in_the_workbook(tmp_path):
     col = head.index("cohorts.one_loan.lgd") + 1
     vals = {ws.cell(row=i, column=col).value for i in range(2, ws.max_row + 1)}
     assert vals == {0.5, 0.7}
+
+
+def test_one_number_format_in_sweep_solve_and_counts(tmp_path, capsys):
+    """sweep prints a headline line per variant, money in 万/亿; counts print as integers."""
+    from simpool.analysis.headline import format_value
+
+    assert main(["sweep", str(ROOT / "scenarios" / "examples" / "worked_4222.toml"), "--sweep",
+                 "cohorts.one_loan.lgd=0.5,0.7", "--paths", "100", "--out", str(tmp_path / "s"),
+                 "--fresh"]) == 0
+    text = capsys.readouterr().out
+    assert "cohorts.one_loan.lgd=0.5" in text and "cohorts.one_loan.lgd=0.7" in text
+    assert "50元 ± 0元" in text and "70元 ± 0元" in text  # gross EL = 100 x lgd
+    assert format_value(18535.6, "end of year", "borrowers") == "18,536"
+    assert format_value(7.14015e8, "EL", "net") == "7.14亿"

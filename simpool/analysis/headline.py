@@ -22,13 +22,11 @@ def format_value(value: float, statistic: str, measure: str) -> str:
         return f"{value:.3%}"
     if "TVPI" in statistic:
         return f"{value:.3f}x"
-    if statistic in ("deals funded", "leverage of public money", "leverage",
-                     "end of year") and measure in ("borrowers",) or \
-            statistic in ("deals funded", "leverage of public money", "loss ratio") or \
-            statistic.startswith("leverage"):
+    if statistic == "end of year" and measure == "borrowers" or statistic == "deals funded" \
+            or measure == "defaults" or statistic.startswith(("loans outstanding", "borrowers")):
+        return f"{value:,.0f}"  # a count (the mean over paths, to the nearest one)
+    if statistic in ("leverage of public money", "loss ratio") or statistic.startswith("leverage"):
         return f"{value:,.2f}"
-    if measure == "defaults" or statistic.startswith(("loans outstanding", "borrowers")):
-        return f"{value:,.1f}"
     return format_yuan(value)
 
 

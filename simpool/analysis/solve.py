@@ -102,9 +102,19 @@ class Solution:
     evaluations: list = field(default_factory=list)  # (lever, figure, se)
 
     def __str__(self) -> str:
-        return (f"{self.lever} = {self.value:.6g} (range {self.low:.6g} .. {self.high:.6g}: "
-                f"figure within {self.z:g} SE of the target); {self.figure} = {self.achieved:.6g} "
-                f"± {self.se:.3g} (target {self.target:g}); {len(self.evaluations)} runs")
+        from .headline import format_value
+        from ..scenario.units import format_yuan
+
+        f = self.figure
+
+        def fig(v):
+            return format_value(v, f.statistic, f.measure)
+
+        def lev(v):  # money levers (>= 1万) in 万/亿, others as numbers
+            return format_yuan(v) if abs(v) >= 1e4 else f"{v:.6g}"
+        return (f"{self.lever} = {lev(self.value)} (range {lev(self.low)} .. {lev(self.high)}: "
+                f"figure within {self.z:g} SE of the target); {f} = {fig(self.achieved)} "
+                f"± {fig(self.se)} (target {fig(self.target)}); {len(self.evaluations)} runs")
 
 
 def solve(file, lever: str, low: float, high: float, figure: Figure, target: float, *,

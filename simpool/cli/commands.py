@@ -156,9 +156,38 @@ def _cmd_sweep(args) -> int:
                           formats=formats, executor=executor, progress=show, on_variant=report,
                           folder=folder, log=note, max_memory=args.max_memory_bytes)
     if not args.quiet:
+        print(_sweep_headline(table))
         print(f"{len(variants)} variants, {len(table):,} rows: "
               f"{', '.join(str(out / f'summary.{f}') for f in formats)}")
     return EXIT_OK
+
+
+#: The figures a sweep prints per variant: (measure, statistic, basis)
+SWEEP_HEADLINE = (("net", "EL", "cash"), ("gross", "EL", "ultimate"), ("fiscal", "NPV", "cash"),
+                  ("public_money", "NPV", "cash"))
+
+
+def _sweep_headline(table) -> str:
+    """One line per variant: its whole-horizon net and gross EL and fiscal and public-money
+    NPV, money in 万/亿 (every figure: summary.csv)."""
+    from ..scenario.units import format_yuan
+
+    whole = table[table.year.isna()]
+    if "product" in whole:
+        whole = whole[whole["product"].fillna("") == ""]
+    heads = [f"{m} {st} ({b})" for m, st, b in SWEEP_HEADLINE]
+    lines = ["  " + f"{'variant':<40}" + "".join(f"{h:>24}" for h in heads)]
+    key = "variant" if "variant" in whole else "scenario"
+    for name, part in whole.groupby(key, sort=False):
+        cells = []
+        for m, st, b in SWEEP_HEADLINE:
+            r = part[(part.measure == m) & (part.statistic == st)]
+            if "basis" in r and len(r) > 1:
+                r = r[r["basis"] == b]
+            cells.append(f"{format_yuan(r.value.iloc[0])} ± {format_yuan(r.se.iloc[0])}"
+                         if len(r) else "")
+        lines.append("  " + f"{str(name)[:40]:<40}" + "".join(f"{c:>24}" for c in cells))
+    return "\n".join(lines)
 
 
 def _cmd_compare(args) -> int:
@@ -459,9 +488,14 @@ def _cmd_sensitivity(args) -> int:
         written = folder.replace_set(files, marker="provenance.json")
     files = [p for p in written if p.suffix in (".csv", ".png")]
     if not args.quiet:
-        print(f"{fig}: base {f0:.6g} ± {se0:.3g}; levers moved by ±{args.delta:g}")
+        from ..analysis.headline import format_value
+
+        def fv(v):
+            return format_value(v, fig.statistic, fig.measure)
+        print(f"{fig}: base {fv(f0)} ± {fv(se0)}; levers moved by ±{args.delta:g}")
         for _, r in table.head(15).iterrows():
-            print(f"  {r.lever:<50} {r.figure_low:>14.6g} {r.figure_high:>14.6g}  swing {r.swing:.4g}")
+            print(f"  {r.lever:<50} {fv(r.figure_low):>14} {fv(r.figure_high):>14}  "
+                  f"swing {fv(r.swing)}")
         if "sobol" in tables:
             print("Sobol indices (first order, total, 95% confidence):")
             for _, r in tables["sobol"].iterrows():

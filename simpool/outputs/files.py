@@ -286,8 +286,10 @@ def format_summary(res, rows) -> str:
         elif st.startswith("P(") or st in ("prob", "subsidy rate") or \
                 row["measure"].endswith("_before_cap") or "rate" in st or "NPL ratio" in st:
             val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
-        elif row["measure"] in ("defaults", "borrowers") or st.startswith("leverage") or \
-                row["measure"] == "lending" and "balance" not in st or st == "loss ratio":
+        elif row["measure"] in ("defaults", "borrowers") or \
+                row["measure"] == "lending" and "balance" not in st:
+            val, se = f"{row['value']:,.0f}", f"{row['se']:,.1f}"  # counts
+        elif st.startswith("leverage") or st == "loss ratio":
             val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
         else:
             val, se = format_yuan(row["value"]), format_yuan(row["se"])
