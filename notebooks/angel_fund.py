@@ -21,14 +21,13 @@
 
 # %%
 import os
-from pathlib import Path
 
 import simpool
 from simpool import plots
 from simpool.analysis.compare import compare
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()
+ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
 SCEN = ROOT / "scenarios"
 
 res = simpool.simulate(SCEN / "angel_fund.toml", paths=PATHS)

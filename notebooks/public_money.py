@@ -23,7 +23,6 @@
 
 # %%
 import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 import numpy as np
@@ -33,7 +32,7 @@ from simpool import plots
 from simpool.scenario.units import format_yuan
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()
+ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
 SCEN = ROOT / "scenarios"
 
 res = simpool.simulate(SCEN / "hubei_base.toml", paths=PATHS)

@@ -17,13 +17,11 @@
 
 # %%
 import os
-from pathlib import Path
 
 import simpool
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-HERE = Path.cwd() if (Path.cwd() / "quickstart.py").exists() else Path("notebooks")
-SCENARIO = (HERE / ".." / "scenarios" / "hubei_base.toml").resolve()
+SCENARIO = simpool.example("hubei_base")  # found through the package: runs wherever copied
 
 sc = simpool.load_scenario(SCENARIO)
 res = simpool.simulate(sc, paths=PATHS)

@@ -33,7 +33,7 @@ from simpool.analysis.solve import Figure, solve
 from simpool.scenario.sweep import expand
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()
+ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
 BASE = ROOT / "scenarios" / "hubei_base.toml"
 setup_fonts()  # Chinese units (万, 亿) on matplotlib axes
 

@@ -22,7 +22,6 @@
 
 # %%
 import os
-from pathlib import Path
 
 import matplotlib.pyplot as plt
 
@@ -31,7 +30,7 @@ from simpool import plots
 from simpool.analysis.compare import compare, headline
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()
+ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
 SCEN = ROOT / "scenarios"
 
 # %% [markdown]

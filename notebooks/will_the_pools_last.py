@@ -21,14 +21,13 @@
 
 # %%
 import os
-from pathlib import Path
 
 import simpool
 from simpool import plots
 from simpool.analysis.solve import Figure, solve
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = Path.cwd().parent if (Path.cwd() / "quickstart.py").exists() else Path.cwd()
+ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
 BASE = ROOT / "scenarios" / "hubei_base.toml"
 
 res = simpool.simulate(BASE, paths=PATHS)

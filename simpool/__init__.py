@@ -31,7 +31,39 @@ _LAZY = {
     "SimpoolError": ("errors", "SimpoolError"),
     "Problem": ("errors", "Problem"),
 }
-__all__ = [*_LAZY, "__version__"]
+__all__ = [*_LAZY, "__version__", "scenarios_dir", "example"]
+
+
+def scenarios_dir():
+    """The folder of simpool's scenario files (``hubei_base.toml``, ``whatif/``, ...): the
+    ``SIMPOOL_SCENARIOS`` environment variable when set, else ``scenarios/`` of the checkout
+    simpool runs from. A notebook that finds its scenarios here runs wherever it is copied."""
+    import os
+    from pathlib import Path
+
+    env = os.environ.get("SIMPOOL_SCENARIOS")
+    if env:
+        d = Path(env).expanduser()
+        if not (d / "hubei_base.toml").is_file():
+            raise FileNotFoundError(f"SIMPOOL_SCENARIOS={env}: no hubei_base.toml there")
+        return d.resolve()
+    d = Path(__file__).resolve().parents[1] / "scenarios"
+    if (d / "hubei_base.toml").is_file():
+        return d
+    raise FileNotFoundError(
+        "simpool's scenario files are not beside this installation (a wheel carries the "
+        "package only): set SIMPOOL_SCENARIOS to the scenarios/ folder of a simpool checkout")
+
+
+def example(name: str = "hubei_base"):
+    """The path of a shipped scenario by name: ``"hubei_base"``, ``"angel_fund"``,
+    ``"whatif/fee_half"``, ``"examples/worked_4222"`` (``.toml`` optional)."""
+    d = scenarios_dir()
+    f = d / (name if name.endswith(".toml") else f"{name}.toml")
+    if not f.is_file():
+        known = sorted(str(p.relative_to(d).with_suffix("")) for p in d.rglob("*.toml"))
+        raise FileNotFoundError(f"no scenario {name!r}; shipped: {', '.join(known)}")
+    return f
 
 
 def __getattr__(name: str):

@@ -89,7 +89,7 @@ def test_summary_csv_is_what_pandas_writes():
         "measure": [r.measure for r in rows], "product": [r.product for r in rows],
         "basis": [r.basis for r in rows], "statistic": [r.statistic for r in rows],
         "param": [r.param for r in rows], "value": [r.value for r in rows], "se": [r.se for r in rows]})
-    from simpool.outputs.labels import label, unit
+    from simpool.analysis.labels import label, unit
 
     df["unit"] = [unit(r.measure, r.statistic) for r in rows]
     df["label"] = [label(r.measure, r.statistic, r.param, r.product, r.basis) for r in rows]

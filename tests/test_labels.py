@@ -9,7 +9,7 @@ import pytest
 
 import simpool
 from simpool.cli.main import main
-from simpool.outputs.labels import glossary, label, language, missing_terms, unit
+from simpool.analysis.labels import glossary, label, language, missing_terms, unit
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -268,3 +268,21 @@ def test_balance_at_the_end_of_the_last_year_is_exact():
     row = res.summary()
     row = row[(row.measure == "guarantee_balance") & (row.statistic == "end of year")]
     assert row.value.iloc[0] == pytest.approx(alive.mean() * e)
+
+
+def test_scenarios_are_found_through_the_package(tmp_path, monkeypatch):
+    """A notebook copied anywhere finds the shipped scenarios: simpool.scenarios_dir() and
+    simpool.example(name), whatever the current folder; SIMPOOL_SCENARIOS points elsewhere."""
+    import simpool
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("SIMPOOL_SCENARIOS", raising=False)
+    d = simpool.scenarios_dir()
+    assert (d / "hubei_base.toml").is_file()
+    assert simpool.example("whatif/fee_half") == d / "whatif" / "fee_half.toml"
+    assert simpool.example() == d / "hubei_base.toml"
+    with pytest.raises(FileNotFoundError, match="no scenario 'nope'; shipped: .*hubei_base"):
+        simpool.example("nope")
+    monkeypatch.setenv("SIMPOOL_SCENARIOS", str(tmp_path))
+    with pytest.raises(FileNotFoundError, match="SIMPOOL_SCENARIOS"):
+        simpool.scenarios_dir()

@@ -674,7 +674,7 @@ class Results:
         which never change with the language."""
         import pandas as pd
 
-        from ..outputs.labels import label, language, unit
+        from .labels import label, language, unit
 
         lang = language(lang, self.scenario)
         rows = self.summary_rows()

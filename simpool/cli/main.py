@@ -25,10 +25,6 @@ def main(argv: list[str] | None = None) -> int:
     if args.command is None:
         parser.print_help()
         return EXIT_BAD_INPUT
-    if getattr(args, "lang", None):  # (above SIMPOOL_LANG and the scenario's report.lang)
-        import os
-
-        os.environ["SIMPOOL_LANG"] = args.lang
     _STRESS_FLAGS[:] = getattr(args, "stress", None) or []
     if getattr(args, "stress", None):
         entries = []
@@ -46,7 +42,11 @@ def main(argv: list[str] | None = None) -> int:
     import functools
     import warnings
 
+    from ..analysis import labels
+
     try:
+        # --lang: above SIMPOOL_LANG and the scenario's report.lang, for this command only
+        labels.FLAG[0] = getattr(args, "lang", None)
         with warnings.catch_warnings():
             warnings.showwarning = functools.partial(_show_warning, warnings.showwarning)
             return handler(args)
@@ -72,6 +72,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"simpool: internal error: {type(e).__name__}: {e} (rerun with --debug for a traceback)",
               file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        labels.FLAG[0] = None
 
 
 def entry() -> None:

@@ -28,8 +28,8 @@ def summary_csv(rows, lang: str | None = None) -> str:
     """The text of summary.csv from :meth:`Results.summary_rows` rows: the same text as
     ``Results.summary(lang).to_csv(index=False)`` (pandas' float formatting, missing year and
     NaN as empty fields, minimal quoting), without importing pandas. Beside the columns
-    programs read, ``unit`` and ``label`` (in ``lang``: :func:`simpool.outputs.labels.language`)."""
-    from .labels import label, language, unit
+    programs read, ``unit`` and ``label`` (in ``lang``: :func:`simpool.analysis.labels.language`)."""
+    from ..analysis.labels import label, language, unit
 
     lang = language(lang)
     import csv
@@ -153,7 +153,7 @@ def run_files(res, rows, argv: list[str] | None = None, wall_s: float | None = N
     files = dict(tables or {})
     files["scenario.resolved.toml"] = resolved.encode("utf-8")
     files["provenance.json"] = (json.dumps(prov, indent=2, ensure_ascii=False) + "\n").encode("utf-8")
-    from .labels import language
+    from ..analysis.labels import language
 
     files["summary.csv"] = summary_csv(rows, language(None, res.scenario)).encode("utf-8-sig")
     return files
@@ -255,7 +255,7 @@ def format_summary(res, rows) -> str:
     Whole-horizon figures, and each pool's, guarantor's and bank's figures for the last year;
     summary.csv holds every year and statistic.
     """
-    from .labels import label, language
+    from ..analysis.labels import label, language
 
     zh = language(None, res.scenario) == "zh"
     years = res.calendar_years

@@ -30,10 +30,15 @@ def glossary() -> dict:
     return tomllib.loads(GLOSSARY.read_text(encoding="utf-8"))
 
 
+#: The command line's ``--lang`` while a command runs (set by :func:`simpool.cli.main.main`).
+FLAG: list = [None]
+
+
 def language(flag: str | None = None, scenario=None) -> str:
     """The language of labels: ``flag`` (``--lang``), ``SIMPOOL_LANG``, the scenario's
     ``report.lang``, else ``"en"``. An unknown value is a ValueError naming what is allowed."""
-    for source, value in (("--lang", flag), ("SIMPOOL_LANG", os.environ.get("SIMPOOL_LANG")),
+    for source, value in (("--lang", flag or FLAG[0]),
+                          ("SIMPOOL_LANG", os.environ.get("SIMPOOL_LANG")),
                           ("report.lang", getattr(getattr(scenario, "report", None), "lang",
                                                   None))):
         if value:
