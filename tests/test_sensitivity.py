@@ -206,3 +206,42 @@ def test_cli_sensitivity(case, tmp_path):
                  "--levers", "cohorts.a.nope", "--out", str(out), "--quiet"]) == 2
     assert main(["sensitivity", str(case), "--measure", "gross", "--statistic", "EL",
                  "--delta", "1.5", "--out", str(out), "--quiet"]) == 2
+
+
+def test_tornado_error_bars_are_the_se_of_the_difference():
+    """The swings are differences on common random numbers: their SE (batch means of the
+    paired runs) is far below each run's own SE when the lever moves every path alike, and
+    equals an independent computation from the two runs' samples."""
+    import numpy as np
+
+    import simpool
+    from simpool.analysis.sensitivity import DIFF_BATCHES, tornado
+    from simpool.analysis.solve import Figure
+
+    d = {"simulation": {"paths": 4000, "seed": 3, "horizon_years": 1},
+         "cohorts": [{"name": "c", "loans": 500, "exposure": 1e6, "pd": 0.03, "lgd": 0.5,
+                      "rho": 0.15}]}
+    fig = Figure("gross", "EL", basis="ultimate")
+    f0, se0, swings = tornado(d, fig, only=["cohorts.c.lgd"], paths=4000, seed=3)
+    s = swings[0]
+    assert s.se_diff_high < 0.2 * s.se_high  # the paired difference is far less noisy
+    # independent: the two runs' per-path losses, batch means of the difference
+    a = simpool.simulate(simpool.load_scenario(d), paths=4000, seed=3).samples("gross", basis="ultimate")
+    b = simpool.simulate(simpool.load_scenario(d, ["cohorts.c.lgd=0.6"]), paths=4000,
+                         seed=3).samples("gross", basis="ultimate")
+    diffs = np.array([p.mean() for p in np.array_split(b - a, DIFF_BATCHES)])
+    assert s.se_diff_high == pytest.approx(diffs.std(ddof=1) / np.sqrt(DIFF_BATCHES), rel=1e-9)
+
+
+def test_sobol_warns_when_the_sample_is_too_small():
+    from simpool.analysis.sensitivity import sobol
+    from simpool.analysis.solve import Figure
+    from simpool.errors import SimpoolWarning
+
+    d = {"simulation": {"paths": 200, "seed": 3, "horizon_years": 1},
+         "cohorts": [{"name": "c", "loans": 50, "exposure": 1e6, "pd": 0.03, "lgd": 0.5,
+                      "rho": 0.15}]}
+    with pytest.warns(SimpoolWarning, match="confidence interval is wider than the index"):
+        table, _ = sobol(d, Figure("gross", "EL", basis="ultimate"),
+                         ["cohorts.c.pd", "cohorts.c.rho"], samples=4, paths=200)
+    assert table.too_few_samples.any()

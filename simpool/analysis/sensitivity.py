@@ -56,6 +56,10 @@ class Swing:
     f_high: float
     se_low: float
     se_high: float
+    #: SE of each side's difference from the base on common random numbers (NaN where the
+    #: figure has no per-path samples to pair)
+    se_diff_low: float = float("nan")
+    se_diff_high: float = float("nan")
 
     @property
     def swing(self) -> float:
@@ -63,17 +67,61 @@ class Swing:
         return max(vals) - min(vals) if len(vals) == 2 else float("nan")
 
 
+#: Batches of paths for the SE of a difference of two runs (batch means, common random numbers)
+DIFF_BATCHES = 25
+
+
+def _batch_values(res, figure: Figure):
+    """The figure in each of :data:`DIFF_BATCHES` contiguous batches of paths (None when the
+    figure is not a statistic of per-path samples: EL, std, VaR, ES, P(L>x), mean)."""
+    import numpy as np
+
+    from .stats import describe
+
+    if figure.statistic not in ("EL", "mean", "std", "VaR", "ES", "P(L>x)") or \
+            res.weights is not None:
+        return None
+    try:
+        x = res.samples(figure.measure, figure.year, basis=figure.basis or "cash",
+                        product=figure.product)
+    except (KeyError, ValueError, AttributeError):
+        return None
+    names = {"EL": 0, "mean": 0, "std": 1}
+    out = []
+    for part in np.array_split(np.asarray(x, float), DIFF_BATCHES):
+        if figure.statistic in names:
+            out.append(describe(part, levels=(), thresholds=())[names[figure.statistic]].value)
+        elif figure.statistic in ("VaR", "ES"):
+            e = describe(part, levels=[figure.param], thresholds=())
+            out.append(e[2 if figure.statistic == "VaR" else 3].value)
+        else:
+            out.append(describe(part, levels=(), thresholds=[figure.param])[2].value)
+    return np.array(out)
+
+
 def _runner(file, overrides, paths, seed, figure: Figure, executor, max_memory=None):
+    """run(sets) -> (figure, its SE, its batch values or None) of one run."""
     from .simulation import simulate
     from ..scenario.load import load_scenario
 
-    def run(sets: list[str]) -> tuple[float, float]:
+    def run(sets: list[str]):
         sc = load_scenario(file, list(overrides or []) + sets)
         res = simulate(sc, paths=paths, seed=seed, executor=executor, keep="summary",
                        max_memory=max_memory)
-        return figure.pick(res.summary())
+        return (*figure.pick(res.summary()), _batch_values(res, figure))
 
     return run
+
+
+def _se_diff(a, b) -> float:
+    """SE of the difference of two runs' figures on common random numbers, from their batch
+    values: sd(batch differences) / sqrt(batches)."""
+    import numpy as np
+
+    if a is None or b is None:
+        return float("nan")
+    d = np.asarray(b) - np.asarray(a)
+    return float(d.std(ddof=1) / math.sqrt(len(d)))
 
 
 def tornado(file, figure: Figure, *, delta: float = 0.2, only: list[str] | None = None,
@@ -91,7 +139,7 @@ def tornado(file, figure: Figure, *, delta: float = 0.2, only: list[str] | None 
     paths = int(paths or base_sc.simulation.paths)
     seed = int(base_sc.simulation.seed if seed is None else seed)
     run = _runner(file, overrides, paths, seed, figure, executor, max_memory)
-    f0, se0 = run([])
+    f0, se0, b0 = run([])
     all_levers = levers(base_sc)
     if only:
         unknown = [k for k in only if k not in all_levers]
@@ -105,9 +153,10 @@ def tornado(file, figure: Figure, *, delta: float = 0.2, only: list[str] | None 
             try:
                 vals.append((x, *run([f"{key}={x!r}"])))
             except ScenarioError:  # outside the key's allowed range: that side is skipped
-                vals.append((float("nan"), float("nan"), float("nan")))
+                vals.append((float("nan"), float("nan"), float("nan"), None))
         swings.append(Swing(key, v, vals[0][0], vals[1][0], vals[0][1], vals[1][1],
-                            vals[0][2], vals[1][2]))
+                            vals[0][2], vals[1][2], _se_diff(b0, vals[0][3]),
+                            _se_diff(b0, vals[1][3])))
         if progress:
             progress(i + 1, len(all_levers), key)
     swings.sort(key=lambda s: -(s.swing if math.isfinite(s.swing) else -1.0))
@@ -120,6 +169,7 @@ def tornado_table(f0: float, se0: float, swings: list[Swing]):
     return pd.DataFrame([{"lever": s.lever, "value": s.base, "low": s.low, "high": s.high,
                           "figure_base": f0, "se_base": se0, "figure_low": s.f_low,
                           "se_low": s.se_low, "figure_high": s.f_high, "se_high": s.se_high,
+                          "se_diff_low": s.se_diff_low, "se_diff_high": s.se_diff_high,
                           "swing": s.swing} for s in swings])
 
 
@@ -160,5 +210,17 @@ def sobol(file, figure: Figure, keys: list[str], *, delta: float = 0.2, samples:
         if progress:
             progress(i + 1, len(X), "sample")
     res = analyze.analyze(problem, Y, calc_second_order=False, seed=1)
-    return pd.DataFrame({"lever": keys, "S1": res["S1"], "S1_conf": res["S1_conf"],
-                         "ST": res["ST"], "ST_conf": res["ST_conf"]}), len(X)
+    table = pd.DataFrame({"lever": keys, "S1": res["S1"], "S1_conf": res["S1_conf"],
+                          "ST": res["ST"], "ST_conf": res["ST_conf"]})
+    wide = table[(table.S1_conf > table.S1.abs()) | (table.ST_conf > table.ST.abs())]
+    table["too_few_samples"] = table.lever.isin(wide.lever)
+    if len(wide):
+        import warnings
+
+        from ..errors import SimpoolWarning
+
+        warnings.warn(SimpoolWarning(
+            f"Sobol indices of {', '.join(wide.lever)}: the 95% confidence interval is wider "
+            f"than the index ({samples} base samples): the sample is too small to rank them; "
+            "raise --sobol-samples"), stacklevel=2)
+    return table, len(X)

@@ -423,8 +423,12 @@ def tornado_chart(table, figure, path=None, top: int = 15):
     f0 = float(table.figure_base.iloc[0]) if len(table) else 0.0
     fig, ax = plt.subplots(figsize=(9, 0.4 * max(len(t), 3) + 1.6))
     for i, (_, r) in enumerate(t.iterrows()):
-        for val, se, color, lab in ((r.figure_low, r.se_low, "C0", "lever -delta"),
-                                    (r.figure_high, r.se_high, "C3", "lever +delta")):
+        paired = "se_diff_low" in t and any(math.isfinite(v) for v in
+                                            (r.get("se_diff_low", math.nan),
+                                             r.get("se_diff_high", math.nan)))
+        sides = ((r.figure_low, r.se_diff_low if paired else r.se_low, "C0", "lever -delta"),
+                 (r.figure_high, r.se_diff_high if paired else r.se_high, "C3", "lever +delta"))
+        for val, se, color, lab in sides:
             if math.isfinite(val):
                 ax.barh(i, val - f0, left=f0, color=color, alpha=0.8,
                         xerr=1.96 * se if math.isfinite(se) else None, capsize=2,
@@ -435,7 +439,10 @@ def tornado_chart(table, figure, path=None, top: int = 15):
     ax.invert_yaxis()
     if abs(f0) > 1e4:
         _yuan_axis(ax, "x")
-    ax.set_xlabel(f"{figure} (each run's 95% error bar)")
+    paired_any = "se_diff_low" in t and bool(
+        np.isfinite(t[["se_diff_low", "se_diff_high"]].to_numpy(float)).any())
+    ax.set_xlabel(f"{figure} (95% error bar of the difference from the base, common random "
+                  "numbers)" if paired_any else f"{figure} (each run's 95% error bar)")
     ax.set_title("One-at-a-time sensitivity (tornado)")
     if len(t):
         ax.legend(fontsize=8, loc="best")
