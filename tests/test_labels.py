@@ -133,3 +133,21 @@ def test_one_number_format_in_sweep_solve_and_counts(tmp_path, capsys):
     assert "50元 ± 0元" in text and "70元 ± 0元" in text  # gross EL = 100 x lgd
     assert format_value(18535.6, "end of year", "borrowers") == "18,536"
     assert format_value(7.14015e8, "EL", "net") == "7.14亿"
+
+
+def test_a_report_in_chinese(tmp_path, monkeypatch):
+    """The report rendered in Chinese decodes and carries the section titles and Chinese
+    labels of the headline figures; the English one is unchanged."""
+    monkeypatch.delenv("SIMPOOL_LANG", raising=False)
+    out = tmp_path / "r.html"
+    assert main(["report", str(ROOT / "scenarios" / "hubei_base.toml"), "--paths", "300",
+                 "--lang", "zh", "--out", str(out), "--quiet"]) == 0
+    page = out.read_bytes().decode("utf-8")
+    for title in ("主要结果", "公共资金（财政成本）", "方案目标的实现概率", "图表",
+                  "假设与有出处的参数", "完整情景参数"):
+        assert f">{title}</h2>" in page, title
+    assert "<html lang='zh-CN'>" in page and "预期损失" in page and "各级合计" in page
+    en = tmp_path / "e.html"
+    assert main(["report", str(ROOT / "scenarios" / "hubei_base.toml"), "--paths", "300",
+                 "--out", str(en), "--quiet"]) == 0
+    assert ">Headline figures</h2>" in en.read_text(encoding="utf-8")

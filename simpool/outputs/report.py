@@ -70,12 +70,13 @@ def build_html(res, rows, *, comparison=None, argv=None, targets=None) -> str:
     ``targets``: a :class:`simpool.analysis.targets.TargetsResult` (the levers' table of
     ``simpool targets``), or None for the targets' figures of this run alone."""
     from .._version import __version__
+    from ..analysis.labels import language
     from .plots import compare_chart, standard_figures
     from ..scenario.load import resolved_toml
 
     sc = res.scenario
     e = html.escape
-    parts = [f"<!DOCTYPE html><html lang='zh-CN'><head><meta charset='utf-8'>"
+    parts = [f"<!DOCTYPE html><html lang='{'zh-CN' if language(None, res.scenario) == 'zh' else 'en'}'><head><meta charset='utf-8'>"
              f"<title>simpool report: {e(sc.title or sc.name)}</title><style>{_CSS}</style></head><body>"]
     parts.append(f"<h1>{e(sc.title or sc.name)}</h1>")
     if sc.description:
@@ -89,10 +90,20 @@ def build_html(res, rows, *, comparison=None, argv=None, targets=None) -> str:
         "亿 = 10<sup>8</sup>).</p>")
     parts.append("<h2 id='headline'>Headline figures</h2><table><tr><th class='l'>period</th>"
                  "<th class='l'>measure</th><th class='l'>statistic</th><th>value</th><th>&plusmn; se</th></tr>")
+    from ..analysis.labels import label as _label_of
+
+    zh = language(None, sc) == "zh"
     for r in headline_rows(res, rows):
         period = r.period
         st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
-        parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(row_label(r))}</td>"
+        if zh:  # the measure and the statistic as one Chinese label
+            text = _label_of(r["measure"], r["statistic"], r["param"], r["product"], r["basis"],
+                             "zh")
+            head, _, st = text.rpartition("：")
+            period = "全部年份" if r["year"] is None else period
+        else:
+            head = row_label(r)
+        parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(head)}</td>"
                      f"<td class='l'>{e(st)}</td><td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"
                      f"<td>{_fmt(r['se'], r['statistic'], r['measure'])}</td></tr>")
     parts.append("</table><p class='note'>A party's loss is shown on two bases: "
@@ -137,7 +148,44 @@ def build_html(res, rows, *, comparison=None, argv=None, targets=None) -> str:
     if argv:
         parts.append(f"<p class='note'>Command: <code>{e(' '.join(argv))}</code></p>")
     parts.append("</body></html>")
-    return "\n".join(parts)
+    page = "\n".join(parts)
+    if zh:
+        for en, cn in REPORT_ZH.items():
+            page = page.replace(en, cn)
+    return page
+
+
+#: The report's own words in Chinese (a finance office's memo): section titles, table heads and
+#: the notes that say what a figure means. Figures and the scenario's own text are unchanged.
+REPORT_ZH = {
+    ">Headline figures</h2>": ">主要结果</h2>",
+    ">Public money</h2>": ">公共资金（财政成本）</h2>",
+    ">The plan's targets</h2>": ">方案目标的实现概率</h2>",
+    ">Plots</h2>": ">图表</h2>",
+    ">What-ifs (common random numbers)</h2>": ">情景比较（共同随机数）</h2>",
+    ">Assumptions and sourced facts</h2>": ">假设与有出处的参数</h2>",
+    ">The scenario, resolved</h2>": ">完整情景参数</h2>",
+    "<th class='l'>period</th>": "<th class='l'>期间</th>",
+    "<th class='l'>measure</th>": "<th class='l'>指标</th>",
+    "<th class='l'>statistic</th>": "<th class='l'>统计量</th>",
+    "<th>value</th>": "<th>数值</th>",
+    "<th>&plusmn; se</th>": "<th>&plusmn; 标准误</th>",
+    "<th class='l'>level</th>": "<th class='l'>层级</th>",
+    "<th class='l'>target</th>": "<th class='l'>目标</th>",
+    "<th class='l'>goal</th>": "<th class='l'>目标值</th>",
+    "<th>expected</th>": "<th>期望值</th>",
+    "<th>P(reached)</th>": "<th>实现概率</th>",
+    "<td class='l'>all levels</td>": "<td class='l'>各级合计</td>",
+    "<td class='l'>provincial</td>": "<td class='l'>省级</td>",
+    "<td class='l'>city</td>": "<td class='l'>市级</td>",
+    "<td class='l'>district</td>": "<td class='l'>区县级</td>",
+    "<td class='l'>central</td>": "<td class='l'>中央</td>",
+    "Every figure is a Monte Carlo estimate shown with its standard error (&plusmn; se)":
+        "每个数字均为蒙特卡洛估计，并列出其标准误（&plusmn; 标准误）",
+    "money in yuan": "金额单位为元",
+    "A party's loss is shown on two bases": "各方损失按两种口径列示：最终口径（本期违约最终由其承担的部分）"
+                                            "与期内现金口径（期内实际支付减收回）。原文",
+}
 
 
 def _public_money_section(res, rows, fig) -> list[str]:
