@@ -151,3 +151,29 @@ def test_a_report_in_chinese(tmp_path, monkeypatch):
     assert main(["report", str(ROOT / "scenarios" / "hubei_base.toml"), "--paths", "300",
                  "--out", str(en), "--quiet"]) == 0
     assert ">Headline figures</h2>" in en.read_text(encoding="utf-8")
+
+
+def test_plots_in_chinese(monkeypatch, tmp_path):
+    """SIMPOOL_LANG=zh: the standard figures' titles, axes and legends are Chinese, and every
+    character is drawn (no missing glyph)."""
+    import warnings
+
+    from simpool.outputs import plots
+
+    res = simpool.simulate(ROOT / "scenarios" / "hubei_base.toml", paths=300)
+    monkeypatch.setenv("SIMPOOL_LANG", "zh")
+    from simpool.errors import SimpoolWarning
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*missing")  # matplotlib's
+        warnings.simplefilter("error", SimpoolWarning)  # ours: a character no font draws
+        figs = plots.standard_figures(res)
+        for fig in figs.values():
+            fig.savefig(tmp_path / "f.png")
+    who = figs["who_pays"].axes[0]
+    assert "各方承担" in who.get_title() and who.get_xlabel() == "年份"
+    legend = [t.get_text() for t in who.get_legend().get_texts()]
+    assert "合作银行" in legend and "国家融资担保基金" in legend
+    assert "资金池余额（元）" == figs["pool_knowledge_value"].axes[0].get_ylabel()
+    _, plt = plots._mpl()
+    plt.close("all")

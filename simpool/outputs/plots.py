@@ -141,7 +141,76 @@ def _yuan_axis(ax, axis: str = "y") -> None:
     (ax.yaxis if axis == "y" else ax.xaxis).set_major_formatter(fmt)
 
 
+#: The plots' own words in Chinese, longest first (a phrase inside a longer one is replaced
+#: after it); the parties' names come from the glossary. Scenario names stay as written.
+PLOT_ZH = {
+    "cash loss (paid - received in the horizon)": "期内现金损失（支付减收回）",
+    "ultimate loss": "最终损失",
+    "loss distribution of": "损失分布：",
+    "per path": "每条路径",
+    "paths (log scale)": "路径数（对数刻度）",
+    "who pays": "各方承担",
+    "per year": "按年",
+    "by year of default": "按违约年份",
+    "by year paid": "按支付年份",
+    "start of year": "年初",
+    "year end": "年末",
+    "pool cash (yuan)": "资金池余额（元）",
+    "P(depleted by year end)": "P(截至年末耗尽)",
+    "P(not yet depleted)": "P(尚未耗尽)",
+    "survival of the pools": "资金池存续概率",
+    "median": "中位数",
+    "public money by level": "各级公共资金",
+    "budget at risk (band: expected to 95% VaR)": "预算风险（区间：期望至95% VaR）",
+    "outlay in the year (yuan, cash)": "当年支出（元，现金）",
+    "expected outlay": "预期支出",
+    "leverage (weighted liability / net assets)": "放大倍数（加权责任余额/净资产）",
+    "leverage of": "放大倍数：",
+    "government loss ratio": "政府出资亏损率",
+    "What-if differences": "情景差异",
+    "what-if minus base (yuan); 95% error bars from common random numbers":
+        "情景减基准（元）；95%误差线（共同随机数）",
+    "One-at-a-time sensitivity (tornado)": "单因素敏感性（龙卷风图）",
+    "expected": "预期",
+    "ultimate": "最终",
+    "cash": "现金",
+    "loss": "损失",
+    "yuan": "元",
+    "year": "年份",
+    "pool": "资金池",
+    "fund": "基金",
+}
+
+
+def _to_chinese(fig) -> None:
+    """Every title, axis label and legend entry of ``fig`` in Chinese (:data:`PLOT_ZH`, the
+    parties from the glossary)."""
+    from ..analysis.labels import glossary
+
+    parties = glossary()["parties"]
+    phrases = sorted(PLOT_ZH.items(), key=lambda kv: -len(kv[0]))
+
+    def tr(s: str) -> str:
+        if s in parties:
+            return parties[s]
+        for en, zh in phrases:
+            s = s.replace(en, zh)
+        return s
+    for ax in fig.axes:
+        ax.set_title(tr(ax.get_title()))
+        ax.set_xlabel(tr(ax.get_xlabel()))
+        ax.set_ylabel(tr(ax.get_ylabel()))
+        leg = ax.get_legend()
+        if leg is not None:
+            for t in leg.get_texts():
+                t.set_text(tr(t.get_text()))
+
+
 def _finish(fig, path):
+    from ..analysis.labels import language
+
+    if language() == "zh":
+        _to_chinese(fig)
     fig.tight_layout()
     if path is not None:
         fig.savefig(path, dpi=120)
