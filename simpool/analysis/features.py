@@ -316,26 +316,20 @@ class FeaturePlan:
                      lambda: book_at_end(raw, y, "guaranteed"))
                 emit(sec, self.gb_year, "guarantee_balance", f"P(>= {target:g})", target, "prob",
                      lambda: book_at_end(raw, y, "guaranteed") >= target)
-            if self.start > 0:
-                sec = section("borrowers")
-                goal = (1.0 + self.borrower_target) * self.start
-                gate = (self.gb_year, "borrowers", "end of year", nan, "mean")
-                emit(sec, self.gb_year, "borrowers", "end of year", nan, "mean",
-                     lambda: book_at_end(raw, y, "borrowers"), gate=gate)
-                emit(sec, self.gb_year, "borrowers",
-                     f"P(>= {1 + self.borrower_target:g} x start)", goal, "prob",
-                     lambda: book_at_end(raw, y, "borrowers") >= goal * (1.0 - 1e-12),
-                     gate=gate)
-            if self.balance0 > 0:
-                sec = section("loan_balance")
-                growth = (1.0 + self.loan_growth_target) ** (self.gb_year - self.base_year)
-                goal = growth * self.balance0
-                gate = (self.gb_year, "loan_balance", "end of year", nan, "mean")
-                emit(sec, self.gb_year, "loan_balance", "end of year", nan, "mean",
-                     lambda: book_at_end(raw, y, "balance"), gate=gate)
-                emit(sec, self.gb_year, "loan_balance",
-                     f"P(>= {growth:.4g} x start)", goal, "prob",
-                     lambda: book_at_end(raw, y, "balance") >= goal * (1.0 - 1e-12),
+            growth = (1.0 + self.loan_growth_target) ** (self.gb_year - self.base_year)
+            for measure, what, base, factor, shown in (
+                    ("borrowers", "borrowers", self.start, 1.0 + self.borrower_target,
+                     f"{1 + self.borrower_target:g}"),
+                    ("loan_balance", "balance", self.balance0, growth, f"{growth:.4g}")):
+                if base <= 0:
+                    continue
+                sec = section(measure)
+                goal = factor * base
+                gate = (self.gb_year, measure, "end of year", nan, "mean")
+                emit(sec, self.gb_year, measure, "end of year", nan, "mean",
+                     lambda w=what: book_at_end(raw, y, w), gate=gate)
+                emit(sec, self.gb_year, measure, f"P(>= {shown} x start)", goal, "prob",
+                     lambda w=what, g=goal: book_at_end(raw, y, w) >= g * (1.0 - 1e-12),
                      gate=gate)
         if building:
             return None

@@ -86,68 +86,75 @@ def _money(x: float) -> str:
     return format_yuan(x)
 
 
-def _param_text(statistic: str, param: float, mu: str) -> str:
+#: Statistics built from parts: (kind, the pattern of summary.csv's text)
+_PATTERNS = (
+    ("at_least_yuan", r"P\(>= ([0-9.e+]+)\)"),
+    ("at_least_start", r"P\(>= ([0-9.]+) x start\)"),
+    ("npl", r"P\(NPL>([0-9.]+)\)"),
+    ("leverage", r"P\(leverage>([0-9.]+)\)"),
+    ("bank_npl", r"P\(bank (.+) NPL>([0-9.]+), (warn|stop)\)"),
+    ("top_up", r"top-up for P\(depleted\)<=([0-9.]+)"),
+    ("removed", r"by (\S+) (.+)"),
+)
+
+
+def _parsed(statistic: str, param: float) -> tuple[str, tuple] | None:
+    """(kind, parts) of a statistic built from parts (with its ``param`` where it has one),
+    or None for a whole statistic."""
+    if statistic in ("VaR", "ES") and param == param:
+        return "level", (statistic, param)
+    if statistic == "P(L>x)" and param == param:
+        return "loss", (param,)
+    for kind, rx in _PATTERNS:
+        m = re.fullmatch(rx, statistic)
+        if m:
+            return kind, m.groups()
+    return None
+
+
+def _param_text(statistic: str, param: float) -> str:
     """The statistic with its parameter as people read it (English)."""
-    has = param == param  # not NaN
-    if statistic in ("VaR", "ES") and has:
-        return f"{statistic} {_pct(param)}"
-    if statistic == "P(L>x)" and has:
-        return f"P(loss > {_money(param)})"
-    m = re.fullmatch(r"P\(>= ([0-9.e+]+)\)", statistic)
-    if m:
-        return f"P(>= {_money(float(m[1]))})"
-    m = re.fullmatch(r"P\(>= ([0-9.]+) x start\)", statistic)
-    if m:
-        return f"P(>= {float(m[1]):g} x start)"
-    m = re.fullmatch(r"P\(NPL>([0-9.]+)\)", statistic)
-    if m:
-        return f"P(NPL > {_pct(float(m[1]))})"
-    m = re.fullmatch(r"P\(leverage>([0-9.]+)\)", statistic)
-    if m:
-        return f"P(leverage > {float(m[1]):g})"
-    m = re.fullmatch(r"P\(bank (.+) NPL>([0-9.]+), (warn|stop)\)", statistic)
-    if m:
-        return f"P(bank {m[1]} NPL > {_pct(float(m[2]))}, {m[3]})"
-    m = re.fullmatch(r"top-up for P\(depleted\)<=([0-9.]+)", statistic)
-    if m:
-        return f"top-up for P(depleted) <= {_pct(float(m[1]))}"
-    return statistic
+    got = _parsed(statistic, param)
+    if got is None:
+        return statistic
+    kind, a = got
+    return {
+        "level": lambda: f"{a[0]} {_pct(a[1])}",
+        "loss": lambda: f"P(loss > {_money(a[0])})",
+        "at_least_yuan": lambda: f"P(>= {_money(float(a[0]))})",
+        "at_least_start": lambda: f"P(>= {float(a[0]):g} x start)",
+        "npl": lambda: f"P(NPL > {_pct(float(a[0]))})",
+        "leverage": lambda: f"P(leverage > {float(a[0]):g})",
+        "bank_npl": lambda: f"P(bank {a[0]} NPL > {_pct(float(a[1]))}, {a[2]})",
+        "top_up": lambda: f"top-up for P(depleted) <= {_pct(float(a[0]))}",
+        "removed": lambda: statistic,
+    }[kind]()
 
 
 def _zh_statistic(statistic: str, param: float) -> str:
+    """The statistic in Chinese ("" when the glossary lacks a term)."""
     g = glossary()
     st, w = g["statistics"], g["words"]
-    has = param == param
-    if statistic in ("VaR", "ES") and has:
-        return f"{_pct(param)} {st[statistic]}"
-    if statistic == "P(L>x)" and has:
-        return f"{w['P(loss >']} {_money(param)})"
-    if statistic in st:
-        return st[statistic]
-    m = re.fullmatch(r"P\(>= ([0-9.e+]+)\)", statistic)
-    if m:
-        return f"{w['P(>=']} {_money(float(m[1]))})"
-    m = re.fullmatch(r"P\(>= ([0-9.]+) x start\)", statistic)
-    if m:
-        return f"{w['P(>=']} {float(m[1]):g} {w['x start']})"
-    m = re.fullmatch(r"P\(NPL>([0-9.]+)\)", statistic)
-    if m:
-        return f"{w['P(NPL >']} {_pct(float(m[1]))})"
-    m = re.fullmatch(r"P\(leverage>([0-9.]+)\)", statistic)
-    if m:
-        return f"{w['P(leverage >']} {float(m[1]):g})"
-    m = re.fullmatch(r"P\(bank (.+) NPL>([0-9.]+), (warn|stop)\)", statistic)
-    if m:
-        return (f"P({g['kinds']['bank']} {m[1]} {w['P(NPL >'][2:]} {_pct(float(m[2]))}, "
-                f"{w[m[3]]})")
-    m = re.fullmatch(r"top-up for P\(depleted\)<=([0-9.]+)", statistic)
-    if m:
-        return w["top-up for P(depleted) <="].format(_pct(float(m[1])))
-    m = re.fullmatch(r"by (\S+) (.+)", statistic)
-    if m and m[2] in w:
-        who = _zh_measure(m[1])
-        return f"{w['by']}{who}{' ' if who[-1:].isascii() else ''}{w[m[2]]}" if who else ""
-    return ""
+    got = _parsed(statistic, param)
+    if got is None or got[0] not in ("level", "loss") and statistic in st:
+        return st.get(statistic, "")
+    kind, a = got
+    if kind == "removed":
+        if a[1] not in w:
+            return ""
+        who = _zh_measure(a[0])
+        return f"{w['by']}{who}{' ' if who[-1:].isascii() else ''}{w[a[1]]}" if who else ""
+    return {
+        "level": lambda: f"{_pct(a[1])} {st[a[0]]}",
+        "loss": lambda: f"{w['P(loss >']} {_money(a[0])})",
+        "at_least_yuan": lambda: f"{w['P(>=']} {_money(float(a[0]))})",
+        "at_least_start": lambda: f"{w['P(>=']} {float(a[0]):g} {w['x start']})",
+        "npl": lambda: f"{w['P(NPL >']} {_pct(float(a[0]))})",
+        "leverage": lambda: f"{w['P(leverage >']} {float(a[0]):g})",
+        "bank_npl": lambda: (f"P({g['kinds']['bank']} {a[0]} {w['P(NPL >'][2:]} "
+                             f"{_pct(float(a[1]))}, {w[a[2]]})"),
+        "top_up": lambda: w["top-up for P(depleted) <="].format(_pct(float(a[0]))),
+    }[kind]()
 
 
 def _zh_measure(measure: str) -> str:
@@ -191,7 +198,7 @@ def label(measure: str, statistic: str, param: float = math.nan, product: str = 
         extra += [g["bases"][basis]] if basis else []
         return m + (f"（{'，'.join(extra)}）" if extra else "") + f"：{s}"
     head = measure + (f" [{product}]" if product else "") + (f" ({basis})" if basis else "")
-    return f"{head}: {_param_text(statistic, param, measure)}"
+    return f"{head}: {_param_text(statistic, param)}"
 
 
 def missing_terms(rows) -> list[tuple[str, str]]:
