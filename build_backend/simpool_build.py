@@ -141,13 +141,24 @@ def build_editable(wheel_directory, config_settings=None, metadata_directory=Non
     return name
 
 
+def shipped_scenarios(root: Path = Path(".")) -> dict[str, bytes]:
+    """The checkout's ``scenarios/`` tree (TOML files and their READMEs) as wheel entries under
+    ``simpool/scenarios/``, so that :func:`simpool.scenarios_dir` and :func:`simpool.example`
+    find them in a regular install too. The tree keeps its layout, so ``extends = "../..."``
+    between shipped scenarios still resolves."""
+    base = root / "scenarios"
+    return {f"simpool/scenarios/{p.relative_to(base).as_posix()}": p.read_bytes()
+            for p in sorted(base.rglob("*")) if p.is_file() and p.suffix in (".toml", ".md")}
+
+
 def build_wheel(wheel_directory, config_settings=None, metadata_directory=None):
     name = _setuptools.build_wheel(wheel_directory, config_settings, metadata_directory)
+    files = shipped_scenarios(Path.cwd())
     if _enabled():
         with tempfile.TemporaryDirectory() as root:
             cache = precompile_kernels(Path.cwd(), cache_root=root)
             if cache is not None:
-                files = {f"simpool/engine/__pycache__/{cache.name}/{p.name}": p.read_bytes()
-                         for p in sorted(cache.iterdir()) if p.is_file()}
-                add_to_wheel(Path(wheel_directory) / name, files)
+                files.update({f"simpool/engine/__pycache__/{cache.name}/{p.name}": p.read_bytes()
+                              for p in sorted(cache.iterdir()) if p.is_file()})
+    add_to_wheel(Path(wheel_directory) / name, files)
     return name

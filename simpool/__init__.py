@@ -37,7 +37,8 @@ __all__ = [*_LAZY, "__version__", "scenarios_dir", "example"]
 def scenarios_dir():
     """The folder of simpool's scenario files (``hubei_base.toml``, ``whatif/``, ...): the
     ``SIMPOOL_SCENARIOS`` environment variable when set, else ``scenarios/`` of the checkout
-    simpool runs from. A notebook that finds its scenarios here runs wherever it is copied."""
+    simpool runs from (an editable install), else the copy a regular install (wheel) carries
+    inside the package. A notebook that finds its scenarios here runs wherever it is copied."""
     import os
     from pathlib import Path
 
@@ -47,12 +48,14 @@ def scenarios_dir():
         if not (d / "hubei_base.toml").is_file():
             raise FileNotFoundError(f"SIMPOOL_SCENARIOS={env}: no hubei_base.toml there")
         return d.resolve()
-    d = Path(__file__).resolve().parents[1] / "scenarios"
-    if (d / "hubei_base.toml").is_file():
-        return d
+    here = Path(__file__).resolve().parent
+    for d in (here.parent / "scenarios", here / "scenarios"):
+        if (d / "hubei_base.toml").is_file():
+            return d
     raise FileNotFoundError(
-        "simpool's scenario files are not beside this installation (a wheel carries the "
-        "package only): set SIMPOOL_SCENARIOS to the scenarios/ folder of a simpool checkout")
+        "simpool's scenario files are neither beside this installation nor inside it (a wheel "
+        "built by simpool's backend carries them): set SIMPOOL_SCENARIOS to the scenarios/ "
+        "folder of a simpool checkout")
 
 
 def example(name: str = "hubei_base"):

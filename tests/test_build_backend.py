@@ -146,6 +146,39 @@ def test_a_wheel_carries_the_compiled_kernels(fake_setuptools, monkeypatch):
     assert "simpool/engine/__pycache__/numba-0123/waterfall.waterfall_chunk-52.py311.1.nbc" in names
 
 
+@pytest.mark.parametrize("precompile", ["1", "0"])
+def test_a_wheel_carries_the_scenarios_with_their_layout(fake_setuptools, monkeypatch, tmp_path,
+                                                         precompile):
+    """A regular install finds hubei_base, the what-ifs and their ``extends = "../..."`` inside
+    the package, with or without the compiled kernels."""
+    calls, out = fake_setuptools
+    monkeypatch.setenv("SIMPOOL_PRECOMPILE", precompile)
+    monkeypatch.chdir(REPO)
+    name = simpool_build.build_wheel(str(out))
+    names = _record_ok(out / name)
+    shipped = sorted(p.relative_to(REPO / "scenarios").as_posix()
+                     for p in (REPO / "scenarios").rglob("*.toml"))
+    assert len(shipped) > 30
+    in_wheel = sorted(n.removeprefix("simpool/scenarios/") for n in names
+                      if n.startswith("simpool/scenarios/") and n.endswith(".toml"))
+    assert in_wheel == shipped
+    with zipfile.ZipFile(out / name) as z:
+        z.extractall(tmp_path / "site", [n for n in names if n.startswith("simpool/scenarios/")])
+        assert z.read("simpool/scenarios/whatif/fee_half.toml") == (
+            REPO / "scenarios/whatif/fee_half.toml").read_bytes()
+    # the extracted tree is what simpool.scenarios_dir() finds inside an installed package
+    # (no checkout beside it), and its what-ifs load through their extends
+    import simpool
+    from simpool.scenario import load_scenario as load
+
+    monkeypatch.delenv("SIMPOOL_SCENARIOS", raising=False)
+    monkeypatch.setattr(simpool, "__file__", str(tmp_path / "site/simpool/__init__.py"))
+    assert simpool.scenarios_dir() == (tmp_path / "site/simpool/scenarios").resolve()
+    sc = load(simpool.example("whatif/fee_half"))
+    assert sc.guarantors[0].fee_rate == 0.005 == load(REPO / "scenarios/whatif/fee_half.toml"
+                                                     ).guarantors[0].fee_rate
+
+
 @pytest.mark.parametrize("hook", ["build_wheel", "build_editable"])
 def test_precompile_can_be_switched_off(fake_setuptools, monkeypatch, hook):
     calls, out = fake_setuptools
