@@ -147,10 +147,22 @@ def test_a_report_in_chinese(tmp_path, monkeypatch):
                   "假设与有出处的参数", "完整情景参数"):
         assert f">{title}</h2>" in page, title
     assert "<html lang='zh-CN'>" in page and "预期损失" in page and "各级合计" in page
+    # the notes say what a figure means, whole, in Chinese (a memo, not a half-translated page)
+    for words in ("最终口径", "期内现金口径", "各方最终损失之和等于总损失", "百年一遇",
+                  "国有资本", "实现概率：在目标年份末", "表示假设", "风险补偿资金池 knowledge_value 放大倍数目标"):
+        assert words in page, words
+    import re
+
+    prose = re.sub(r"<(pre|style|code)>.*?</\1>|<[^>]+>|data:[^']*", " ", page, flags=re.S)
+    for english in ("A party's loss", "Budget money", "the share of paths", "marks an assumption",
+                    "New lending each constraint", "nothing binds", "leverage target", "Command"):
+        assert english not in prose, english
     en = tmp_path / "e.html"
     assert main(["report", str(ROOT / "scenarios" / "hubei_base.toml"), "--paths", "300",
                  "--out", str(en), "--quiet"]) == 0
-    assert ">Headline figures</h2>" in en.read_text(encoding="utf-8")
+    en_page = en.read_text(encoding="utf-8")
+    assert ">Headline figures</h2>" in en_page and "A party's loss is shown on two bases" in en_page
+    assert "pool:knowledge_value leverage target" in en_page and "最终口径" not in en_page
 
 
 def test_plots_in_chinese(monkeypatch, tmp_path):
