@@ -116,3 +116,36 @@ def test_cli_compare_writes_table_and_plot(tmp_path):
     bad = tmp_path / "bad.toml"
     bad.write_text('extends = "base.toml"\n[[cohorts]]\nname = "a"\npd = 4\n', encoding="utf-8")
     assert main(["compare", str(base), str(bad), "--out", str(tmp_path / "o2"), "--quiet"]) == 2
+
+
+def test_compare_prints_the_runs_headline_table(small_change, capsys):
+    """compare's headline rows are the run's (one rule: analysis.headline.is_headline), not
+    only the EL rows, and its console prints each in the figure's format: money in 万/亿,
+    probabilities in %, with the difference and its SE; Chinese under --lang zh."""
+    from simpool.analysis.headline import format_value, headline, headline_rows
+    from simpool.cli.commands import format_comparison
+
+    res = simulate(sc(), paths=500)
+    run_rows = {(r["measure"], r["statistic"], r["product"], r["basis"], r.year is None)
+                for r in headline_rows(res, res.summary_rows())}
+    h = headline(small_change)
+    cmp_rows = {(r.measure, r.statistic, r["product"] or "", r.basis or "", pd.isna(r.year))
+                for _, r in h.iterrows()}
+    assert cmp_rows == run_rows
+    assert not set(h.statistic) <= {"EL"}  # more than the EL rows
+    text = format_comparison(h, sc())
+    depl = h[h.statistic.str.startswith("P(depleted")].iloc[0]
+    line = next(ln for ln in text.splitlines() if "P(depleted by year)" in ln)
+    assert f"{depl.base:.3%}" in line and f"{depl.whatif:.3%}" in line
+    gross = row(small_change, "gross", basis="ultimate")
+    line = next(ln for ln in text.splitlines() if "gross (ultimate): EL" in ln)
+    assert format_value(gross["diff"], "EL", "gross") in line and "万" in line
+    import simpool.analysis.labels as labels
+
+    before = labels.FLAG[0]
+    labels.FLAG[0] = "zh"
+    try:
+        zh = format_comparison(h, sc())
+    finally:
+        labels.FLAG[0] = before
+    assert "总损失（最终）：预期损失" in zh and "差值标准误" in zh

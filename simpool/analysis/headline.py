@@ -41,49 +41,51 @@ def row_label(r) -> str:
     return label
 
 
+def is_headline(measure: str, statistic: str, param: float, product: str, basis: str,
+                year, last_year) -> bool:
+    """Whether a summary row is one a ministry slide carries: whole-horizon losses (each
+    party's and, for the guaranteed programme, its ultimate split), the 99% tail of the net
+    loss, the fiscal cost and public money, the pools', guarantors' and funds' last-year or
+    whole-horizon risks, lending removed, the targets. ``year`` None (or NA) for a
+    whole-horizon row; ``last_year`` the horizon's last year. One rule for the run's console
+    and report (:func:`headline_rows`) and for comparisons (:func:`headline`)."""
+    whole = year is None or str(year) in ("<NA>", "nan", "None", "")
+    last = not whole and str(year) == str(last_year)
+    st, m = statistic, measure
+    if whole and st == "EL" and ":" not in m:
+        return not product or (product == "guaranteed" and basis == "ultimate" and m != "gross")
+    return (
+        whole and st in ("VaR", "ES") and abs(param - 0.99) < 1e-12 and m == "net"
+        or whole and m == "fiscal" and st in ("NPV", "subsidy rate")
+        or whole and m == "public_money" and st in ("NPV", "leverage of public money")
+        or whole and m.startswith("fiscal:") and st == "NPV"
+        or last and st.startswith(("P(depleted", "P(insolvent", "P(government fund exhausted"))
+        or whole and st.startswith("P(cap binds") or whole and m == "lending_removed"
+        or whole and m.startswith("fund:") and (st.startswith("P(breach") or "TVPI" in st
+                                                or "IRR" in st or "concession" in st)
+        or last and m.startswith("lending:") and m.count(":") == 1
+        or m in ("guarantee_balance", "borrowers", "loan_balance") and st.startswith("P(")
+        or whole and m.startswith("pool:") and st.startswith("top-up"))
+
+
 def headline_rows(res, rows):
-    """The rows a ministry slide carries: whole-horizon figures, each pool's and guarantor's
-    last-year risks, funds' breach probabilities (``rows``: :meth:`Results.summary_rows`)."""
+    """The headline rows (:func:`is_headline`) of a run's summary (``rows``:
+    :meth:`Results.summary_rows`)."""
     last = res.years[-1]
-    keep = []
-    for r in rows:
-        whole = r.year is None
-        st, m = r["statistic"], r["measure"]
-        if whole and st in ("EL",) and ":" not in m and (
-                not r["product"] or (r["product"] == "guaranteed" and r["basis"] == "ultimate"
-                                     and m != "gross")):
-            keep.append(r)
-        elif whole and st in ("VaR", "ES") and abs(r["param"] - 0.99) < 1e-12 and m == "net":
-            keep.append(r)
-        elif whole and m == "fiscal" and st in ("NPV", "subsidy rate") or \
-                whole and m == "public_money" and st in ("NPV", "leverage of public money"):
-            keep.append(r)
-        elif whole and m.startswith("fiscal:") and st == "NPV":
-            keep.append(r)
-        elif str(r["year"]) == str(last) and (st.startswith("P(depleted")
-                                              or st.startswith("P(insolvent")
-                                              or st.startswith("P(government fund exhausted")):
-            keep.append(r)
-        elif whole and st.startswith("P(cap binds") or whole and m == "lending_removed":
-            keep.append(r)
-        elif whole and m.startswith("fund:") and (st.startswith("P(breach") or "TVPI" in st
-                                                  or "IRR" in st or "concession" in st):
-            keep.append(r)
-        elif str(r["year"]) == str(last) and m.startswith("lending:") and m.count(":") == 1:
-            keep.append(r)
-        elif m in ("guarantee_balance", "borrowers", "loan_balance") and st.startswith("P("):
-            keep.append(r)
-    return keep
+    return [r for r in rows if is_headline(r["measure"], r["statistic"], r["param"],
+                                           r["product"], r["basis"], r.year, last)]
 
 
 def headline(table):
-    """The rows a person reads first: whole-horizon EL of each party, fiscal NPV, pools."""
-    whole = table[table.year.isna()]
-    if "product" in whole:
-        whole = whole[whole["product"].fillna("") == ""]
-    keep = (whole.statistic.isin(["EL"]) & ~whole.measure.str.contains(":")) | \
-        ((whole.measure == "fiscal") & whole.statistic.isin(["NPV", "subsidy rate"])) | \
-        ((whole.measure.str.startswith("fiscal:")) & (whole.statistic == "NPV")) | \
-        whole.statistic.str.startswith("P(breach") | \
-        whole.measure.str.startswith("pool:") & whole.statistic.str.startswith("top-up")
-    return whole[keep]
+    """The headline rows (:func:`is_headline`, the same as a run's) of a comparison's table
+    (:func:`simpool.analysis.compare.compare`), in the table's order."""
+    if not len(table):
+        return table
+    years = table.year.dropna()
+    last = years.max() if len(years) else None
+    text = lambda col: table[col].fillna("") if col in table else [""] * len(table)  # noqa: E731
+    keep = [is_headline(m, st, p, pr, b, None if y is None or y != y else y, last)
+            for m, st, p, pr, b, y in zip(table.measure, table.statistic, table.param,
+                                          text("product"), text("basis"),
+                                          table.year.astype(object).where(table.year.notna(), None))]
+    return table[keep]

@@ -190,6 +190,37 @@ def _sweep_headline(table) -> str:
     return "\n".join(lines)
 
 
+def format_comparison(rows, scenario) -> str:
+    """The headline rows of a comparison (:func:`simpool.analysis.headline.headline`) as a
+    text table: the period, the figure's label (Chinese under --lang zh), base, what-if,
+    difference and its standard error under common random numbers, each in the figure's own
+    format (万/亿, %, counts)."""
+    from ..analysis.headline import format_value
+    from ..analysis.labels import label, language
+    from ..outputs.files import _ljust, _rjust
+
+    lang = language(None, scenario)
+    zh = lang == "zh"
+    heads = (("期间", "情景", "指标：统计量", "基准", "情景值", "差值", "± 差值标准误") if zh else
+             ("period", "what-if", "figure", "base", "what-if", "difference", "± se"))
+    widths = (10, 24, 64, 14, 14, 14, 12)
+    lines = ["  " + " ".join(_ljust(h, w) if i < 3 else _rjust(h, w)
+                             for i, (h, w) in enumerate(zip(heads, widths)))]
+    lines.append("  " + "-" * (sum(widths) + len(widths) - 1))
+    for _, r in rows.iterrows():
+        whole = str(r.year) in ("<NA>", "nan", "None")
+        period = ("全部年份" if zh else "all years") if whole else str(r.year)
+        product = r["product"] if isinstance(r["product"], str) else ""
+        basis = r["basis"] if isinstance(r["basis"], str) else ""
+        text = label(r.measure, r.statistic, r.param, product, basis, lang)
+        cells = [format_value(v, r.statistic, r.measure) for v in
+                 (r.base, r.whatif, r["diff"], r.se_diff)]
+        lines.append("  " + " ".join([_ljust(period, 10), _ljust(str(r.scenario)[:24], 24),
+                                      _ljust(text, 64)]
+                                     + [f"{c:>{w}}" for c, w in zip(cells, widths[3:])]))
+    return "\n".join(lines)
+
+
 def _cmd_compare(args) -> int:
     import io
     import json
@@ -200,7 +231,6 @@ def _cmd_compare(args) -> int:
     from ..outputs.outdir import OutputFolder
     from ..outputs.plots import save_compare_chart
     from ..scenario.load import resolved_toml
-    from ..scenario.units import format_yuan
 
     if not _check_counts(args):
         return EXIT_BAD_INPUT
@@ -233,18 +263,9 @@ def _cmd_compare(args) -> int:
         written = folder.replace_set(files, marker="provenance.json")
     files = [p for p in written if p.name != "provenance.json"]
     if not args.quiet:
-        rows = headline(table)
-        print(f"{base.name} vs {', '.join(w.name for w in whatifs)}: "
+        print(f"{base.label} vs {', '.join(w.label for w in whatifs)}: "
               f"{meta['paths']:,} paths, seed {meta['seed']}, common random numbers")
-        print(f"  {'what-if':<24} {'measure':<28} {'statistic':<30} {'base':>12} {'what-if':>12} "
-              f"{'difference':>12} {'± se':>10}")
-        for _, r in rows.iterrows():
-            fmt = (lambda v: f"{v:.4%}") if str(r.statistic).startswith("P(") or \
-                r.statistic == "subsidy rate" else format_yuan
-            if r.statistic == "loans per yuan of public money":
-                fmt = (lambda v: f"{v:,.2f}")
-            print(f"  {r.scenario:<24} {r.measure:<28} {r.statistic:<30} {fmt(r.base):>12} "
-                  f"{fmt(r.whatif):>12} {fmt(r['diff']):>12} {fmt(r.se_diff):>10}")
+        print(format_comparison(headline(table), base))
         print(f"\nwrote {', '.join(str(f) for f in files)}")
     return EXIT_OK
 

@@ -241,12 +241,21 @@ def _fund_value(row) -> tuple[str, str] | None:
     return format_yuan(v), format_yuan(se)
 
 
-def _ljust(text: str, width: int) -> str:
-    """``text`` padded to ``width`` terminal columns (a CJK character takes two)."""
+def _columns(text: str) -> int:
+    """Terminal columns ``text`` takes (a CJK character takes two)."""
     import unicodedata
 
-    cols = sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
-    return text + " " * max(width - cols, 0)
+    return sum(2 if unicodedata.east_asian_width(c) in "WF" else 1 for c in text)
+
+
+def _ljust(text: str, width: int) -> str:
+    """``text`` padded on the right to ``width`` terminal columns (a CJK character takes two)."""
+    return text + " " * max(width - _columns(text), 0)
+
+
+def _rjust(text: str, width: int) -> str:
+    """``text`` padded on the left to ``width`` terminal columns (a CJK character takes two)."""
+    return " " * max(width - _columns(text), 0) + text
 
 
 def format_summary(res, rows) -> str:

@@ -455,7 +455,7 @@ def compare_chart(table, path=None):
 
     matplotlib, plt = _mpl()
     rows = headline(table)
-    rows = rows[rows.statistic.isin(["EL", "NPV"])]
+    rows = rows[rows.statistic.isin(["EL", "NPV"]) & (rows["product"].fillna("") == "")]
     names = list(dict.fromkeys(rows.scenario))
     measures = list(dict.fromkeys(rows.measure))
     fig, ax = plt.subplots(figsize=(9, 0.35 * max(4, len(measures) * len(names)) + 1.5))
