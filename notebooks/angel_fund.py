@@ -27,8 +27,7 @@ from simpool import plots
 from simpool.analysis.compare import compare
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
-SCEN = ROOT / "scenarios"
+SCEN = simpool.scenarios_dir()  # found through the package: runs wherever copied
 
 res = simpool.simulate(SCEN / "angel_fund.toml", paths=PATHS)
 res
@@ -42,7 +41,7 @@ plots.fund_loss_ratio(res, "hubei_angel");
 
 # %%
 s = res.summary()
-s[(s.measure == "fund:hubei_angel") & s.statistic.str.startswith("P(")][["statistic", "value", "se"]]
+simpool.readable(s[(s.measure == "fund:hubei_angel") & s.statistic.str.startswith("P(")])
 
 # %% [markdown]
 # ## What the concession costs and gives
@@ -55,4 +54,4 @@ others = [simpool.load_scenario(SCEN / "whatif" / f)
 table = compare(base, others, paths=PATHS)
 keep = table.statistic.isin(["government TVPI", "private TVPI", "concession cost (NPV)",
                              "private IRR (median)", "P(breach, fund)"]) & table.year.isna()
-table[keep][["scenario", "statistic", "base", "whatif", "diff", "se_diff"]]
+simpool.readable(table[keep])

@@ -32,8 +32,7 @@ from simpool import plots
 from simpool.scenario.units import format_yuan
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
-SCEN = ROOT / "scenarios"
+SCEN = simpool.scenarios_dir()  # found through the package: runs wherever copied
 
 res = simpool.simulate(SCEN / "hubei_base.toml", paths=PATHS)
 print("levels:", res.fiscal_levels)
@@ -80,7 +79,7 @@ plt.show()
 s = res.summary()
 whole = s[s.year.isna() & s.measure.str.match(r"^(fiscal|public_money)(:|$)")
           & s.statistic.isin(["NPV", "subsidy rate", "leverage of public money"])]
-whole[["measure", "product", "statistic", "value", "se"]]
+simpool.readable(whole)
 
 # %% [markdown]
 # ## A what-if moves only its payer's lines

@@ -29,11 +29,13 @@ res
 
 # %% [markdown]
 # The summary is a tidy table: one row per (year, measure, statistic), with the estimate
-# and its standard error. `year` is missing for the whole horizon.
+# and its standard error. `year` is missing for the whole horizon. Compute with it;
+# `simpool.readable` writes any selection of it as people read it (money in 万/亿, rates in
+# %, counts whole; labels in Chinese with `SIMPOOL_LANG=zh` or `readable(..., "zh")`).
 
 # %%
 summary = res.summary()
-summary[summary["year"].isna()]
+simpool.readable(summary[summary["year"].isna() & (summary["product"] == "")])
 
 # %% [markdown]
 # Per-path samples are plain numpy arrays (yuan).

@@ -28,13 +28,12 @@ import matplotlib.pyplot as plt
 import simpool
 from simpool.outputs.batch import run_batch
 from simpool.outputs.plots import setup_fonts
-from simpool.scenario.units import parse_money
+from simpool.scenario.units import format_yuan, parse_money
 from simpool.analysis.solve import Figure, solve
 from simpool.scenario.sweep import expand
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
-BASE = ROOT / "scenarios" / "hubei_base.toml"
+BASE = simpool.example("hubei_base")  # found through the package: runs wherever copied
 setup_fonts()  # Chinese units (万, 亿) on matplotlib axes
 
 variants = expand([str(BASE)], ["pools.knowledge_value.cash=10亿,25亿,50亿",
@@ -46,7 +45,7 @@ print(f"{len(variants)} variants, {len(table):,} rows in {out}")
 # %%
 fiscal = table[(table.measure == "fiscal") & (table.statistic == "NPV")]
 fiscal.pivot(index="pools.knowledge_value.cash", columns="guarantors.hubei_tech_guarantors.fee_rate",
-             values="value") / 1e8
+             values="value").map(format_yuan)  # fiscal cost NPV, yuan shown as 万/亿
 
 # %%
 fig, ax = plt.subplots(figsize=(7, 4))

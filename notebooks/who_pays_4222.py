@@ -30,8 +30,7 @@ from simpool import plots
 from simpool.analysis.compare import compare, headline
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
-SCEN = ROOT / "scenarios"
+SCEN = simpool.scenarios_dir()  # found through the package: runs wherever copied
 
 # %% [markdown]
 # ## One default, by hand
@@ -60,16 +59,17 @@ res
 
 # %%
 import pandas as pd
+from simpool.scenario.units import format_yuan
 
 gross = res.samples("gross", product="guaranteed").mean()
-pd.DataFrame({p: {"ultimate": res.samples(p, basis="ultimate", product="guaranteed").mean(),
-                  "share of gross": res.samples(p, basis="ultimate", product="guaranteed").mean() / gross,
-                  "cash in 2025-2029": res.samples(p, product="guaranteed").mean()}
+pd.DataFrame({p: {"ultimate": format_yuan(res.samples(p, basis="ultimate", product="guaranteed").mean()),
+                  "share of gross": f"{res.samples(p, basis='ultimate', product='guaranteed').mean() / gross:.1%}",
+                  "cash in 2025-2029": format_yuan(res.samples(p, product="guaranteed").mean())}
               for p in res.product_parties("guaranteed")}).T
 
 # %%
 s = res.summary()
-s[(s.measure == "national_fund") & (s.statistic == "P(cap binds)")][["year", "value", "se"]]
+simpool.readable(s[(s.measure == "national_fund") & (s.statistic == "P(cap binds)")])
 
 # %%
 plots.who_pays(res);  # ultimate, by year of default
@@ -93,7 +93,7 @@ base = simpool.load_scenario(SCEN / "hubei_base.toml")
 alts = [simpool.load_scenario(SCEN / "whatif" / f) for f in ("national_tech_4222.toml", "hubei_4321.toml")]
 table = compare(base, alts, paths=PATHS)
 h = headline(table)
-h[(h.statistic == "EL") & (h.basis == "ultimate")][["scenario", "measure", "base", "whatif", "diff", "se_diff"]]
+simpool.readable(h[(h.statistic == "EL") & (h.basis == "ultimate")])
 
 # %%
 plots.compare_chart(table);

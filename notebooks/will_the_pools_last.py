@@ -27,12 +27,11 @@ from simpool import plots
 from simpool.analysis.solve import Figure, solve
 
 PATHS = int(os.environ.get("SIMPOOL_PATHS", "20000"))
-ROOT = simpool.scenarios_dir().parent  # found through the package: runs wherever copied
-BASE = ROOT / "scenarios" / "hubei_base.toml"
+BASE = simpool.example("hubei_base")  # found through the package: runs wherever copied
 
 res = simpool.simulate(BASE, paths=PATHS)
 s = res.summary()
-s[s.measure.str.startswith("pool:") & (s.statistic == "P(depleted by year)")][["year", "measure", "value", "se"]]
+simpool.readable(s[s.measure.str.startswith("pool:") & (s.statistic == "P(depleted by year)")])
 
 # %%
 plots.pool_fan(res, "knowledge_value");
@@ -43,7 +42,7 @@ plots.pool_survival(res);
 # Every sector factor of 2026 is fixed at its 1% quantile; other years are drawn as usual.
 
 # %%
-bad = simpool.simulate(ROOT / "scenarios" / "whatif" / "bad_year_2026.toml", paths=PATHS)
+bad = simpool.simulate(simpool.example("whatif/bad_year_2026"), paths=PATHS)
 plots.pool_fan(bad, "knowledge_value");
 for name, r in (("base", res), ("bad 2026", bad)):
     print(f"{name:>9}: P(knowledge_value depleted by 2029) = "
@@ -56,7 +55,7 @@ for name, r in (("base", res), ("bad 2026", bad)):
 # sizes within two standard errors of the target.
 
 # %%
-sol = solve(ROOT / "scenarios" / "whatif" / "bad_year_2026.toml", "pools.knowledge_value.cash",
+sol = solve(simpool.example("whatif/bad_year_2026"), "pools.knowledge_value.cash",
             1e8, 2e10, Figure("pool:knowledge_value", "P(depleted by year)", 2029), 0.05,
             paths=max(2000, PATHS // 4))
 print(sol)

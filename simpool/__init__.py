@@ -30,6 +30,7 @@ _LAZY = {
     "ScenarioError": ("errors", "ScenarioError"),
     "SimpoolError": ("errors", "SimpoolError"),
     "Problem": ("errors", "Problem"),
+    "readable": ("analysis.headline", "readable"),
 }
 __all__ = [*_LAZY, "__version__", "scenarios_dir", "example"]
 

@@ -189,3 +189,34 @@ def test_plots_in_chinese(monkeypatch, tmp_path):
     assert "资金池余额（元）" == figs["pool_knowledge_value"].axes[0].get_ylabel()
     _, plt = plots._mpl()
     plt.close("all")
+
+
+def test_readable_tables_for_notebooks(monkeypatch):
+    """simpool.readable: a summary or comparison selection with labels in the chosen language
+    and every figure in its own format (亿/万, %, whole counts), the rows kept."""
+    import pandas as pd
+
+    monkeypatch.delenv("SIMPOOL_LANG", raising=False)
+    s = pd.DataFrame({"scenario": "x", "year": [None, 2026, None],
+                      "measure": ["gross", "pool:kv", "borrowers"], "product": "",
+                      "basis": ["ultimate", "", ""],
+                      "statistic": ["VaR", "P(depleted by year)", "end of year"],
+                      "param": [0.99, float("nan"), float("nan")],
+                      "value": [3.518002e9, 0.0123, 18535.6], "se": [2.5e7, 0.0011, 12.3]},
+                     index=[7, 8, 9])
+    en = simpool.readable(s)
+    assert list(en.index) == [7, 8, 9]
+    assert list(en.columns) == ["period", "scenario", "measure", "statistic", "value", "± se"]
+    assert en.loc[7].tolist() == ["all years", "x", "gross (ultimate)", "VaR 99%", "35.18亿",
+                                  "2,500.0万"]
+    assert en.loc[8, "value"] == "1.230%" and en.loc[8, "period"] == "2026"
+    assert en.loc[9, "value"] == "18,536"
+    zh = simpool.readable(s, "zh")
+    assert zh.loc[7].tolist() == ["全部年份", "x", "总损失（最终）", "99% VaR", "35.18亿",
+                                  "2,500.0万"]
+    monkeypatch.setenv("SIMPOOL_LANG", "zh")
+    assert simpool.readable(s).columns[0] == "期间"
+    c = s.drop(columns=["value", "se"]).assign(base=1e8, whatif=1.5e8, diff=5e7, se_diff=1e6)
+    cz = simpool.readable(c)
+    assert list(cz.columns[-4:]) == ["基准", "情景值", "差值", "± 差值标准误"]
+    assert cz.loc[7, "差值"] == "5,000.0万"

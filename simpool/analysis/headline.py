@@ -89,3 +89,76 @@ def headline(table):
                                           text("product"), text("basis"),
                                           table.year.astype(object).where(table.year.notna(), None))]
     return table[keep]
+
+
+def _text(r, key: str) -> str:
+    """A row's text field (product, basis), "" when the row lacks it or it is missing."""
+    try:
+        v = r[key]
+    except (KeyError, IndexError):
+        return ""
+    return v if isinstance(v, str) else ""
+
+
+def _whole(year) -> bool:
+    return year is None or str(year) in ("<NA>", "nan", "None", "")
+
+
+def measure_statistic(r, lang: str = "en") -> tuple[str, str]:
+    """A row's (measure, statistic) as people read them: English as summary.csv names them
+    (``bank [guaranteed] (ultimate)``, ``VaR 99%``, ``P(>= 500亿)``), or the glossary's Chinese label split
+    at its colon (``合作银行（融资担保，最终）``, ``99% VaR``)."""
+    from .labels import label
+
+    if lang != "zh":
+        head = row_label({"measure": r["measure"], "product": _text(r, "product"),
+                          "basis": _text(r, "basis")})
+        text = label(r["measure"], r["statistic"], r["param"], _text(r, "product"),
+                     _text(r, "basis"), "en")
+        return head, text[len(head) + 2:]
+    text = label(r["measure"], r["statistic"], r["param"], _text(r, "product"),
+                 _text(r, "basis"), "zh")
+    head, _, st = text.rpartition("：")
+    return head, st
+
+
+#: Column heads of :func:`readable` by language
+_HEADS = {
+    "en": {"period": "period", "scenario": "scenario", "measure": "measure",
+           "statistic": "statistic", "value": "value", "se": "± se", "base": "base",
+           "whatif": "what-if value", "diff": "difference", "se_diff": "± se of difference",
+           "all": "all years"},
+    "zh": {"period": "期间", "scenario": "情景", "measure": "指标", "statistic": "统计量",
+           "value": "数值", "se": "± 标准误", "base": "基准", "whatif": "情景值",
+           "diff": "差值", "se_diff": "± 差值标准误", "all": "全部年份"},
+}
+
+
+def readable(table, lang: str | None = None):
+    """A summary (:meth:`Results.summary`) or comparison table (:func:`compare`), or any
+    selection of their rows, as people read it: the period ("all years" or the year), the
+    measure and statistic as labels (Chinese under ``lang="zh"``, ``--lang`` or
+    ``SIMPOOL_LANG``), and every figure as text in its own format (money in 万/亿, rates in %,
+    counts whole). For display in notebooks and slides; compute with the numeric table."""
+    import pandas as pd
+
+    from .labels import language
+
+    lang = language(lang)
+    h = _HEADS[lang]
+    numbers = [c for c in ("value", "se", "base", "whatif", "diff", "se_diff") if c in table]
+    out = []
+    for _, r in table.iterrows():
+        y = r.get("year")
+        row = {h["period"]: h["all"] if _whole(y) else
+               str(int(y)) if isinstance(y, (int, float)) or hasattr(y, "__index__") else str(y)}
+        if "scenario" in table:
+            row[h["scenario"]] = r["scenario"]
+        row[h["measure"]], row[h["statistic"]] = measure_statistic(r, lang)
+        for c in numbers:
+            row[h[c]] = format_value(r[c], r["statistic"], r["measure"])
+        out.append(row)
+    return pd.DataFrame(out, index=table.index,
+                        columns=[h[c] for c in ("period", "scenario", "measure", "statistic",
+                                                *numbers) if c != "scenario" or "scenario"
+                                 in table])

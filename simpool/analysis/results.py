@@ -698,20 +698,24 @@ class Results:
         import html
 
         from .headline import format_value as _fmt
-        from .headline import headline_rows, row_label
+        from .headline import _HEADS, headline_rows, measure_statistic
+        from .labels import language
 
+        lang = language(None, self.scenario)
+        h = _HEADS[lang]
         e = html.escape
         years = self.calendar_years
         rows = [f"<p><b>{e(self.scenario.title or self.scenario.name)}</b>: {self.paths:,} paths, "
                 f"seed {self.seed}, years {years[0]}&ndash;{years[-1]}</p>",
-                "<table><thead><tr><th style='text-align:left'>period</th>"
-                "<th style='text-align:left'>measure</th><th style='text-align:left'>statistic</th>"
-                "<th>value</th><th>&plusmn; se</th></tr></thead><tbody>"]
+                "<table><thead><tr>"
+                + "".join(f"<th style='text-align:left'>{h[k]}</th>"
+                          for k in ("period", "measure", "statistic"))
+                + f"<th>{h['value']}</th><th>{e(h['se'])}</th></tr></thead><tbody>"]
         for r in headline_rows(self, self.summary_rows()):
-            period = r.period
-            st = r["statistic"] + (f" {r['param']:g}" if r["statistic"] in ("VaR", "ES") else "")
+            period = h["all"] if r.year is None else r.period
+            head, st = measure_statistic(r, lang)
             rows.append(f"<tr><td style='text-align:left'>{period}</td>"
-                        f"<td style='text-align:left'>{e(row_label(r))}</td>"
+                        f"<td style='text-align:left'>{e(head)}</td>"
                         f"<td style='text-align:left'>{e(st)}</td>"
                         f"<td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"
                         f"<td>{_fmt(r['se'], r['statistic'], r['measure'])}</td></tr>")

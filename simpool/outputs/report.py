@@ -12,7 +12,7 @@ import io
 from datetime import datetime, timezone
 
 from ..analysis.headline import format_value as _fmt
-from ..analysis.headline import headline_rows, row_label
+from ..analysis.headline import headline_rows
 from ..scenario.units import format_yuan
 
 _CSS = """
@@ -169,24 +169,9 @@ def _say(en: str, zh_text: str, zh: bool) -> str:
 
 
 def _measure_statistic(r, zh: bool) -> tuple[str, str]:
-    """A headline row's (measure, statistic) as the report shows them: English as summary.csv
-    names them, or the Chinese label of the glossary split at its colon."""
-    if not zh:
-        return row_label(r), r["statistic"] + (f" {r['param']:g}" if r["statistic"] in
-                                                ("VaR", "ES") else "")
-    from ..analysis.labels import label
+    from ..analysis.headline import measure_statistic
 
-    def text_of(key):
-        try:
-            v = r[key]
-        except (KeyError, IndexError):
-            return ""
-        return v if isinstance(v, str) else ""
-
-    text = label(r["measure"], r["statistic"], r["param"], text_of("product"), text_of("basis"),
-                 "zh")
-    head, _, st = text.rpartition("：")
-    return head, st
+    return measure_statistic(r, "zh" if zh else "en")
 
 
 #: The report's own words in Chinese (a finance office's memo): section titles, table heads and
