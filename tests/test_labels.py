@@ -131,6 +131,11 @@ def test_one_number_format_in_sweep_solve_and_counts(tmp_path, capsys):
     text = capsys.readouterr().out
     assert "cohorts.one_loan.lgd=0.5" in text and "cohorts.one_loan.lgd=0.7" in text
     assert "50元 ± 0元" in text and "70元 ± 0元" in text  # gross EL = 100 x lgd
+    assert main(["sweep", str(ROOT / "scenarios" / "examples" / "worked_4222.toml"), "--sweep",
+                 "cohorts.one_loan.lgd=0.5,0.7", "--paths", "100", "--out", str(tmp_path / "z"),
+                 "--lang", "zh"]) == 0
+    text = capsys.readouterr().out
+    assert "总损失（最终）预期损失" in text and "情景" in text and "70元 ± 0元" in text
     assert format_value(18535.6, "end of year", "borrowers") == "18,536"
     assert format_value(7.14015e8, "EL", "net") == "7.14亿"
 
@@ -220,3 +225,24 @@ def test_readable_tables_for_notebooks(monkeypatch):
     cz = simpool.readable(c)
     assert list(cz.columns[-4:]) == ["基准", "情景值", "差值", "± 差值标准误"]
     assert cz.loc[7, "差值"] == "5,000.0万"
+
+
+@pytest.mark.parametrize("name", ["hubei_base", "angel_fund"])
+def test_one_number_format_agrees_with_the_unit_column(name):
+    """Every figure printed by run, compare, the report and notebooks (format_value) is
+    written in its summary unit: yuan in 元/万/亿, probabilities in %, counts whole."""
+    from simpool.analysis.headline import format_value
+
+    s = simpool.simulate(simpool.example(name), paths=200).summary()
+    for r in s.drop_duplicates(["measure", "statistic"]).itertuples():
+        u, f = unit(r.measure, r.statistic), format_value(r.value, r.statistic, r.measure)
+        if f == "":
+            continue
+        if u == "yuan":
+            assert f.endswith(("元", "万", "亿")), (r.measure, r.statistic, f)
+        elif u == "probability":
+            assert f.endswith("%"), (r.measure, r.statistic, f)
+        elif u == "count":
+            assert f.replace(",", "").lstrip("-").isdigit(), (r.measure, r.statistic, f)
+        else:
+            assert not f.endswith(("元", "万", "亿")), (r.measure, r.statistic, f)

@@ -170,13 +170,19 @@ SWEEP_HEADLINE = (("net", "EL", "cash"), ("gross", "EL", "ultimate"), ("fiscal",
 def _sweep_headline(table) -> str:
     """One line per variant: its whole-horizon net and gross EL and fiscal and public-money
     NPV, money in 万/亿 (every figure: summary.csv)."""
+    from ..analysis.labels import label, language
+    from ..outputs.files import _columns, _ljust, _rjust
     from ..scenario.units import format_yuan
 
+    lang = language()
     whole = table[table.year.isna()]
     if "product" in whole:
         whole = whole[whole["product"].fillna("") == ""]
-    heads = [f"{m} {st} ({b})" for m, st, b in SWEEP_HEADLINE]
-    lines = ["  " + f"{'variant':<40}" + "".join(f"{h:>24}" for h in heads)]
+    heads = [label(m, st, basis=b, lang=lang).replace(": ", " ").replace("：", "")
+             for m, st, b in SWEEP_HEADLINE]
+    width = max(24, *(_columns(h) + 2 for h in heads))
+    lines = ["  " + _ljust("情景" if lang == "zh" else "variant", 40)
+             + "".join(_rjust(h, width) for h in heads)]
     key = "variant" if "variant" in whole else "scenario"
     for name, part in whole.groupby(key, sort=False):
         cells = []
@@ -186,7 +192,7 @@ def _sweep_headline(table) -> str:
                 r = r[r["basis"] == b]
             cells.append(f"{format_yuan(r.value.iloc[0])} ± {format_yuan(r.se.iloc[0])}"
                          if len(r) else "")
-        lines.append("  " + f"{str(name)[:40]:<40}" + "".join(f"{c:>24}" for c in cells))
+        lines.append("  " + f"{str(name)[:40]:<40}" + "".join(f"{c:>{width}}" for c in cells))
     return "\n".join(lines)
 
 

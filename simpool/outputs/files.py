@@ -18,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from ..scenario.units import format_yuan
-from ..analysis.headline import row_label
+from ..analysis.headline import format_value, row_label
 
 
 from .atomic import atomic_write_bytes  # noqa: F401  (a run's files are written with it)
@@ -226,21 +226,6 @@ def _keep(row, last_year) -> bool:
     return st in _CONSOLE_STATS
 
 
-def _fund_value(row) -> tuple[str, str] | None:
-    """Value and SE of an angel-fund row as text (None: not a fund row)."""
-    m, st = row["measure"], row["statistic"]
-    if not m.startswith("fund:"):
-        return None
-    v, se = row["value"], row["se"]
-    if m.endswith(":gov_loss_ratio") or st.startswith("P(") or "IRR" in st:
-        return f"{v:.2%}", f"{se:.2%}"
-    if "TVPI" in st:
-        return f"{v:.3f}x", f"{se:.3f}"
-    if st in ("deals funded", "leverage of public money"):
-        return f"{v:,.2f}", f"{se:,.2f}"
-    return format_yuan(v), format_yuan(se)
-
-
 def _columns(text: str) -> int:
     """Terminal columns ``text`` takes (a CJK character takes two)."""
     import unicodedata
@@ -289,19 +274,9 @@ def format_summary(res, rows) -> str:
             continue
         period = row.period
         st = row["statistic"]
-        fund = _fund_value(row)
-        if fund is not None:
-            val, se = fund
-        elif st.startswith("P(") or st in ("prob", "subsidy rate") or \
-                row["measure"].endswith("_before_cap") or "rate" in st or "NPL ratio" in st:
-            val, se = f"{row['value']:.4%}", f"{row['se']:.4%}"
-        elif row["measure"] in ("defaults", "borrowers") or \
-                row["measure"] == "lending" and "balance" not in st:
-            val, se = f"{row['value']:,.0f}", f"{row['se']:,.1f}"  # counts
-        elif st.startswith("leverage") or st == "loss ratio":
-            val, se = f"{row['value']:,.2f}", f"{row['se']:,.2f}"
-        else:
-            val, se = format_yuan(row["value"]), format_yuan(row["se"])
+        # one number format with compare, sweep, the report and notebooks
+        val = format_value(row["value"], st, row["measure"])
+        se = format_value(row["se"], st, row["measure"])
         if zh:
             text = label(row["measure"], st, row["param"], row["product"], row["basis"], "zh")
             shown = "全部年份" if row["year"] is None else str(row["year"])
