@@ -381,19 +381,25 @@ KEEP_ALIASES = {"segments": ("segment_ead", "segment_loss", "segment_balance",
                              "segment_balance_end")}
 
 
-def summary_outputs(fund_names) -> tuple[str, ...]:
-    """The outputs ``keep="summary"`` keeps (:data:`SUMMARY_SAMPLES`, the funds' samples)."""
-    return SUMMARY_SAMPLES + tuple(f"fund:{n}:{x}" for n in fund_names for x in FUND_SAMPLES)
+#: every output of a guidance fund's sub-fund (all of them feed the summary)
+SUB_FUND_SAMPLES = ("figures", "lp_cash", "nav", "invested", "proceeds", "category")
 
 
-def keep_outputs(keep, shapes: dict, fund_names) -> tuple[tuple[str, ...], str]:
+def summary_outputs(fund_names, sub_names=()) -> tuple[str, ...]:
+    """The outputs ``keep="summary"`` keeps (:data:`SUMMARY_SAMPLES`, the funds' and the
+    sub-funds' samples)."""
+    return SUMMARY_SAMPLES + tuple(f"fund:{n}:{x}" for n in fund_names for x in FUND_SAMPLES) \
+        + tuple(f"sub:{n}:{x}" for n in sub_names for x in SUB_FUND_SAMPLES)
+
+
+def keep_outputs(keep, shapes: dict, fund_names, sub_names=()) -> tuple[tuple[str, ...], str]:
     """The outputs a run keeps per path, and the label of that choice.
 
     ``keep``: ``"all"`` (every output of :func:`simpool.engine.output_shapes`), ``"summary"``
     (only what :meth:`Results.summary` needs) or names of outputs to keep besides the
     summary's (``"segments"`` for the four per-segment arrays). ValueError for an unknown name.
     """
-    summary = summary_outputs(fund_names)
+    summary = summary_outputs(fund_names, sub_names)
     if isinstance(keep, str) and keep == "all":
         return tuple(shapes) + ("pool_unpaid_total", "product_party_total"), "all"
     if isinstance(keep, str) and keep == "summary":

@@ -107,6 +107,10 @@ class Ledger:
                 self._add(rw.payer, "rewards", "institutions", ("rewards",))
         for f in sc.funds:
             self._add(f.name, "angel fund", "", ("fund", f))
+        for g in sc.guidance_funds:
+            self._add(g.name, "guidance fund", "", ("guidance", g, None))
+            for lp in g.public_lp_tags():
+                self._add(lp, "guidance fund", "", ("guidance", g, lp))
 
     # -- names -----------------------------------------------------------------------------
     @property
@@ -138,6 +142,15 @@ class Ledger:
             else:
                 out[:, col] += share * values
         src = self._source[i]
+        if src[0] == "guidance":
+            from .guidance import guidance_cash, public_lp_cash
+
+            g, lp = src[1], src[2]
+            cash = guidance_cash(res, g.name) if lp is None else public_lp_cash(res, g.name, lp)
+            start = g.sub_funds[0].start_year
+            for t in range(cash.shape[1]):
+                put(self.years.index(start + t), cash[:, t])
+            return
         if src[0] == "fund":
             f = src[1]
             cash = res._need(f"fund:{f.name}:gov_cash", "the funds' public cash")

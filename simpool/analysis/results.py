@@ -178,10 +178,15 @@ class Results:
         return bool(self.scenario.cohorts) or self.scenario.tape is not None
 
     @property
+    def guidance_funds(self) -> list[str]:
+        """Names of the scenario's guidance funds (funds of funds)."""
+        return [g.name for g in self.scenario.guidance_funds]
+
+    @property
     def fund_years(self) -> list[int]:
-        """Calendar years covered by the funds' lives (empty without funds)."""
+        """Calendar years covered by the funds' and sub-funds' lives (empty without funds)."""
         years = set()
-        for f in self.scenario.funds:
+        for _, f in self.scenario.deal_funds():
             years.update(range(f.start_year, f.start_year + f.life_years))
         return sorted(years)
 
@@ -198,6 +203,16 @@ class Results:
             from ..engine.fundkernels import FIGURES
 
             fund = tuple(f"fund:{n}:{fig}" for n in self.funds for fig in FIGURES + ("gov_cash",))
+            extra = ("public_cash",)
+        if self.guidance_funds:
+            from ..engine.fofkernels import SUB_FIGURES
+            from .guidance import GUIDANCE_FIGURES
+
+            for g in self.scenario.guidance_funds:
+                fund += tuple(f"fund:{g.name}:sub:{s.name}:{fig}" for s in g.sub_funds
+                              for fig in SUB_FIGURES)
+                fund += tuple(f"fund:{g.name}:provincial:{fig}"
+                              for fig in GUIDANCE_FIGURES + ("cash",))
             extra = ("public_cash",)
         public = tuple(f"{m}{sfx}" for m in PUBLIC_MEASURES
                        for sfx in [""] + [f":{lv}" for lv in self.fiscal_levels])
@@ -284,6 +299,8 @@ class Results:
 
         raw = self._raw
         parts = measure.split(":")
+        if len(parts) > 1 and parts[1] in self.guidance_funds:
+            return self._guidance_samples(parts, year)
         if len(parts) != 3 or parts[1] not in self.funds:
             raise KeyError(f"unknown measure '{measure}'; funds: {', '.join(self.funds) or 'none'}"
                            "; use fund:<name>:<figure>")
@@ -303,6 +320,37 @@ class Results:
         if year is not None:
             raise KeyError(f"'{measure}' is one figure per path, not per year")
         return raw[f"fund:{name}:figures"][:, FIGURES.index(fig)].copy()
+
+    def _guidance_samples(self, parts: list[str], year: int | None) -> np.ndarray:
+        """``fund:<guidance>:sub:<sub-fund>:<figure>`` or ``fund:<guidance>:provincial:<figure>``
+        (``cash``: its net cash out, by ``year`` or over its life)."""
+        from ..engine.fofkernels import SUB_FIGURES
+        from . import guidance as gd
+
+        g = parts[1]
+        gf = gd._guidance(self, g)
+        if len(parts) == 5 and parts[2] == "sub" and parts[4] in SUB_FIGURES:
+            if parts[3] not in [s.name for s in gf.sub_funds]:
+                raise KeyError(f"unknown sub-fund '{parts[3]}' of '{g}'; sub-funds: "
+                               f"{', '.join(s.name for s in gf.sub_funds)}")
+            if year is not None:
+                raise KeyError(f"'{':'.join(parts)}' is one figure per path, not per year")
+            return gd._fig(self, g, parts[3], parts[4]).copy()
+        if len(parts) == 4 and parts[2] == "provincial":
+            if parts[3] == "cash":
+                cash = gd.guidance_cash(self, g)
+                if year is None:
+                    return cash.sum(axis=1)
+                t = year - gf.sub_funds[0].start_year
+                if not 0 <= t < cash.shape[1]:
+                    raise KeyError(f"year {year} is outside guidance fund '{g}''s life")
+                return cash[:, t].copy()
+            if year is not None:
+                raise KeyError(f"'{':'.join(parts)}' is one figure per path, not per year")
+            return gd.guidance_samples(self, g, parts[3])
+        raise KeyError(f"unknown measure '{':'.join(parts)}'; use fund:{g}:sub:<sub-fund>:"
+                       f"<figure> ({', '.join(SUB_FIGURES)}) or fund:{g}:provincial:<figure> "
+                       f"({', '.join(gd.GUIDANCE_FIGURES)}, cash)")
 
     def _fund_rows(self):
         """(year, measure, Estimate) rows of the angel funds and the combined fiscal view."""
@@ -655,6 +703,10 @@ class Results:
                         losses(m, None, basis, product)
             rows.extend(self._policy_rows())
         rows.extend(self._fund_rows())
+        if self.scenario.guidance_funds:
+            from .guidance import rows as guidance_rows
+
+            rows.extend(guidance_rows(self))
         rows.extend(self._public_rows())
         name = self.scenario.name
         out = []

@@ -67,6 +67,7 @@ def prepare(sc, inputs: KernelInputs, paths: int, *, keep="auto", executor=None,
     chunk = default_chunk_size(inputs, paths, chunk_size, 8 * (features.n_features + 2))
     weighted = bool(inputs.model.is_on or inputs.model.twist_x > 0)
     funds = [f.name for f in inputs.funds]
+    subs = [f.name for f in inputs.sub_funds]
     extra = {"pool_unpaid_total": ((len(inputs.waterfall.pool_names) + 1,), np.float64),
              "product_party_total": ((2, 3, len(PARTIES)), np.float64)}
 
@@ -76,21 +77,21 @@ def prepare(sc, inputs: KernelInputs, paths: int, *, keep="auto", executor=None,
                                weighted=weighted, dask_workers=dask_workers, dask_local=local)
 
     if isinstance(keep, str) and keep == "auto":
-        names, label = keep_outputs("all", shapes, funds)
+        names, label = keep_outputs("all", shapes, funds, subs)
         est = estimate_for(names)
         budget, _ = memory.available_memory()
         if max_memory is not None:
             budget = max_memory if budget is None else min(budget, max_memory)
         if budget is not None and est.total - est.parts["this process now"] > \
                 AUTO_KEEP_ALL_SHARE * budget:
-            names, label = keep_outputs("summary", shapes, funds)
+            names, label = keep_outputs("summary", shapes, funds, subs)
             warnings.warn(f"keeping only the summary's per-path results of {sc.name} "
                           f"({paths:,} paths): every output would need {memory.gib(est.total)}; "
                           "pass keep='all' (or the outputs you need) to keep more",
                           SimpoolWarning, stacklevel=3)
             est = estimate_for(names)
     else:
-        names, label = keep_outputs(keep, shapes, funds)
+        names, label = keep_outputs(keep, shapes, funds, subs)
         est = estimate_for(names)
     memory.check(est, max_memory, what or f"simulating {sc.name}", hint)
     return Reducer(features, names), label, est

@@ -54,16 +54,17 @@ N_FIGURES = len(FIGURES)
 
 
 @jit()
-def deal_multiple(u, p_loss, p_partial, alpha, cap):
+def deal_multiple(u, p_loss, p_partial, alpha, cap, partial_min=0.0):
     """Multiple of a deal's ticket at quantile ``u`` of the outcome mixture (FUNDS.md).
 
-    Total loss below ``p_loss``, a uniform partial loss on (0, 1) up to ``p_loss +
-    p_partial``, then a Pareto(alpha) tail from 1x truncated at ``cap``. Non-decreasing in u.
+    Total loss below ``p_loss``, a uniform partial loss on (``partial_min``, 1) up to
+    ``p_loss + p_partial``, then a Pareto(alpha) tail from 1x truncated at ``cap``.
+    Non-decreasing in u. (``partial_min`` = 0 is the original law, bit for bit.)
     """
     if u < p_loss:
         return 0.0
     if u < p_loss + p_partial:
-        return (u - p_loss) / p_partial
+        return partial_min + (1.0 - partial_min) * ((u - p_loss) / p_partial)
     v = (u - p_loss - p_partial) / (1.0 - p_loss - p_partial)
     v = min(max(v, 0.0), 1.0)
     return min((1.0 - v * (1.0 - cap ** -alpha)) ** (-1.0 / alpha), cap)
@@ -183,6 +184,57 @@ def irr(calls, dists):
     return 0.5 * (lo + hi)
 
 
+@jit(inline="always")
+def _invest_vintage(key, v, m_v, base, fund, project_tolerance, invested, gross_loss, deals,
+                    breaches, calls, proceeds, nav, cat_invested, cat_proceeds):
+    """Make vintage ``v``'s deals of one path (FUNDS.md, "Timeline"): each deal's stage,
+    ticket, multiple (loading ``fund.rho`` on the vintage's market factor ``m_v``) and exit
+    year, until the investable capital is used. Adds the tickets to ``calls[v]`` and the exit
+    proceeds to ``proceeds``; with a non-empty ``nav`` (life,) each deal's mark at the end of
+    every year it is held (linear from cost at investment to its exit value); with non-empty
+    ``cat_*`` (stages,) the invested capital and proceeds per stage. Returns the running
+    (invested, gross_loss, deals, breaches of ``project_tolerance``, full)."""
+    st_cum, st_ticket = fund.st_cum, fund.st_ticket
+    life = calls.shape[0]
+    n_st = st_cum.shape[0]
+    sq = math.sqrt(fund.rho)
+    sq1 = math.sqrt(1.0 - fund.rho)
+    scale = fund.exit_mean / fund.exit_shape
+    full = False
+    for j in range(fund.deals_per_year):
+        cnt = base + j
+        us = uniform(key, STREAM_STAGE, cnt)
+        s = n_st - 1
+        for k in range(n_st):
+            if us < st_cum[k]:
+                s = k
+                break
+        ticket = st_ticket[s]
+        if invested + ticket > fund.investable * (1.0 + 1e-12):
+            full = True
+            break
+        invested += ticket
+        calls[v] += ticket
+        deals += 1
+        x = sq * m_v + sq1 * norm_ppf(uniform(key, STREAM_DEAL, cnt))
+        m = deal_multiple(norm_cdf(x), fund.st_p_loss[s], fund.st_p_partial[s],
+                          fund.st_alpha[s], fund.st_cap[s], fund.st_partial_min[s])
+        tx = gamma_variate(draw(key, STREAM_EXIT, cnt), 0, fund.exit_shape) * scale
+        t_exit = min(v + int(math.floor(tx)), life - 1)
+        proceeds[t_exit] += m * ticket
+        gross_loss += ticket * max(0.0, 1.0 - m)
+        if 1.0 - m > project_tolerance:
+            breaches += 1
+        if nav.shape[0] > 0:
+            held = t_exit - v + 1  # years to the end of the exit year
+            for t in range(v, t_exit):
+                nav[t] += ticket * (1.0 + (m - 1.0) * (t - v + 1) / held)
+        if cat_invested.shape[0] > 0:
+            cat_invested[s] += ticket
+            cat_proceeds[s] += m * ticket
+    return invested, gross_loss, deals, breaches, full
+
+
 @jit(nogil=True)
 def fund_chunk(skey, path0, n_paths, chol, phi, fixed_z, fund, out):
     """Simulate one fund on paths ``path0 .. path0 + n_paths - 1``.
@@ -199,11 +251,7 @@ def fund_chunk(skey, path0, n_paths, chol, phi, fixed_z, fund, out):
     inv_years) the market factor of each vintage; ``out_proceeds`` (n, life) exit proceeds.
     """
     fund_id, life, inv_years = fund.fund_id, fund.life, fund.inv_years
-    deals_per_year, investable, fee_per_year = fund.deals_per_year, fund.investable, fund.fee_per_year
-    sector, st_cum, st_ticket = fund.sector, fund.st_cum, fund.st_ticket
-    st_p_loss, st_p_partial, st_alpha, st_cap = (fund.st_p_loss, fund.st_p_partial, fund.st_alpha,
-                                                 fund.st_cap)
-    rho, exit_shape, exit_mean, gov_share = fund.rho, fund.exit_shape, fund.exit_mean, fund.gov_share
+    fee_per_year, sector, gov_share = fund.fee_per_year, fund.sector, fund.gov_share
     hurdle, carry, catch_up, concession = fund.hurdle, fund.carry, fund.catch_up, fund.concession
     first_loss, tolerance, discount = fund.first_loss, fund.tolerance, fund.discount
     out_fig, out_gov_cash, out_market, out_proceeds = (out.figures, out.gov_cash, out.market,
@@ -219,10 +267,8 @@ def fund_chunk(skey, path0, n_paths, chol, phi, fixed_z, fund, out):
     wf0 = np.zeros((6, life))
     priv_in = np.zeros(life)
     priv_out = np.zeros(life)
-    n_st = st_cum.shape[0]
-    sq = math.sqrt(rho)
-    sq1 = math.sqrt(1.0 - rho)
-    scale = exit_mean / exit_shape
+    no_nav = np.zeros(0)
+    no_cat = np.zeros(0)
     base = fund_id * FUND_STRIDE
     for ip in range(n_paths):
         path = path0 + ip
@@ -241,30 +287,9 @@ def fund_chunk(skey, path0, n_paths, chol, phi, fixed_z, fund, out):
             out_market[ip, v] = m_v
             if full:
                 continue
-            for j in range(deals_per_year):
-                cnt = base + j
-                us = uniform(key, STREAM_STAGE, cnt)
-                s = n_st - 1
-                for k in range(n_st):
-                    if us < st_cum[k]:
-                        s = k
-                        break
-                ticket = st_ticket[s]
-                if invested + ticket > investable * (1.0 + 1e-12):
-                    full = True
-                    break
-                invested += ticket
-                calls[v] += ticket
-                deals += 1
-                x = sq * m_v + sq1 * norm_ppf(uniform(key, STREAM_DEAL, cnt))
-                m = deal_multiple(norm_cdf(x), st_p_loss[s], st_p_partial[s], st_alpha[s],
-                                  st_cap[s])
-                tx = gamma_variate(draw(key, STREAM_EXIT, cnt), 0, exit_shape) * scale
-                t_exit = min(v + int(math.floor(tx)), life - 1)
-                proceeds[t_exit] += m * ticket
-                gross_loss += ticket * max(0.0, 1.0 - m)
-                if 1.0 - m > tolerance:
-                    breaches += 1
+            invested, gross_loss, deals, breaches, full = _invest_vintage(
+                key, v, m_v, base, fund, tolerance, invested, gross_loss, deals, breaches,
+                calls, proceeds, no_nav, no_cat, no_cat)
         fund_waterfall(calls, proceeds, gov_share, hurdle, carry, catch_up, concession,
                        first_loss, wf)
         fund_waterfall(calls, proceeds, gov_share, hurdle, carry, catch_up, 0.0,

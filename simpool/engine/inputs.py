@@ -331,6 +331,7 @@ class FundParams(NamedTuple):
     st_p_partial: np.ndarray
     st_alpha: np.ndarray
     st_cap: np.ndarray
+    st_partial_min: np.ndarray  # lowest multiple of a partial loss, per stage
     rho: float
     exit_shape: float
     exit_mean: float
@@ -351,6 +352,56 @@ class FundOutputs(NamedTuple):
     gov_cash: np.ndarray  # (n, life) the government's net cash out per year, yuan
     market: np.ndarray  # (n, inv_years) the vintage factor of each investment year
     proceeds: np.ndarray  # (n, life) exit proceeds per year, yuan
+
+
+class SubFundParams(NamedTuple):
+    """One sub-fund of a guidance fund (FUNDS.md, "Fund of funds"): the deal terms of
+    :class:`FundParams`, its investors' shares and the guidance fund's concession."""
+
+    fund_id: int
+    life: int  # years
+    inv_years: int
+    deals_per_year: int
+    investable: float  # yuan
+    fee_per_year: float  # yuan
+    sector: int
+    st_cum: np.ndarray
+    st_ticket: np.ndarray
+    st_p_loss: np.ndarray
+    st_p_partial: np.ndarray
+    st_alpha: np.ndarray
+    st_cap: np.ndarray
+    st_partial_min: np.ndarray
+    st_tolerance: np.ndarray  # each category's tolerance on its invested principal
+    st_goal: np.ndarray  # 1.0 where the stage counts for the policy goal
+    rho: float
+    exit_shape: float
+    exit_mean: float
+    hurdle: float
+    carry: float
+    catch_up: bool
+    shares: np.ndarray  # (n_lp,) commitments: the guidance fund, other public LPs, private LPs
+    tolerance: float  # on the sub-fund's invested principal
+    project_tolerance: float
+    mode: int  # 0 profit concession, 1 buy-back
+    concession: float
+    base_return: float
+    to_gp: float
+    goal_probability: float
+    goal_early_share: float
+    buyback_year: int
+    discount: float
+
+
+class SubFundOutputs(NamedTuple):
+    """One sub-fund's per-path outputs (n paths)."""
+
+    figures: np.ndarray  # (n, N_SUB_FIGURES) simpool.engine.fofkernels.SUB_FIGURES
+    lp_cash: np.ndarray  # (n, n_lp, life) each LP's net cash out per year, yuan
+    nav: np.ndarray  # (n, life) the portfolio's NAV at the end of each year, yuan
+    invested: np.ndarray  # (n, life) capital invested in deals per year, yuan
+    proceeds: np.ndarray  # (n, life) exit proceeds per year, yuan
+    category: np.ndarray  # (n, 2, stages) invested and proceeds per stage, yuan
 
 
 @dataclass(frozen=True)
@@ -409,6 +460,8 @@ class KernelInputs:
     book: Book
     waterfall: WaterfallInputs | None = None
     funds: tuple = ()  # FundInputs, one per [[funds]] table
+    sub_funds: tuple = ()  # FundInputs (SubFundParams), one per guidance fund's sub-fund,
+    #                        named "<guidance>:<sub-fund>"
     n_loans_total: int = 0
     max_loss: float = 0.0  # yuan: every loan defaulting at its mean LGD
     is_info: dict | None = None  # the importance-sampling choice, for provenance

@@ -59,27 +59,64 @@ def threshold_bins(n_loans: int) -> int:
 def plan_funds(sc) -> tuple:
     """One :class:`FundInputs` per ``[[funds]]`` table of a validated scenario."""
     sectors = {s: i for i, s in enumerate(sc.model.sectors)}
+    return tuple(FundInputs(f.name, group(
+        FundParams, fund_id=k, **_stage_arrays(f, sectors), gov_share=float(f.government_share),
+        concession=float(f.profit_concession), first_loss=float(f.first_loss),
+        tolerance=float(f.tolerance), discount=float(f.discount_rate)))
+        for k, f in enumerate(sc.funds))
+
+
+def _stage_arrays(f, sectors: dict) -> dict:
+    """The deal terms a fund and a sub-fund share, as kernel arrays."""
+    stages = f.stage_list()
+    shares = np.array([s[1] for s in stages], float)
+    cum = np.cumsum(shares) / shares.sum()
+    cum[-1] = 1.0
+    oc = [s[3] for s in stages]
+    return dict(
+        life=f.life_years, inv_years=f.investment_years, deals_per_year=f.deals_per_year,
+        investable=float(f.investable), fee_per_year=float(f.management_fee * f.size),
+        sector=sectors[f.sector], st_cum=np.ascontiguousarray(cum),
+        st_ticket=np.array([s[2] for s in stages], float),
+        st_p_loss=np.array([o.p_loss for o in oc], float),
+        st_p_partial=np.array([o.p_partial for o in oc], float),
+        st_alpha=np.array([o.alpha for o in oc], float),
+        st_cap=np.array([o.cap for o in oc], float),
+        st_partial_min=np.array([o.partial_min for o in oc], float),
+        rho=float(f.deal_correlation), exit_shape=float(f.exit_shape),
+        exit_mean=float(f.exit_mean_years), hurdle=float(f.hurdle), carry=float(f.carry),
+        catch_up=bool(f.catch_up))
+
+
+def plan_sub_funds(sc) -> tuple:
+    """One :class:`FundInputs` (:class:`SubFundParams`) per sub-fund of every guidance fund,
+    named ``<guidance>:<sub-fund>``; fund indices follow the ``[[funds]]`` (their random
+    numbers are keyed by them, :meth:`Scenario.deal_funds`)."""
+    from .inputs import SubFundParams
+
+    sectors = {s: i for i, s in enumerate(sc.model.sectors)}
     out = []
-    for k, f in enumerate(sc.funds):
-        stages = f.stage_list()
-        shares = np.array([s[1] for s in stages], float)
-        cum = np.cumsum(shares) / shares.sum()
-        cum[-1] = 1.0
-        oc = [s[3] for s in stages]
-        out.append(FundInputs(f.name, group(
-            FundParams, fund_id=k, life=f.life_years, inv_years=f.investment_years,
-            deals_per_year=f.deals_per_year, investable=float(f.investable),
-            fee_per_year=float(f.management_fee * f.size), sector=sectors[f.sector],
-            st_cum=np.ascontiguousarray(cum), st_ticket=np.array([s[2] for s in stages], float),
-            st_p_loss=np.array([o.p_loss for o in oc], float),
-            st_p_partial=np.array([o.p_partial for o in oc], float),
-            st_alpha=np.array([o.alpha for o in oc], float),
-            st_cap=np.array([o.cap for o in oc], float),
-            rho=float(f.deal_correlation), exit_shape=float(f.exit_shape),
-            exit_mean=float(f.exit_mean_years), gov_share=float(f.government_share),
-            hurdle=float(f.hurdle), carry=float(f.carry), catch_up=bool(f.catch_up),
-            concession=float(f.profit_concession), first_loss=float(f.first_loss),
-            tolerance=float(f.tolerance), discount=float(f.discount_rate))))
+    k = len(sc.funds)
+    for gf in sc.guidance_funds:
+        c = gf.concession
+        for sf in gf.sub_funds:
+            shares = [float(sf.guidance_share)] + [float(lp.share) for lp in sf.public_lps]
+            shares.append(1.0 - sum(shares))
+            stages = sf.stages or []
+            tol = [float(s.tolerance if s.tolerance is not None else sf.tolerance)
+                   for s in stages] or [float(sf.tolerance)]
+            goal = [1.0 if s.counts_for_goal else 0.0 for s in stages] or [1.0]
+            out.append(FundInputs(f"{gf.name}:{sf.name}", group(
+                SubFundParams, fund_id=k, **_stage_arrays(sf, sectors),
+                st_tolerance=np.array(tol, float), st_goal=np.array(goal, float),
+                shares=np.array(shares, float), tolerance=float(sf.tolerance),
+                project_tolerance=float(sf.project_tolerance),
+                mode=0 if c.mode == "profit" else 1, concession=float(c.share),
+                base_return=float(c.base_return), to_gp=float(c.to_gp),
+                goal_probability=float(c.goal_probability),
+                goal_early_share=float(c.goal_early_share), buyback_year=int(c.buyback_year),
+                discount=float(gf.discount_rate))))
+            k += 1
     return tuple(out)
 
 
@@ -91,7 +128,7 @@ def stress_factors(sc) -> np.ndarray:
     """
     from scipy.special import ndtri
 
-    rows = max([sc.simulation.horizon_years] + [f.investment_years for f in sc.funds])
+    rows = max([sc.simulation.horizon_years] + [f.investment_years for _, f in sc.deal_funds()])
     sectors = list(sc.model.sectors)
     out = np.full((rows, len(sectors)), np.nan)
     for st in getattr(sc, "stress", []) or []:
@@ -400,7 +437,8 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
     static[np.unique(c_seg)] = False
     inputs = KernelInputs(model=model, book=book,
                           waterfall=plan_waterfall(sc, tape_products, static),
-                          funds=plan_funds(sc), n_loans_total=int(c_n.sum() + len(l_exp)),
+                          funds=plan_funds(sc), sub_funds=plan_sub_funds(sc),
+                          n_loans_total=int(c_n.sum() + len(l_exp)),
                           max_loss=max_loss)
     imp = getattr(sc, "importance_sampling", None)
     if imp is None or imp.method == "none" or explicit_shift:

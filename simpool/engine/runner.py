@@ -19,7 +19,7 @@ from typing import Callable
 
 import numpy as np
 
-from .inputs import FundOutputs, KernelInputs, Outputs
+from .inputs import FundOutputs, KernelInputs, Outputs, SubFundOutputs
 
 #: Default paths per chunk: big enough to amortise the call, small enough to balance load.
 DEFAULT_CHUNK = 8192
@@ -74,6 +74,16 @@ def output_shapes(inputs: KernelInputs, keep_segments: bool = True) -> dict[str,
             out[f"fund:{f.name}:gov_cash"] = ((f.life,), f8)
             out[f"fund:{f.name}:market"] = ((f.inv_years,), f8)
             out[f"fund:{f.name}:proceeds"] = ((f.life,), f8)
+    if inputs.sub_funds:
+        from .fofkernels import N_SUB_FIGURES
+
+        for f in inputs.sub_funds:
+            n_lp, n_st = len(f.params.shares), len(f.params.st_cum)
+            out[f"sub:{f.name}:figures"] = ((N_SUB_FIGURES,), f8)
+            out[f"sub:{f.name}:lp_cash"] = ((n_lp, f.life), f8)
+            for k in ("nav", "invested", "proceeds"):
+                out[f"sub:{f.name}:{k}"] = ((f.life,), f8)
+            out[f"sub:{f.name}:category"] = ((2, n_st), f8)
     for name in SEGMENT_OUTPUTS:  # scratch of the kernel; kept when they fit (keep_segments)
         out[name] = ((H, S), f8)
     return out
@@ -119,6 +129,13 @@ def run_chunk(inputs: KernelInputs, seed: int, path0: int, n_paths: int,
         fund_chunk(skey, path0, n_paths, model.chol, model.phi,
                    _fixed_for(inputs, f.inv_years), f.params,
                    FundOutputs(**{k: out[f"fund:{f.name}:{k}"] for k in FundOutputs._fields}))
+    for f in inputs.sub_funds:  # guidance funds' sub-funds: same keys, same factor paths
+        from .fofkernels import subfund_chunk
+
+        subfund_chunk(skey, path0, n_paths, model.chol, model.phi,
+                      _fixed_for(inputs, f.inv_years), f.params,
+                      SubFundOutputs(**{k: out[f"sub:{f.name}:{k}"]
+                                        for k in SubFundOutputs._fields}))
     if not keep_segments:  # per-segment detail (risk contributions) only when it fits
         for name in SEGMENT_OUTPUTS:
             del out[name]
@@ -142,7 +159,7 @@ def inputs_bytes(inputs: KernelInputs) -> int:
     wf = inputs.waterfall
     groups = [inputs.model, inputs.book] + ([wf.routes, wf.banks, wf.guarantors, wf.pools,
                                              wf.insurance, wf.public] if wf is not None else [])
-    for g in groups + [f.params for f in inputs.funds]:
+    for g in groups + [f.params for f in inputs.funds + inputs.sub_funds]:
         total += sum(v.nbytes for v in g if isinstance(v, np.ndarray))
     return total
 

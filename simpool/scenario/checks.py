@@ -61,11 +61,11 @@ def _warnings(sc: Scenario, file: str, index: dict, names: dict) -> list[Problem
         out.append(Problem(*index.at(loc), "model.dof",
                            f"{sc.model.dof} degrees of freedom is unusual for a t copula "
                            "(typical 3 to 30; large values are nearly Gaussian)", "warning"))
-    for i, f in enumerate(sc.funds):
+    for path, f in sc.deal_funds():
         stages = f.stage_list()
         mean_ticket = sum(share * ticket for _, share, ticket, _ in stages)
         planned = f.deals_per_year * f.investment_years * mean_ticket
-        loc = ("funds", i, "deals_per_year")
+        loc = (*path, "deals_per_year")
         if planned > 1.05 * f.investable:
             out.append(Problem(*index.at(loc), format_path(loc, names),
                                f"{f.deals_per_year} deals a year for {f.investment_years} years "
@@ -145,9 +145,10 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
             problems.error(*index.at(loc), "importance_sampling.method",
                            "the automatic shift needs horizon_years = 1; give "
                            "importance_sampling.shift (one value per sector, used every year)")
-    if not sc.cohorts and sc.portfolio.loans_file is None and not sc.funds:
+    if not sc.cohorts and sc.portfolio.loans_file is None and not sc.deal_funds():
         problems.error(*index.at(("cohorts",)), "cohorts",
-                       "the scenario is empty: add [[cohorts]], portfolio.loans_file or [[funds]]")
+                       "the scenario is empty: add [[cohorts]], portfolio.loans_file, [[funds]] "
+                       "or [[guidance_funds]]")
     _check_funds(sc, index, names, problems)
     _check_payers(sc, index, names, problems)
     _check_stress(sc, index, names, problems)
@@ -171,7 +172,7 @@ def _check_vintages(sc: Scenario, index, names: dict, problems: ProblemList) -> 
 def _check_stress(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
     """Stress years inside the simulated years, sectors known, no importance sampling."""
     start = sc.simulation.start_year
-    rows = max([sc.simulation.horizon_years] + [f.investment_years for f in sc.funds])
+    rows = max([sc.simulation.horizon_years] + [f.investment_years for _, f in sc.deal_funds()])
     seen = set()
     for i, st in enumerate(sc.stress):
         if not start <= st.year < start + rows:
@@ -196,24 +197,32 @@ def _check_stress(sc: Scenario, index, names: dict, problems: ProblemList) -> No
 def _check_funds(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
     """Funds: market sector, start year; importance sampling does not cover them."""
     sectors = sc.model.sectors
-    for i, f in enumerate(sc.funds):
-        where = format_path(("funds", i), names)
+    for path, f in sc.deal_funds():
+        where = format_path(path, names)
         if f.sector is None:
             f.sector = sectors[0]
         elif f.sector not in sectors:
-            problems.error(*index.at(("funds", i, "sector")), f"{where}.sector",
+            problems.error(*index.at((*path, "sector")), f"{where}.sector",
                            f"unknown sector {_q(f.sector)}{did_you_mean(f.sector, sectors)}; "
                            f"model.sectors are: {_listing(sectors)}")
         if f.start_year is None:
             f.start_year = sc.simulation.start_year
         elif f.start_year != sc.simulation.start_year:
-            problems.error(*index.at(("funds", i, "start_year")), f"{where}.start_year",
+            problems.error(*index.at((*path, "start_year")), f"{where}.start_year",
                            f"must be the simulation's start_year ({sc.simulation.start_year}) "
                            "for now: the fund's vintages share the credit model's factor years")
-    if sc.funds and sc.importance_sampling.method != "none":
+    if sc.deal_funds() and sc.importance_sampling.method != "none":
         problems.error(*index.at(("importance_sampling", "method")), "importance_sampling.method",
-                       "importance sampling does not cover [[funds]] yet: use method = \"none\" "
-                       "for scenarios with funds")
+                       "importance sampling does not cover [[funds]] or [[guidance_funds]] yet: "
+                       "use method = \"none\" for scenarios with funds")
+    taken = {f.name: ("funds", i) for i, f in enumerate(sc.funds)}
+    for g, gf in enumerate(sc.guidance_funds):
+        if gf.name in taken:
+            problems.error(*index.at(("guidance_funds", g, "name")),
+                           f"{format_path(('guidance_funds', g), names)}.name",
+                           f"{_q(gf.name)} is already the name of a fund; funds and guidance "
+                           "funds need distinct names")
+        taken[gf.name] = ("guidance_funds", g)
 
 
 def _check_payers(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
@@ -224,7 +233,8 @@ def _check_payers(sc: Scenario, index, names: dict, problems: ProblemList) -> No
     public = (["national_fund", "government", "insurance_pool"] + list(BUILTIN_PAYERS)
               + [sc.reguarantor.name] + [p.name for p in sc.pools]
               + [g.name for g in sc.guarantors if g.level is not None]
-              + [f.name for f in sc.funds])
+              + [f.name for f in sc.funds] + [g.name for g in sc.guidance_funds]
+              + [n for g in sc.guidance_funds for n in g.public_lp_tags()])
     taken = set(public)
     for i, p in enumerate(sc.payers):
         if p.name in taken:

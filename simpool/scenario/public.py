@@ -129,6 +129,10 @@ def payer_registry(sc) -> dict[str, PayerTag]:
             reg.setdefault(g.name, PayerTag(level_shares(g.level), g.kind, "entity"))
     for f in sc.funds:
         reg.setdefault(f.name, PayerTag(level_shares(f.level), f.kind, "entity"))
+    for g in sc.guidance_funds:
+        reg.setdefault(g.name, PayerTag(level_shares(g.level), g.kind, "entity"))
+        for name, (level, kind) in g.public_lp_tags().items():
+            reg.setdefault(name, PayerTag(level_shares(level), kind, "entity"))
     for p in sc.payers:
         reg.setdefault(p.name, PayerTag(level_shares(p.level), p.kind, "budget"))
     for name, lv in BUILTIN_PAYERS.items():

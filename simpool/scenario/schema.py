@@ -26,7 +26,7 @@ from pydantic import (
 )
 
 from .base import Fraction, Money, Strict
-from .fund import Fund, Outcomes, Stage
+from .fund import Concession, Fund, GuidanceFund, Outcomes, PublicLP, Stage, SubFund
 from .public import Payer, Rewards
 from .policy import (
     Bank,
@@ -357,6 +357,10 @@ class Scenario(_Strict):
     funds: list[Fund] = Field(default_factory=list, max_length=100,
                               description="government angel funds (FUNDS.md; at most 100, each "
                                           "simulated deal by deal)")
+    guidance_funds: list[GuidanceFund] = Field(
+        default_factory=list, max_length=20,
+        description="the plan's guidance funds: funds of funds over sub-funds (FUNDS.md, "
+                    "\"Fund of funds\")")
     stress: list[Stress] = Field(
         default_factory=list, description="deterministic stresses of the systematic factors")
     sweep: dict[str, Any] = Field(
@@ -378,6 +382,15 @@ class Scenario(_Strict):
     def tape(self):
         """The validated loan tape (:class:`simpool.scenario.loantape.LoanTape`) or None."""
         return self._tape
+
+    def deal_funds(self) -> list[tuple[tuple, Any]]:
+        """(table path, fund) of every fund simulated deal by deal, in the kernels' order: the
+        ``[[funds]]``, then each guidance fund's sub-funds (``("guidance_funds", g,
+        "sub_funds", k)``). A fund's index here keys its random numbers."""
+        out: list = [(("funds", i), f) for i, f in enumerate(self.funds)]
+        for g, gf in enumerate(self.guidance_funds):
+            out += [(("guidance_funds", g, "sub_funds", k), s) for k, s in enumerate(gf.sub_funds)]
+        return out
 
     @property
     def years(self) -> list[int]:
@@ -443,11 +456,13 @@ _MODEL_AT = {
     "insurers": Insurer,
     "insurance_pool": InsurancePool,
     "funds": Fund,
+    "guidance_funds": GuidanceFund,
     "stress": Stress,
     "payers": Payer,
     "rewards": Rewards,
 }
-_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds", "payers")
+_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds", "guidance_funds",
+           "payers")
 
 
 def _model_for(parent: tuple) -> type[BaseModel] | None:
@@ -461,6 +476,13 @@ def _model_for(parent: tuple) -> type[BaseModel] | None:
         tail = tuple("#" if isinstance(x, int) else x for x in parent[2:])
         return {("outcomes",): Outcomes, ("stages", "#"): Stage,
                 ("stages", "#", "outcomes"): Outcomes}.get(tail)
+    if parent[0] == "guidance_funds" and len(parent) > 2:
+        tail = tuple("#" if isinstance(x, int) else x for x in parent[2:])
+        return {("concession",): Concession, ("sub_funds", "#"): SubFund,
+                ("sub_funds", "#", "outcomes"): Outcomes,
+                ("sub_funds", "#", "stages", "#"): Stage,
+                ("sub_funds", "#", "stages", "#", "outcomes"): Outcomes,
+                ("sub_funds", "#", "public_lps", "#"): PublicLP}.get(tail)
     if parent[0] in _ARRAYS:
         return cls if len(parent) == 2 else None
     if parent == ("policy", "sharing"):
