@@ -22,11 +22,12 @@ from simpool.engine.fundkernels import deal_multiple, tail_mean
 TICKET = 1e6
 
 
-def mixture_cdf(m, p_loss, p_partial, alpha, cap):
-    """P(M <= m) written from the definition in FUNDS.md (independent of the kernel)."""
+def mixture_cdf(m, p_loss, p_partial, alpha, cap, partial_min=0.0):
+    """P(M <= m) written from the definition in FUNDS.md (independent of the kernel): an
+    atom at 0, uniform on (partial_min, 1), the truncated Pareto tail from 1x."""
     m = np.asarray(m, float)
     tail = 1.0 - p_loss - p_partial
-    below1 = p_loss + p_partial * np.clip(m, 0.0, 1.0)
+    below1 = p_loss + p_partial * np.clip((m - partial_min) / (1.0 - partial_min), 0.0, 1.0)
     above1 = p_loss + p_partial + tail * (1.0 - np.clip(m, 1.0, cap) ** -alpha) / (1.0 - cap ** -alpha)
     return np.where(m < 1.0, below1, above1)
 
@@ -81,13 +82,29 @@ def test_tail_mean_matches_numerical_integration():
 def test_quantile_function_inverts_the_cdf(name):
     p = OUTCOME_PRESETS[name]
     u = np.linspace(0.0, 1.0, 20001)[1:-1]
-    m = np.array([deal_multiple(x, p["p_loss"], p["p_partial"], p["alpha"], p["cap"]) for x in u])
+    m = np.array([deal_multiple(x, p["p_loss"], p["p_partial"], p["alpha"], p["cap"],
+                                p.get("partial_min", 0.0)) for x in u])
     assert np.all(np.diff(m) >= 0.0)  # monotone in u
     assert m.min() >= 0.0 and m.max() <= p["cap"]
-    cont = u > p["p_loss"]  # the continuous part: F(Q(u)) = u
-    F = mixture_cdf(m[cont], p["p_loss"], p["p_partial"], p["alpha"], p["cap"])
+    cont = u >= p["p_loss"]  # the continuous part: F(Q(u)) = u
+    F = mixture_cdf(m[cont], **p)
     np.testing.assert_allclose(F, u[cont], atol=1e-12)
     assert np.all(m[~cont] == 0.0)
+    part = cont & (u < p["p_loss"] + p["p_partial"])
+    assert np.all(m[part] >= p.get("partial_min", 0.0)) and np.all(m[part] < 1.0)
+
+
+def test_partial_min_zero_is_the_original_law_bit_for_bit():
+    u = np.linspace(0.0, 1.0, 5001)
+    for x in u:
+        assert deal_multiple(x, 0.35, 0.17, 1.0097, 200.0, 0.0) == \
+            deal_multiple(x, 0.35, 0.17, 1.0097, 200.0)
+    o = Outcomes(p_loss=0.3, p_partial=0.2, partial_min=0.4, alpha=1.2, cap=50.0)
+    assert o.prob_below(0.7) == pytest.approx(0.3 + 0.2 * 0.5)  # (0.7 - 0.4) / 0.6
+    assert o.prob_below(0.4) == pytest.approx(0.3)
+    assert o.mean() == pytest.approx(0.2 * 0.7 + 0.5 * o.tail_mean())
+    with pytest.raises(ScenarioError, match="partial_min"):
+        load_scenario(one_deal_scenario({"partial_min": 1.0}, 10))
 
 
 def test_tail_is_always_truncated():
