@@ -16,9 +16,10 @@ def format_value(value: float, statistic: str, measure: str) -> str:
     """A figure as people read it: a probability as a percentage, money in 万/亿, ..."""
     if value != value:  # NaN
         return ""
-    if statistic.startswith("P(") or statistic in ("subsidy rate",) or "IRR" in statistic \
-            or measure.endswith((":gov_loss_ratio", "_before_cap")) or "rate" in statistic \
-            or "NPL ratio" in statistic:
+    if statistic.startswith(("P(", "share of projects")) or statistic in ("subsidy rate",) \
+            or "IRR" in statistic or measure.endswith(("loss_ratio", "_before_cap")) \
+            or "rate" in statistic or "NPL ratio" in statistic \
+            or statistic.startswith(("interim loss ratio", "loss ratio on")):
         return f"{value:.3%}"
     if "TVPI" in statistic:
         return f"{value:.3f}x"

@@ -65,7 +65,9 @@ def unit(measure: str, statistic: str) -> str:
     if measure == "defaults" or statistic.startswith(_COUNT_STATS) or \
             measure == "borrowers" and statistic == "end of year":
         return "count"
-    if measure.endswith(("_before_cap", ":gov_loss_ratio")) or \
+    if statistic.startswith("share of projects"):
+        return "probability"  # a share of projects, a fraction like a probability
+    if measure.endswith(("_before_cap", "loss_ratio")) or \
             any(w in statistic for w in _RATIO_WORDS):
         return "ratio"
     if "years" in statistic and "all years" not in statistic:

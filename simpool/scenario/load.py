@@ -216,7 +216,8 @@ def _find_element(node: list, part: str) -> int | None:
 # ---------------------------------------------------------------------------
 
 #: Arrays of tables merged by ``name`` when a scenario ``extends`` another.
-_NAMED_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds", "payers")
+_NAMED_ARRAYS = ("cohorts", "banks", "guarantors", "pools", "insurers", "funds", "payers",
+                 "guidance_funds", "sub_funds")
 
 
 def _safe_resolve(path: Path) -> Path:
