@@ -27,7 +27,7 @@ def test_unknown_keys_are_errors_with_did_you_mean():
         "allowed: paths, seed, start_year, horizon_years",
         "unknown_keys.toml:5: modle: unknown key 'modle' (did you mean 'model'?); "
         "allowed: title, description, simulation, model, cohorts, portfolio, report, importance_sampling, "
-        "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool, payers, rewards, funds, stress, "
+        "policy, government, banks, guarantors, reguarantor, pools, insurers, insurance_pool, payers, rewards, funds, guidance_funds, stress, "
         "sweep",
         "unknown_keys.toml:15: cohorts.ip_pledge.rhoo: unknown key 'rhoo' (did you mean 'rho'?); "
         "allowed: name, loans, exposure, pd, lgd, lgd_std, rho, sector, mode, product, bank, "

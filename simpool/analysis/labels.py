@@ -97,6 +97,7 @@ _PATTERNS = (
     ("bank_npl", r"P\(bank (.+) NPL>([0-9.]+), (warn|stop)\)"),
     ("top_up", r"top-up for P\(depleted\)<=([0-9.]+)"),
     ("removed", r"by (\S+) (.+)"),
+    ("category", r"P\(breach, category (.+)\)"),
 )
 
 
@@ -130,6 +131,7 @@ def _param_text(statistic: str, param: float) -> str:
         "bank_npl": lambda: f"P(bank {a[0]} NPL > {_pct(float(a[1]))}, {a[2]})",
         "top_up": lambda: f"top-up for P(depleted) <= {_pct(float(a[0]))}",
         "removed": lambda: statistic,
+        "category": lambda: statistic,
     }[kind]()
 
 
@@ -156,6 +158,7 @@ def _zh_statistic(statistic: str, param: float) -> str:
         "bank_npl": lambda: (f"P({g['kinds']['bank']} {a[0]} {w['P(NPL >'][2:]} "
                              f"{_pct(float(a[1]))}, {w[a[2]]})"),
         "top_up": lambda: w["top-up for P(depleted) <="].format(_pct(float(a[0]))),
+        "category": lambda: w["P(breach, category"].format(a[0]),
     }[kind]()
 
 
@@ -176,6 +179,16 @@ def _zh_measure(measure: str) -> str:
         return f"{g['parties']['national_fund']}：上限前代偿率"
     if kind == "pool" and rest == "insurance_pool":
         return g["parties"]["insurance_pool"]
+    if kind == "fund" and rest.count(":") >= 1:  # a guidance fund's sub-fund or its own
+        name, _, tail = rest.partition(":")
+        part, _, more = tail.partition(":")
+        if part == "sub":
+            return f"{g['parties']['guidance_fund']} {name}：{g['words']['sub-fund']} {more}"
+        if part == "provincial":
+            head = f"{g['parties']['guidance_fund']} {name}"
+            if more and more not in g["figures"]:
+                return ""
+            return head + (f"：{g['figures'][more]}" if more else "")
     if kind in g["kinds"]:
         name, _, figure = rest.partition(":")
         if figure and figure not in g["figures"]:

@@ -144,6 +144,10 @@ def _yuan_axis(ax, axis: str = "y") -> None:
 #: The plots' own words in Chinese, longest first (a phrase inside a longer one is replaced
 #: after it); the parties' names come from the glossary. Scenario names stay as written.
 PLOT_ZH = {
+    "interim loss ratio on invested principal": "阶段性投资本金亏损率",
+    "guidance fund": "引导基金",
+    "tolerance": "容亏率",
+    "median": "中位数",
     "cash loss (paid - received in the horizon)": "期内现金损失（支付减收回）",
     "ultimate loss": "最终损失",
     "loss distribution of": "损失分布：",
@@ -447,6 +451,31 @@ def fund_loss_ratio(res, fund: str, path=None):
     return _finish(fig, path)
 
 
+def guidance_interim(res, guidance: str, path=None):
+    """Where a guidance fund stands each year: its interim loss ratio on invested principal
+    (through its stakes; deals held marked from cost to exit value) as a fan of quantiles
+    (5-95%, 25-75%, median), against its tolerance (FUNDS.md, "Fund of funds")."""
+    from ..analysis.guidance import _guidance, _loss, interim
+
+    _, plt = _mpl()
+    gf = _guidance(res, guidance)
+    value, invested = interim(res, guidance)
+    lr = _loss(value, invested)
+    years = [gf.sub_funds[0].start_year + t for t in range(lr.shape[1])]
+    q = np.quantile(lr, [0.05, 0.25, 0.5, 0.75, 0.95], axis=0)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    ax.fill_between(years, q[0], q[4], color="#8172B3", alpha=0.25, label="5-95%")
+    ax.fill_between(years, q[1], q[3], color="#8172B3", alpha=0.45, label="25-75%")
+    ax.plot(years, q[2], color="#8172B3", label="median")
+    ax.axhline(gf.tolerance, color="#C44E52", ls="--", label=f"tolerance {gf.tolerance:.0%}")
+    ax.yaxis.set_major_formatter(_percent())
+    ax.set_xlabel("year")
+    ax.set_ylabel("interim loss ratio on invested principal")
+    ax.set_title(f"{_title(res)}: guidance fund {text(guidance)}")
+    ax.legend(fontsize=8)
+    return _finish(fig, path)
+
+
 # ---------------------------------------------------------------------------- what-ifs
 
 def compare_chart(table, path=None):
@@ -537,6 +566,8 @@ def standard_figures(res) -> dict:
         figs["public_money"] = public_money(res)
     for f in res.funds:
         figs[f"fund_{f}"] = fund_loss_ratio(res, f)
+    for g in res.guidance_funds:
+        figs[f"guidance_{g}"] = guidance_interim(res, g)
     return figs
 
 
