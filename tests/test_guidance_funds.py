@@ -315,3 +315,31 @@ def test_plain_funds_keep_their_rules():
                                           "deals_per_year": 2, "stages": [
                                               {"name": "s", "share": 1.0, "ticket": 1e6,
                                                "tolerance": 0.3}]}]})
+
+
+def test_interim_fan_and_report_in_chinese(monkeypatch, tmp_path):
+    """The guidance fund's interim fan draws every character in Chinese, and the report of the
+    shipped angel_fund carries its measures with Chinese labels."""
+    import warnings
+
+    from simpool.cli import main
+    from simpool.errors import SimpoolWarning
+    from simpool.outputs import plots
+
+    res = simpool.simulate(simpool.example("angel_fund"), paths=500)
+    monkeypatch.setenv("SIMPOOL_LANG", "zh")
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*[Gg]lyph.*missing")
+        warnings.simplefilter("error", SimpoolWarning)
+        fig = plots.guidance_interim(res, "hubei_angel_guidance")
+        fig.savefig(tmp_path / "f.png")
+    ax = fig.axes[0]
+    assert "引导基金" in ax.get_title() and ax.get_ylabel() == "阶段性投资本金亏损率"
+    lines = ax.get_lines()
+    median = [ln for ln in lines if ln.get_label() in ("median", "中位数")][0]
+    assert len(median.get_xdata()) == 10  # the ten years of the sub-funds' life
+    out = tmp_path / "r.html"
+    assert main(["report", str(simpool.example("angel_fund")), "--paths", "500", "--out",
+                 str(out), "--quiet"]) == 0
+    page = out.read_text(encoding="utf-8")
+    assert "省级天使投资引导基金 hubei_angel_guidance" in page and "P(投资本金亏损超出容亏率)" in page
