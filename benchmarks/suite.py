@@ -220,19 +220,30 @@ def bench_hotloop(cfg: Config) -> list[Row]:
 
 
 def bench_fund(cfg: Config) -> list[Row]:
-    """The angel fund of scenarios/angel_fund.toml: deal-paths per second, all threads."""
+    """The angel funds: the single fund of scenarios/examples/angel_single_fund.toml and the
+    guidance fund over two sub-funds of scenarios/angel_fund.toml: deal-paths per second, all
+    threads."""
     from pathlib import Path
 
+    root = Path(__file__).resolve().parents[1] / "scenarios"
     paths = cfg.pick(200_000, 5_000)
-    sc = _load(Path(__file__).resolve().parents[1] / "scenarios" / "angel_fund.toml")
-    _simulate(sc, 1000)
-    best = interleaved({"f": lambda: _simulate(sc, paths)}, cfg.repeats)["f"]
-    res = _simulate(sc, 2000)
-    deals = float(res.samples("fund:hubei_angel:deals").mean())
-    size = f"~{deals:.0f} deals × {_n(paths)} paths, {cfg.workers} thr"
-    return [Row("fund", "deal_paths", size, deals * paths / best, "deal-paths/s",
-                note=f"{best:.2f} s incl. two waterfalls and two IRRs per path"),
-            Row("fund", "paths", size, paths / best, "paths/s")]
+    rows = []
+    for tag, file, deal_measures, note in (
+            ("single", root / "examples" / "angel_single_fund.toml",
+             ["fund:hubei_angel:deals"], "two waterfalls and two IRRs per path"),
+            ("guidance", root / "angel_fund.toml",
+             [f"fund:hubei_angel_guidance:sub:{s}:deals" for s in ("seed_fund", "angel_fund")],
+             "per sub-fund: one waterfall, two LP splits, two IRRs, the NAV")):
+        sc = _load(file)
+        _simulate(sc, 1000)
+        best = interleaved({"f": lambda: _simulate(sc, paths)}, cfg.repeats)["f"]
+        res = _simulate(sc, 2000)
+        deals = float(sum(res.samples(m).mean() for m in deal_measures))
+        size = f"{tag}: ~{deals:.0f} deals × {_n(paths)} paths, {cfg.workers} thr"
+        rows += [Row("fund", f"{tag}_deal_paths", size, deals * paths / best, "deal-paths/s",
+                     note=f"{best:.2f} s incl. {note}"),
+                 Row("fund", f"{tag}_paths", size, paths / best, "paths/s")]
+    return rows
 
 
 # ---------------------------------------------------------------------------------------

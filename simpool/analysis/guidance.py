@@ -27,7 +27,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..engine.fofkernels import SUB_FIGURES
-from .stats import describe, mean, prob, var
+from .stats import describe, mean, named as _named, prob, var
 
 #: per-path figures of a guidance fund (``fund:<guidance>:provincial:<figure>``)
 GUIDANCE_FIGURES = ("paid_in", "distributions", "loss_ratio", "principal_loss_ratio", "tvpi",
@@ -167,8 +167,6 @@ def categories(res, guidance: str, sub: str | None = None) -> dict:
 
 def rows(res) -> list:
     """(year, measure, Estimate) rows of every guidance fund and its sub-funds."""
-    from .results import _named
-
     w = res.weights
     levels = res.scenario.report.levels
     out = []

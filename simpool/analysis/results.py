@@ -43,7 +43,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .stats import Estimate, describe, es, mean, prob, ratio, var
+from .stats import Estimate, describe, es, mean, named as _named, prob, ratio, var
 from .features import FeaturePlan
 from ..scenario.policy import PARTIES
 from ..scenario.public import LEVELS as LEVELS_ORDER
@@ -779,5 +779,3 @@ class Results:
                 f"years {self.years[0]}-{self.years[-1]}>")
 
 
-def _named(est: Estimate, statistic: str, param: float = float("nan")) -> Estimate:
-    return Estimate(statistic, param, est.value, est.se)

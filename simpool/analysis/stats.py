@@ -464,3 +464,9 @@ def describe(
         for t in th:
             out.append(srt.exceedance(t))
     return out
+
+
+def named(est: Estimate, statistic: str, param: float = float("nan")) -> Estimate:
+    """``est`` relabelled as ``statistic`` (with ``param``): a mean read as a probability, a
+    share or a named figure."""
+    return Estimate(statistic, param, est.value, est.se)
