@@ -343,3 +343,20 @@ def test_interim_fan_and_report_in_chinese(monkeypatch, tmp_path):
                  str(out), "--quiet"]) == 0
     page = out.read_text(encoding="utf-8")
     assert "省级天使投资引导基金 hubei_angel_guidance" in page and "P(投资本金亏损超出容亏率)" in page
+
+
+def test_overrides_and_unknown_keys_reach_the_sub_funds(tmp_path):
+    sc = simpool.load_scenario(simpool.example("angel_fund"), [
+        "guidance_funds.hubei_angel_guidance.concession.share=50%",
+        "guidance_funds.hubei_angel_guidance.sub_funds.seed_fund.guidance_share=0.3"])
+    gf = sc.guidance_funds[0]
+    assert gf.concession.share == 0.5 and gf.sub_funds[0].guidance_share == 0.3
+    assert gf.sub_funds[1].guidance_share == 0.3 and len(gf.sub_funds) == 2
+    bad = tmp_path / "bad.toml"
+    bad.write_text('extends = "%s"\n[[guidance_funds]]\nname = "hubei_angel_guidance"\n'
+                   '[[guidance_funds.sub_funds]]\nname = "seed_fund"\nguidance_shar = 0.2\n'
+                   % simpool.example("angel_fund").as_posix(), encoding="utf-8")
+    with pytest.raises(ScenarioError) as e:
+        simpool.load_scenario(bad)
+    text = "\n".join(map(str, e.value.problems))
+    assert "bad.toml:6" in text and "guidance_shar" in text and "did you mean 'guidance_share'" in text
