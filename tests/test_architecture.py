@@ -17,7 +17,8 @@ STAGES = ("scenario", "engine", "analysis", "outputs", "cli")
 SHARED = {"simpool.errors", "simpool._version"}
 #: The numba kernels: they import nothing of simpool but each other and the jit wrapper.
 KERNELS = {"simpool.engine." + m for m in ("_jit", "rng", "binomial", "kernels", "waterfall",
-                                             "fundkernels", "moments", "publicflows")}
+                                             "fundkernels", "fofkernels", "moments",
+                                             "publicflows", "vasicek")}
 
 
 def _modules() -> dict[str, Path]:

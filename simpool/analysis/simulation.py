@@ -258,6 +258,10 @@ PRECOMPILE_VARIANTS: tuple[tuple[str, dict], ...] = (
         "funds": [{"name": "f", "size": 1e8, "government_share": 0.5, "deals_per_year": 2,
                    "life_years": 4, "investment_years": 2,
                    "stages": [{"name": "seed", "share": 1.0, "ticket": 1e6}]}],
+        "guidance_funds": [{"name": "g", "sub_funds": [{
+            "name": "s", "size": 1e8, "guidance_share": 0.4, "deals_per_year": 2,
+            "life_years": 4, "investment_years": 2,
+            "stages": [{"name": "seed", "share": 1.0, "ticket": 1e6}]}]}],
     }),
 )
 

@@ -608,7 +608,39 @@ def _cmd_run(args) -> int:
     return EXIT_OK
 
 
+def _cmd_calibrate(args) -> int:
+    from ..analysis.calibrate import calibrate
+    from ..outputs.calibration import format_table, to_csv, to_json, to_toml
+    from ..outputs.files import atomic_write_bytes
+    from ..scenario.history import read_history
+
+    history = read_history(args.file)
+    for w in getattr(history, "warnings", []):
+        print(f"simpool: warning: {w}", file=sys.stderr)
+    fits, how = calibrate(history, intervals=not args.no_intervals)
+    if args.format == "json":
+        print(to_json(fits))
+    elif args.format == "csv":
+        sys.stdout.write(to_csv(fits))
+    else:
+        print(format_table(fits, how, args.file))
+    if args.out:
+        atomic_write_bytes(Path(args.out), to_csv(fits).encode("utf-8-sig"))
+    if args.toml:
+        text = to_toml(fits, how, args.file)
+        if args.toml == "-":
+            if args.format == "json":
+                print("--toml -: standard output holds the JSON; give --toml a file",
+                      file=sys.stderr)
+                return EXIT_BAD_INPUT
+            sys.stdout.write(text)
+        else:
+            atomic_write_bytes(Path(args.toml), text.encode("utf-8"))
+    return EXIT_OK
+
+
 #: The handler of each command.
 HANDLERS = {"targets": _cmd_targets, "run": _cmd_run, "report": _cmd_report, "sweep": _cmd_sweep,
             "compare": _cmd_compare, "solve": _cmd_solve, "sensitivity": _cmd_sensitivity,
-            "validate": _cmd_validate, "show": _cmd_show, "compile": _cmd_compile}
+            "validate": _cmd_validate, "show": _cmd_show, "compile": _cmd_compile,
+            "calibrate": _cmd_calibrate}

@@ -209,6 +209,24 @@ def build_parser() -> argparse.ArgumentParser:
     show.add_argument("file", help="scenario file (TOML)")
     add_set(show)
 
+    cal = sub.add_parser(
+        "calibrate", help="estimate pd, asset correlation and persistence from default histories",
+        description="Read annual default histories per segment (CSV: year, segment, defaults "
+                    "and loans, or default_rate and loans; Chinese headers and GBK accepted) and "
+                    "estimate each segment's pd, asset correlation rho and, with 10 or more "
+                    "consecutive years, the factor's persistence phi, by maximum likelihood of "
+                    "the Vasicek binomial mixture, each with its standard error and a 95%% "
+                    "profile-likelihood interval; and the factors' correlation between segments.")
+    cal.add_argument("file", help="default history (CSV)")
+    cal.add_argument("--format", choices=("table", "csv", "json"), default="table",
+                     help="what to print: a table (default), CSV, or JSON (only the JSON)")
+    cal.add_argument("--out", metavar="CSV", help="also write the estimates to this CSV file")
+    cal.add_argument("--toml", metavar="FILE",
+                     help="write a TOML fragment (one [[cohorts]] per segment) to FILE, or - "
+                          "for standard output")
+    cal.add_argument("--no-intervals", action="store_true",
+                     help="skip the profile-likelihood intervals (faster)")
+
     sub.add_parser("compile", help="compile the kernels into the numba cache now",
                    description="Compile every simulation kernel (or load it from the numba "
                                "cache), so that the first run does not pay it: once per "

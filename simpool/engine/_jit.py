@@ -34,7 +34,7 @@ except ImportError:  # pragma: no cover - a numba that moved them: its own locat
 #: Modules whose numba functions call one another, and the kernels' argument groups
 #: (simpool/engine/inputs.py): the hash covers them all.
 KERNEL_SOURCES = ("_jit.py", "inputs.py", "rng.py", "binomial.py", "kernels.py", "waterfall.py",
-                  "fundkernels.py", "moments.py")
+                  "fundkernels.py", "fofkernels.py", "moments.py", "vasicek.py")
 
 
 @lru_cache(maxsize=4)
