@@ -866,6 +866,38 @@ def bench_province(cfg: Config) -> list[Row]:
     return rows
 
 
+def bench_calibrate(cfg: Config) -> list[Row]:
+    """``simpool calibrate`` in process: 100 segments of 20 years (2,000 loans each, pd 0.02,
+    rho 0.12) with the default intervals (profile likelihood, phi from 10 years), target under
+    2 s on 2 cores; and the per-year likelihood's cost."""
+    import numpy as np
+    from scipy.special import ndtr, ndtri
+
+    from simpool.analysis import calibrate as C
+    from simpool.engine.vasicek import loglik_iid
+    from simpool.scenario.history import History, Segment
+
+    rng = np.random.default_rng(2)
+    n_seg = cfg.pick(100, 10)
+    segs = []
+    for i in range(n_seg):
+        z = rng.standard_normal(20)
+        p = ndtr((ndtri(0.02) - np.sqrt(0.12) * z) / np.sqrt(0.88))
+        segs.append(Segment(f"s{i}", np.arange(2000, 2020), rng.binomial(2000, p),
+                            np.full(20, 2000)))
+    C.calibrate(History("warm", segs[:2]))  # compiled (or loaded) before timing
+    best = min(timed(lambda: C.calibrate(History("bench", segs)))[0]
+               for _ in range(cfg.pick(3, 1)))
+    d, n = segs[0].defaults.astype(float), segs[0].loans.astype(float)
+    t = min(timed(lambda: [loglik_iid(d, n, -2.05, 0.12, C._GX, C._GW) for _ in range(1000)])[0]
+            for _ in range(3))
+    return [Row("calibrate", "segments_20y", f"{n_seg} segments × 20 years, {cfg.workers} thr",
+                best, "s", ("<=", 2.0) if not cfg.smoke else None,
+                note="MLE, standard errors, profile intervals of pd and rho, phi, correlations"),
+            Row("calibrate", "year_loglik", "one year, 2,000 loans", t / 1000 / 20 * 1e6, "µs",
+                note=f"adaptive Gauss-Hermite, {C.GH_NODES} nodes")]
+
+
 GROUPS: dict[str, Callable[[Config], list[Row]]] = {
     "hotloop": bench_hotloop,
     "cohorts": bench_cohorts,
@@ -877,4 +909,5 @@ GROUPS: dict[str, Callable[[Config], list[Row]]] = {
     "memory": bench_memory,
     "importance": bench_importance,
     "province": bench_province,
+    "calibrate": bench_calibrate,
 }

@@ -14,7 +14,7 @@ nbclient = pytest.importorskip("nbclient")
 
 NOTEBOOKS = sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("*.py"))
 STORIES = {"quickstart", "who_pays_4222", "will_the_pools_last", "angel_fund", "public_money",
-           "whatif_sweep_goalseek", "zh_policy_memo"}
+           "whatif_sweep_goalseek", "zh_policy_memo", "calibrate_from_history"}
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=[p.stem for p in NOTEBOOKS])
