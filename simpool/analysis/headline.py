@@ -16,7 +16,8 @@ def format_value(value: float, statistic: str, measure: str) -> str:
     """A figure as people read it: a probability as a percentage, money in 万/亿, ..."""
     if value != value:  # NaN
         return ""
-    if statistic.startswith(("P(", "share of projects")) or statistic in ("subsidy rate",) \
+    if statistic.startswith(("P(", "share of projects", "parameter uncertainty share")) \
+            or statistic in ("subsidy rate",) \
             or "IRR" in statistic or measure.endswith(("loss_ratio", "_before_cap")) \
             or "rate" in statistic or "NPL ratio" in statistic \
             or statistic.startswith(("interim loss ratio", "loss ratio on")):
@@ -56,7 +57,8 @@ def is_headline(measure: str, statistic: str, param: float, product: str, basis:
     if whole and st == "EL" and ":" not in m:
         return not product or (product == "guaranteed" and basis == "ultimate" and m != "gross")
     return (
-        whole and st in ("VaR", "ES") and abs(param - 0.99) < 1e-12 and m == "net"
+        whole and st in ("VaR", "ES", "ES (fixed parameters)", "parameter uncertainty share of ES")
+        and abs(param - 0.99) < 1e-12 and m == "net"
         or whole and m == "fiscal" and st in ("NPV", "subsidy rate")
         or whole and m == "public_money" and st in ("NPV", "leverage of public money")
         or whole and m.startswith("fiscal:") and st == "NPV"

@@ -67,6 +67,8 @@ def unit(measure: str, statistic: str) -> str:
         return "count"
     if statistic.startswith("share of projects"):
         return "probability"  # a share of projects, a fraction like a probability
+    if statistic.startswith("parameter uncertainty share"):
+        return "ratio"
     if measure.endswith(("_before_cap", "loss_ratio")) or \
             any(w in statistic for w in _RATIO_WORDS):
         return "ratio"
@@ -106,6 +108,10 @@ def _parsed(statistic: str, param: float) -> tuple[str, tuple] | None:
     or None for a whole statistic."""
     if statistic in ("VaR", "ES") and param == param:
         return "level", (statistic, param)
+    if statistic in ("VaR (fixed parameters)", "ES (fixed parameters)") and param == param:
+        return "level_fixed", (statistic.split()[0], param)
+    if statistic == "parameter uncertainty share of ES" and param == param:
+        return "uncertainty_share", (param,)
     if statistic == "P(L>x)" and param == param:
         return "loss", (param,)
     for kind, rx in _PATTERNS:
@@ -132,6 +138,8 @@ def _param_text(statistic: str, param: float) -> str:
         "top_up": lambda: f"top-up for P(depleted) <= {_pct(float(a[0]))}",
         "removed": lambda: statistic,
         "category": lambda: statistic,
+        "level_fixed": lambda: f"{a[0]} {_pct(a[1])} (fixed parameters)",
+        "uncertainty_share": lambda: f"parameter uncertainty share of ES {_pct(a[0])}",
     }[kind]()
 
 
@@ -140,7 +148,8 @@ def _zh_statistic(statistic: str, param: float) -> str:
     g = glossary()
     st, w = g["statistics"], g["words"]
     got = _parsed(statistic, param)
-    if got is None or got[0] not in ("level", "loss") and statistic in st:
+    if got is None or got[0] not in ("level", "loss", "level_fixed", "uncertainty_share") \
+            and statistic in st:
         return st.get(statistic, "")
     kind, a = got
     if kind == "removed":
@@ -159,6 +168,8 @@ def _zh_statistic(statistic: str, param: float) -> str:
                              f"{_pct(float(a[1]))}, {w[a[2]]})"),
         "top_up": lambda: w["top-up for P(depleted) <="].format(_pct(float(a[0]))),
         "category": lambda: w["P(breach, category"].format(a[0]),
+        "level_fixed": lambda: f"{_pct(a[1])} {st[a[0]]}{w['fixed parameters']}",
+        "uncertainty_share": lambda: w["parameter uncertainty share of ES"].format(_pct(a[0])),
     }[kind]()
 
 

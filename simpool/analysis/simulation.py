@@ -158,10 +158,21 @@ def simulate(scenario, paths: int | None = None, seed: int | None = None, *,
     run_paths(inputs, seed, paths, executor=executor, chunk_size=chunk_size, progress=progress,
               reducer=reducer, sink=store.add, warn=warn)
     t2 = time.perf_counter()
-    return Results(sc, seed=seed, paths=paths, raw=store.raw(paths),
-                   timing={"plan_s": t1 - t0, "simulate_s": t2 - t1},
-                   n_loans=inputs.n_loans_total, importance=inputs.is_info,
-                   waterfall=inputs.waterfall, moments=store.moments.moments(paths), keep=label)
+    res = Results(sc, seed=seed, paths=paths, raw=store.raw(paths),
+                  timing={"plan_s": t1 - t0, "simulate_s": t2 - t1},
+                  n_loans=inputs.n_loans_total, importance=inputs.is_info,
+                  waterfall=inputs.waterfall, moments=store.moments.moments(paths), keep=label)
+    unc = sc.model.uncertainty
+    if getattr(sc, "_spreads", None) and unc is not None and unc.compare:
+        # the same paths with the parameters fixed at their values: common random numbers
+        # (the parameters' draws use a stream of their own), so the difference is the
+        # parameters' alone
+        fixed = sc.model_copy()
+        fixed._spreads = {}
+        res.without_uncertainty = simulate(fixed, paths, seed, executor=executor,
+                                           chunk_size=chunk_size, keep="summary",
+                                           max_memory=max_memory, warn=warn)
+    return res
 
 
 def as_run(sc, paths: int, seed: int):

@@ -121,6 +121,9 @@ class Book(NamedTuple):
     c_amort: np.ndarray  # (C, n_years + 1) exposure as a share of c_exposure
     c_bw: np.ndarray  # (C,) borrowers per loan (simpool.engine.plan.vintages)
     c_renewed: np.ndarray  # (C,) bool: loans maturing at a year's end are renewed (same borrowers)
+    c_pd_sd: np.ndarray  # (C,) standard deviation of logit(pd) drawn once a path (0: fixed)
+    c_rho_sd: np.ndarray  # (C,) standard deviation of logit(rho) drawn once a path (0: fixed)
+    c_group: np.ndarray  # (C,) int64 draw group: vintages (or a sector's cohorts) share draws
     l_id: np.ndarray  # (N,) original index (keys the random numbers)
     l_thresh: np.ndarray
     l_sqrt_rho: np.ndarray

@@ -41,6 +41,7 @@ from .rng import (
     STREAM_LGD,
     STREAM_LOAN,
     STREAM_MIX,
+    STREAM_PARAM,
     counters,
     draw,
     gamma_variate,
@@ -393,6 +394,9 @@ class CreditState(NamedTuple):
     dead: np.ndarray  # (N,) bool single loans defaulted so far (multi-year horizons)
     cum_l: np.ndarray  # (1,) int64 single-loan defaults of the path so far
     track: bool  # remember who defaulted (a loan defaults at most once): horizons > 1 year
+    c_thresh: np.ndarray  # (C,) this path's cohort thresholds (book's, or drawn: uncertainty)
+    c_sqrt_rho: np.ndarray  # (C,) this path's sqrt(rho)
+    c_inv_sd: np.ndarray  # (C,) this path's 1 / sqrt(1 - rho)
 
 
 @jit()
@@ -404,7 +408,36 @@ def credit_state(model, book):
     return CreditState(np.zeros(n_sec), np.zeros(n_sec), np.zeros(n_sec),
                        np.zeros(hit_words(n_loans), np.uint8), counters(STREAM_LOAN, book.l_id),
                        np.zeros(book.c_n.shape[0], np.int64), np.zeros(n_loans, np.bool_),
-                       np.zeros(1, np.int64), model.n_years > 1)
+                       np.zeros(1, np.int64), model.n_years > 1, book.c_thresh.copy(),
+                       book.c_sqrt_rho.copy(), book.c_inv_sd.copy())
+
+
+@jit(inline="always")
+def path_parameters(key0, book, state):
+    """This path's cohort parameters into ``state``: the book's, or for a cohort with
+    parameter uncertainty pd and rho drawn once (logit-normal around the book's values with
+    the logit standard deviations ``book.c_pd_sd``, ``book.c_rho_sd``; vintages of one group
+    share the draws). ``key0``: the path's year-0 key. Gaussian copula only (validated)."""
+    for c in range(book.c_n.shape[0]):
+        if book.c_pd_sd[c] <= 0.0 and book.c_rho_sd[c] <= 0.0:
+            state.c_thresh[c] = book.c_thresh[c]
+            state.c_sqrt_rho[c] = book.c_sqrt_rho[c]
+            state.c_inv_sd[c] = book.c_inv_sd[c]
+            continue
+        g = book.c_group[c]
+        pd = norm_cdf(book.c_thresh[c])
+        rho = book.c_sqrt_rho[c] * book.c_sqrt_rho[c]
+        if book.c_pd_sd[c] > 0.0:
+            x = math.log(pd / (1.0 - pd)) + book.c_pd_sd[c] * norm_ppf(
+                uniform(key0, STREAM_PARAM, 2 * g))
+            pd = 1.0 / (1.0 + math.exp(-x))
+        if book.c_rho_sd[c] > 0.0:
+            x = math.log(rho / (1.0 - rho)) + book.c_rho_sd[c] * norm_ppf(
+                uniform(key0, STREAM_PARAM, 2 * g + 1))
+            rho = 1.0 / (1.0 + math.exp(-x))
+        state.c_thresh[c] = norm_ppf(min(max(pd, 1e-300), 1.0 - 1e-16))
+        state.c_sqrt_rho[c] = math.sqrt(rho)
+        state.c_inv_sd[c] = 1.0 / math.sqrt(1.0 - rho)
 
 
 # inline="always": numba inlines credit_step's IR into its two callers instead of compiling
@@ -422,7 +455,8 @@ def credit_step(key, ip, y, model, book, twist, state, use_is, out):
     outstanding at the end of the year (after defaults and maturities).
     """
     chol, phi, shift, fixed_z = model.chol, model.phi, model.shift, model.fixed_z
-    c_n, c_thresh, c_sqrt_rho, c_inv_sd = book.c_n, book.c_thresh, book.c_sqrt_rho, book.c_inv_sd
+    # the cohorts' parameters of this path (path_parameters: the book's, or drawn)
+    c_n, c_thresh, c_sqrt_rho, c_inv_sd = book.c_n, state.c_thresh, state.c_sqrt_rho, state.c_inv_sd
     c_sector, c_exposure, c_lgd, c_lgd_sd = book.c_sector, book.c_exposure, book.c_lgd, book.c_lgd_sd
     c_lgd_a, c_lgd_b, c_seg, c_rng = book.c_lgd_a, book.c_lgd_b, book.c_seg, book.c_rng
     c_start, c_end, c_amort = book.c_start, book.c_end, book.c_amort
@@ -675,6 +709,7 @@ def simulate_chunk(skey, path0, n_paths, model, book, out):
         use_is = model.is_on and uniform(path_year_key(skey, path, 0), STREAM_MIX, 0) >= model.defensive
         for c in range(n_coh):
             state.alive[c] = book.c_n[c]
+        path_parameters(path_year_key(skey, path, 0), book, state)
         if state.track:
             state.dead[:] = False
         state.cum_l[0] = 0

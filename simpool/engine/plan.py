@@ -120,6 +120,22 @@ def plan_sub_funds(sc) -> tuple:
     return tuple(out)
 
 
+def _spreads(sc, binom) -> dict:
+    """The Book's parameter-uncertainty arrays of the cohort vintages ``binom`` (their
+    cohorts): logit standard deviations of pd and rho, and the draw group (one per cohort,
+    or per sector for [model.uncertainty.sectors])."""
+    spreads = getattr(sc, "_spreads", None) or {}
+    groups: dict[str, int] = {}
+    pd_sd, rho_sd, grp = [], [], []
+    for c in binom:
+        a, b, g = spreads.get(c.name, (0.0, 0.0, f"cohort:{c.name}"))
+        pd_sd.append(a)
+        rho_sd.append(b)
+        grp.append(groups.setdefault(g, len(groups)))
+    return dict(c_pd_sd=np.array(pd_sd, float), c_rho_sd=np.array(rho_sd, float),
+                c_group=np.array(grp, np.int64))
+
+
 def stress_factors(sc) -> np.ndarray:
     """(horizon_years, S) factor values of the scenario's ``[[stress]]`` entries, NaN elsewhere.
 
@@ -424,6 +440,7 @@ def plan(sc, shift: np.ndarray | None = None) -> KernelInputs:
                                      .reshape(len(vint), n_years + 1)),
         c_bw=c_(np.array([v["borrowers_per_loan"] for v in vint], float)),
         c_renewed=c_(np.array([v["renewed"] for v in vint], np.bool_), np.bool_),
+        **_spreads(sc, binom),
         l_id=c_(order, np.int64), l_thresh=c_(l_thresh[order]), l_sqrt_rho=c_(np.sqrt(l_rho[order])),
         l_inv_sd=c_(1.0 / np.sqrt(1.0 - l_rho[order])), l_exposure=c_(l_exp[order]),
         l_lgd=c_(l_lgd[order]), l_lgd_a=c_(l_a[order]), l_lgd_b=c_(l_b[order]),

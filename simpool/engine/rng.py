@@ -54,6 +54,9 @@ STREAM_CHI2 = 2
 STREAM_COHORT = 3
 STREAM_LGD = 4
 STREAM_MIX = 5
+#: year 0 only: a path's draws of uncertain cohort parameters (counter 2 x group + 0 for pd,
+#: + 1 for rho); the funds use 6-9
+STREAM_PARAM = 10
 
 
 @jit()

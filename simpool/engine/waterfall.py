@@ -31,7 +31,7 @@ from typing import NamedTuple
 import numpy as np
 
 from ._jit import jit
-from .kernels import credit_state, credit_step, mixture_logw
+from .kernels import credit_state, credit_step, mixture_logw, path_parameters
 from .publicflows import support, subsidies
 from .rng import STREAM_MIX, path_year_key, uniform
 
@@ -143,6 +143,7 @@ def waterfall_chunk(skey, path0, model, book, twist, routes, banks, guarantors, 
         use_is = model.is_on and \
             uniform(path_year_key(skey, path, 0), STREAM_MIX, 0) >= model.defensive
         _reset_path(ip, book, cs, guarantors, pools, insurance, public, st, out)
+        path_parameters(path_year_key(skey, path, 0), book, cs)
         for y in range(H):
             # ---- credit: new vintages (throttled by last year's state), then defaults ----
             if y > 0:

@@ -182,6 +182,10 @@ def _label(row) -> str:
         return f"{st} {param:.4g}"
     if st == "P(L>x)":
         return f"P(L > {format_yuan(param)})"
+    if st in ("ES (fixed parameters)", "VaR (fixed parameters)"):
+        return f"{st.split()[0]} {param:.4g} (fixed parameters)"
+    if st == "parameter uncertainty share of ES":
+        return f"parameter uncertainty share of ES {param:.4g}"
     return st
 
 
@@ -219,7 +223,7 @@ def _keep(row, last_year) -> bool:
         return last and (st == "EL" or st == "VaR" and row["param"] >= 0.99)
     if not horizon:
         return False
-    if st in ("VaR", "ES"):
+    if st in ("VaR", "ES", "ES (fixed parameters)", "parameter uncertainty share of ES"):
         return row["param"] >= 0.99
     if m.startswith("fund:"):
         return True

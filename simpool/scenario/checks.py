@@ -150,6 +150,7 @@ def _cross_reference(sc: Scenario, file: str, index: dict, names: dict, problems
                        "the scenario is empty: add [[cohorts]], portfolio.loans_file, [[funds]] "
                        "or [[guidance_funds]]")
     _check_funds(sc, index, names, problems)
+    _check_uncertainty(sc, index, names, problems)
     _check_payers(sc, index, names, problems)
     _check_stress(sc, index, names, problems)
     _check_vintages(sc, index, names, problems)
@@ -167,6 +168,85 @@ def _check_vintages(sc: Scenario, index, names: dict, problems: ProblemList) -> 
         if bad is not None:
             loc = ("cohorts", i, bad[1])
             problems.error(*index.at(loc), format_path(loc, names), bad[2])
+
+
+def _check_uncertainty(sc: Scenario, index, names: dict, problems: ProblemList) -> None:
+    """[model.uncertainty]: the source read (calibrate's JSON), cohorts and sectors known,
+    only binomial cohorts, the Gaussian copula, no importance sampling; resolves
+    ``sc._spreads``."""
+    import json
+    from pathlib import Path
+
+    u = sc.model.uncertainty
+    sc._spreads = {}
+    if u is None:
+        return
+    where = ("model", "uncertainty")
+    cohorts = {c.name: c for c in sc.cohorts}
+    spread: dict[str, tuple[float, float, str]] = {}
+    if u.source is not None:
+        p = Path(u.source)
+        full = p if p.is_absolute() else Path(sc._base_dir) / p
+        try:
+            data = json.loads(full.read_text(encoding="utf-8-sig"))
+            rows = [(str(o["segment"]), float(o.get("pd_se") or 0.0),
+                     float(o.get("rho_se") or 0.0)) for o in data]
+        except (OSError, ValueError, TypeError, KeyError, AttributeError) as e:
+            problems.error(*index.at((*where, "source")), "model.uncertainty.source",
+                           f"cannot read {u.source!r} as the JSON of `simpool calibrate "
+                           f"--format json` (a list of objects with segment, pd_se, rho_se): "
+                           f"{getattr(e, 'strerror', None) or e}")
+            rows = []
+        for name, pd_sd, rho_sd in rows:
+            if name in cohorts:
+                spread[name] = (pd_sd, rho_sd, f"cohort:{name}")
+            else:
+                problems.warn(*index.at((*where, "source")), "model.uncertainty.source",
+                              f"segment {_q(name)} of {u.source} names no cohort; cohorts: "
+                              f"{_listing(list(cohorts))}")
+    for name, ps in u.cohorts.items():
+        if name not in cohorts:
+            problems.error(*index.at((*where, "cohorts", name)),
+                           f"model.uncertainty.cohorts.{name}",
+                           f"unknown cohort {_q(name)}{did_you_mean(name, list(cohorts))}; "
+                           f"cohorts: {_listing(list(cohorts))}")
+            continue
+        spread[name] = (ps.pd_sd, ps.rho_sd, f"cohort:{name}")
+    for sector, ps in u.sectors.items():
+        if sector not in sc.model.sectors:
+            problems.error(*index.at((*where, "sectors", sector)),
+                           f"model.uncertainty.sectors.{sector}",
+                           f"unknown sector {_q(sector)}{did_you_mean(sector, sc.model.sectors)}"
+                           f"; model.sectors are: {_listing(sc.model.sectors)}")
+            continue
+        for c in sc.cohorts:
+            if c.sector == sector and c.name not in u.cohorts:
+                spread[c.name] = (ps.pd_sd, ps.rho_sd, f"sector:{sector}")
+    out = {}
+    for name, (pd_sd, rho_sd, group) in spread.items():
+        c = cohorts[name]
+        if pd_sd <= 0 and rho_sd <= 0:
+            continue
+        if c.mode != "binomial":
+            problems.error(*index.at((*where,)), "model.uncertainty",
+                           f"cohort {_q(name)} is simulated loan by loan (mode = \"loans\"); "
+                           "parameter uncertainty covers binomial cohorts only")
+            continue
+        if not (0 < c.pd < 1 and 0 < c.rho < 1):
+            problems.error(*index.at((*where,)), "model.uncertainty",
+                           f"cohort {_q(name)}: pd and rho must lie strictly between 0 and 1 "
+                           f"to be drawn around (pd {c.pd:g}, rho {c.rho:g})")
+            continue
+        out[name] = (pd_sd / (c.pd * (1 - c.pd)), rho_sd / (c.rho * (1 - c.rho)), group)
+    if out and sc.model.copula != "gaussian":
+        problems.error(*index.at(("model", "copula")), "model.copula",
+                       "parameter uncertainty ([model.uncertainty]) needs the Gaussian copula")
+    if out and sc.importance_sampling.method != "none":
+        problems.error(*index.at(("importance_sampling", "method")),
+                       "importance_sampling.method", "parameter uncertainty "
+                       "([model.uncertainty]) and importance sampling do not combine: use "
+                       "method = \"none\"")
+    sc._spreads = out
 
 
 def _check_stress(sc: Scenario, index, names: dict, problems: ProblemList) -> None:

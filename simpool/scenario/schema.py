@@ -78,6 +78,31 @@ class Simulation(_Strict):
     horizon_years: int = Field(1, ge=1, le=100, description="years simulated, annual steps")
 
 
+class ParameterSpread(_Strict):
+    """How uncertain a cohort's (or a sector's cohorts') pd and rho are: standard deviations,
+    drawn once per path as logit-normal around the scenario's value (the logit's standard
+    deviation sd / (x (1 - x)), the delta method)."""
+
+    pd_sd: Fraction = Field(0.0, description="standard deviation of pd (e.g. calibrate's pd_se)")
+    rho_sd: Fraction = Field(0.0, description="standard deviation of rho (calibrate's rho_se)")
+
+
+class Uncertainty(_Strict):
+    """Estimation risk in a run (``[model.uncertainty]``): each path draws the uncertain
+    cohorts' pd and rho once, so every figure includes parameter risk; the summary then shows
+    the headline tails with and without it (a second run on the same seed)."""
+
+    source: str | None = Field(
+        None, description="a JSON file written by `simpool calibrate --format json`: each "
+                          "segment's pd_se and rho_se apply to the cohort of that name")
+    cohorts: dict[str, ParameterSpread] = Field(
+        default_factory=dict, description="by cohort name (overrides the source)")
+    sectors: dict[str, ParameterSpread] = Field(
+        default_factory=dict, description="by sector: its cohorts share one draw a path")
+    compare: bool = Field(True, description="also run without parameter uncertainty (same "
+                                            "seed) and report both")
+
+
 class Model(_Strict):
     """The default model: copula and systematic (sector) factors."""
 
@@ -91,6 +116,8 @@ class Model(_Strict):
     factor_persistence: float = Field(
         0.0, ge=0.0, lt=1.0,
         description="AR(1) coefficient of the sector factors from one year to the next")
+    uncertainty: Uncertainty | None = Field(
+        None, description="estimation risk: pd and rho drawn once per path ([model.uncertainty])")
 
     @field_validator("sectors")
     @classmethod
@@ -372,6 +399,9 @@ class Scenario(_Strict):
     _tape: Any = PrivateAttr(None)
     _warnings: list = PrivateAttr(default_factory=list)
     _overrides: list = PrivateAttr(default_factory=list)
+    #: {cohort name: (logit sd of pd, logit sd of rho, draw group)} of [model.uncertainty],
+    #: resolved by the checks (the source file read, names matched)
+    _spreads: dict = PrivateAttr(default_factory=dict)
 
     @property
     def source(self) -> str:
