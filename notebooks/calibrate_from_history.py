@@ -102,3 +102,29 @@ pd.DataFrame([{"segment": x.segment, "years": x.years, "pd": f"{x.pd.value:.3%}"
                "pd 95%": f"[{x.pd.ci[0]:.3%}, {x.pd.ci[1]:.3%}]", "rho": f"{x.rho.value:.4f}",
                "rho 95%": f"[{x.rho.ci[0]:.4f}, {x.rho.ci[1]:.4f}]",
                "phi": f"{x.phi.value:.3f}" if x.phi else ""} for x in fits])
+
+# %% [markdown]
+# ## The same book with the parameters' uncertainty in every path
+# `[model.uncertainty]` reads calibrate's JSON: each path draws the cohort's pd and rho once
+# around the estimates (their standard errors), so every figure carries parameter risk; the
+# summary shows the tails with the parameters fixed beside them (the same paths) and the
+# share of ES that not knowing the parameters adds.
+
+# %%
+import json
+import tempfile
+
+from simpool.outputs.calibration import to_json
+
+work = Path(tempfile.mkdtemp())
+(work / "fit.json").write_text(to_json(fits), encoding="utf-8")
+(work / "book.toml").write_text(
+    f'[simulation]\npaths = {PATHS}\nseed = 7\nhorizon_years = 1\n'
+    '[model.uncertainty]\nsource = "fit.json"\n'
+    f'[[cohorts]]\nname = "speculative_grade"\nloans = 1000\nexposure = "1000万"\n'
+    f'pd = {f.pd.value}\nlgd = 0.6\nrho = {f.rho.value}\n', encoding="utf-8")
+res = simpool.simulate(work / "book.toml")
+s = res.summary()
+simpool.readable(s[(s.measure == "gross") & s.year.isna() & (s["product"] == "")
+                   & s.statistic.isin(["EL", "ES", "EL (fixed parameters)", "ES (fixed parameters)",
+                                       "parameter uncertainty share of ES"])])
