@@ -39,7 +39,6 @@ weights when the run has them.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import numpy as np
@@ -321,40 +320,6 @@ class Results:
         if year is not None:
             raise KeyError(f"'{measure}' is one figure per path, not per year")
         return raw[f"fund:{name}:figures"][:, FIGURES.index(fig)].copy()
-
-    def _uncertainty_rows(self):
-        """With [model.uncertainty] (and its ``compare``): the whole horizon's gross and net
-        loss with the parameters fixed (the same paths and seed) beside the figures with
-        parameter risk, and the share of ES that parameter uncertainty adds,
-        1 - ES(fixed) / ES (its SE by the delta method on the two ES estimates' influence
-        functions, paired path by path: the runs share their random numbers)."""
-        fixed = getattr(self, "without_uncertainty", None)
-        if fixed is None or not self.has_credit:
-            return []
-        levels = self.scenario.report.levels
-        out = []
-        for m, basis in (("gross", "ultimate"), ("net", "cash")):
-            if m == "net" and self._wf is None:
-                continue
-            kw = {} if m == "gross" else {"basis": basis}
-            a = {(e.statistic, e.param): e for e in describe(
-                self.samples(m, **kw), levels=levels, thresholds=(), weights=self.weights)}
-            b = {(e.statistic, e.param): e for e in describe(
-                fixed.samples(m, **kw), levels=levels, thresholds=(), weights=fixed.weights)}
-            for (st, p), e in b.items():
-                if st in ("EL", "VaR", "ES"):
-                    out.append((None, m, _named(e, f"{st} (fixed parameters)", p), "", basis))
-            xa = self.samples(m, **kw)
-            xb = fixed.samples(m, **kw)
-            for lv in levels:
-                es, ef = a.get(("ES", lv)), b.get(("ES", lv))
-                if es is None or ef is None or not es.value > 0:
-                    continue
-                share = 1.0 - ef.value / es.value
-                out.append((None, m, Estimate("parameter uncertainty share of ES", lv, share,
-                                              _share_se(xa, xb, lv, es.value, ef.value)),
-                            "", basis))
-        return out
 
     def _guidance_samples(self, parts: list[str], year: int | None) -> np.ndarray:
         """``fund:<guidance>:sub:<sub-fund>:<figure>`` or ``fund:<guidance>:provincial:<figure>``
@@ -743,7 +708,10 @@ class Results:
 
             rows.extend(guidance_rows(self))
         rows.extend(self._public_rows())
-        rows.extend(self._uncertainty_rows())
+        if getattr(self, "without_uncertainty", None) is not None:
+            from .uncertainty import rows as uncertainty_rows
+
+            rows.extend(uncertainty_rows(self))
         name = self.scenario.name
         out = []
         for r in rows:
@@ -814,18 +782,3 @@ class Results:
         return (f"<Results {self.scenario.name}: {self.paths:,} paths, seed {self.seed}, "
                 f"years {self.years[0]}-{self.years[-1]}>")
 
-
-def _share_se(xa: np.ndarray, xb: np.ndarray, level: float, es_a: float, es_b: float) -> float:
-    """Standard error of 1 - ES_b / ES_a at ``level`` for two samples of the same paths:
-    each ES's influence function VaR + (x - VaR)+ / (1 - level) - ES, their covariance path
-    by path, and the delta method."""
-    n = len(xa)
-
-    def psi(x, es_v):
-        v = np.quantile(x, level)
-        return v + np.maximum(x - v, 0.0) / (1.0 - level) - es_v
-
-    pa, pb = psi(xa, es_a), psi(xb, es_b)
-    cov = np.cov(np.vstack([pa, pb])) / n
-    g = np.array([es_b / es_a ** 2, -1.0 / es_a])
-    return float(math.sqrt(max(g @ cov @ g, 0.0)))
