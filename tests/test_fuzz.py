@@ -516,3 +516,15 @@ def test_run_after_a_bad_scenario_leaves_no_summary(tmp_path):
     with redirect_stderr(buf), redirect_stdout(io.StringIO()):
         assert main(["run", str(f), "--paths", "50", "--out", str(out), "--quiet"]) == 2
     assert not (out / "summary.csv").exists()
+
+
+def test_a_problem_inside_a_nested_multi_line_value_is_at_its_key():
+    """The fuzzer's line check walks up a multi-line value through the lines that close its
+    nested values (``], x = [``) to the key it belongs to, and stops at another key."""
+    from simpool.testing.fuzz.core import _line_holds
+
+    text = ["[[guidance_funds]]", "sub_funds = [", "    { name = \"a\", stages = [",
+            "        { name = \"seed\" },", "], outcomes = { preset = \"x\" } },", "    [",
+            "        1,", "    ],", "]", "other = 1", "more = ["]
+    assert _line_holds(text, 6, "sub_funds") and _line_holds(text, 7, "sub_funds")
+    assert not _line_holds(text, 11, "sub_funds")  # another key's value

@@ -224,8 +224,11 @@ def _line_holds(text: list[str], n: int, needle: str) -> bool:
         if needle in line:
             return True
         if k < n - 1 and (line.lstrip().startswith("[") and line.rstrip().endswith("]")
-                          or "=" in line and not line.lstrip().startswith(("{", "[", '"', "'"))):
-            return False  # a header or another key: the value started below it
+                          or "=" in line and not line.lstrip().startswith(
+                              ("{", "[", '"', "'", "]", "}"))):
+            # a header or another key: the value started below it (a line that opens with
+            # "]" or "}" closes a nested value of the same multi-line value: keep walking)
+            return False
     return False
 
 
