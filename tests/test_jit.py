@@ -174,7 +174,7 @@ def test_simpool_compile_compiles_the_kernel_variants(capsys):
 
     assert main(["compile"]) == 0
     out = capsys.readouterr()
-    assert "3 kernel variants ready" in out.out and _jit.cache_dir() in out.out
+    assert "4 kernel variants ready" in out.out and _jit.cache_dir() in out.out
     for name in ("credit and policy waterfall", "importance-sampling twist", "government funds"):
         assert name in out.err
     twists = {str(sig[4]) for sig in waterfall_chunk.signatures}

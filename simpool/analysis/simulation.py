@@ -282,7 +282,8 @@ def precompile(log: Callable[[str], None] | None = None) -> list[tuple[str, floa
 
     ``pip install`` runs this (build_backend/simpool_build.py); without it the first run of
     a simpool version on a machine pays the compilation inside its first simulation (about
-    17, 13 and 3 s for the three variants on two cores). numba's cache is specific to the
+    17, 13 and 3 s for the three simulation variants on two cores), and the first
+    ``simpool calibrate`` its likelihood's (a few seconds). numba's cache is specific to the
     CPU and the numba version it was compiled with and lives in
     :func:`simpool.engine._jit.cache_dir` (``NUMBA_CACHE_DIR`` when set): run this on the machines
     that will simulate when the install could not compile, e.g. cluster workers sharing an
@@ -299,4 +300,16 @@ def precompile(log: Callable[[str], None] | None = None) -> list[tuple[str, floa
         out.append((name, dt))
         if log:
             log(f"{name}: {dt:.1f} s")
+    # simpool calibrate's likelihood kernels (a small history of 10 years: phi's too)
+    import numpy as np
+
+    from .calibrate import fit_segment
+
+    t0 = time.perf_counter()
+    fit_segment("precompile", np.arange(10), np.array([3, 5, 2, 8, 4, 6, 3, 9, 5, 4]),
+                np.full(10, 200), intervals=False)
+    dt = time.perf_counter() - t0
+    out.append(("calibration likelihood", dt))
+    if log:
+        log(f"calibration likelihood: {dt:.1f} s")
     return out
