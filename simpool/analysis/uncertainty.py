@@ -26,15 +26,15 @@ def rows(res) -> list:
         if m == "net" and res._wf is None:
             continue
         kw = {} if m == "gross" else {"basis": basis}
+        xa = res.samples(m, **kw)
+        xb = fixed.samples(m, **kw)
         a = {(e.statistic, e.param): e for e in describe(
-            res.samples(m, **kw), levels=levels, thresholds=(), weights=res.weights)}
+            xa, levels=levels, thresholds=(), weights=res.weights)}
         b = {(e.statistic, e.param): e for e in describe(
-            fixed.samples(m, **kw), levels=levels, thresholds=(), weights=fixed.weights)}
+            xb, levels=levels, thresholds=(), weights=fixed.weights)}
         for (st, p), e in b.items():
             if st in ("EL", "VaR", "ES"):
                 out.append((None, m, _named(e, f"{st} (fixed parameters)", p), "", basis))
-        xa = res.samples(m, **kw)
-        xb = fixed.samples(m, **kw)
         for lv in levels:
             es, ef = a.get(("ES", lv)), b.get(("ES", lv))
             if es is None or ef is None or not es.value > 0:

@@ -12,7 +12,7 @@ import io
 from datetime import datetime, timezone
 
 from ..analysis.headline import format_value as _fmt
-from ..analysis.headline import headline_rows
+from ..analysis.headline import headline_rows, measure_statistic
 from ..scenario.units import format_yuan
 
 _CSS = """
@@ -98,7 +98,7 @@ def build_html(res, rows, *, comparison=None, argv=None, targets=None) -> str:
                  "<th class='l'>measure</th><th class='l'>statistic</th><th>value</th><th>&plusmn; se</th></tr>")
     for r in headline_rows(res, rows):
         period = "全部年份" if zh and r["year"] is None else r.period
-        head, st = _measure_statistic(r, zh)
+        head, st = measure_statistic(r, "zh" if zh else "en")
         parts.append(f"<tr><td class='l'>{period}</td><td class='l'>{e(head)}</td>"
                      f"<td class='l'>{e(st)}</td><td>{_fmt(r['value'], r['statistic'], r['measure'])}</td>"
                      f"<td>{_fmt(r['se'], r['statistic'], r['measure'])}</td></tr>")
@@ -133,7 +133,7 @@ def build_html(res, rows, *, comparison=None, argv=None, targets=None) -> str:
                      "<th>&plusmn; se of difference</th></tr>")
         for _, r in headline(comparison).iterrows():
             f = lambda v: _fmt(v, r["statistic"], r["measure"])  # noqa: E731
-            head, st = _measure_statistic(r, zh)
+            head, st = measure_statistic(r, "zh" if zh else "en")
             parts.append(f"<tr><td class='l'>{e(r['scenario'])}</td><td class='l'>{e(head)}</td>"
                          f"<td class='l'>{e(st)}</td><td>{f(r['base'])}</td>"
                          f"<td>{f(r['whatif'])}</td><td>{f(r['diff'])}</td><td>{f(r['se_diff'])}</td></tr>")
@@ -166,12 +166,6 @@ def build_html(res, rows, *, comparison=None, argv=None, targets=None) -> str:
 def _say(en: str, zh_text: str, zh: bool) -> str:
     """The report's words in the reader's language (each note written whole in both)."""
     return zh_text if zh else en
-
-
-def _measure_statistic(r, zh: bool) -> tuple[str, str]:
-    from ..analysis.headline import measure_statistic
-
-    return measure_statistic(r, "zh" if zh else "en")
 
 
 #: The report's own words in Chinese (a finance office's memo): section titles, table heads and
